@@ -1,0 +1,155 @@
+package spool
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// EnqueueRequest is the body of POST /v1/queues/{queue}/jobs and one element
+// of a batch.
+type EnqueueRequest struct {
+	Type     string          `json:"type"`
+	Payload  json.RawMessage `json:"payload,omitempty"`
+	Priority int             `json:"priority,omitempty"`
+	// Delay and RunAt are exclusive: a job runs after Delay, or at RunAt.
+	Delay          *Duration  `json:"delay,omitempty"`
+	RunAt          *time.Time `json:"run_at,omitempty"`
+	MaxAttempts    int        `json:"max_attempts,omitempty"`
+	Timeout        *Duration  `json:"timeout,omitempty"`
+	Backoff        *Backoff   `json:"backoff,omitempty"`
+	IdempotencyKey string     `json:"idempotency_key,omitempty"`
+	OrderingKey    string     `json:"ordering_key,omitempty"`
+	DependsOn      []string   `json:"depends_on,omitempty"`
+	Tags           []string   `json:"tags,omitempty"`
+}
+
+// BatchEnqueueRequest is the body of POST /v1/queues/{queue}/jobs:batch.
+type BatchEnqueueRequest struct {
+	Jobs []EnqueueRequest `json:"jobs"`
+}
+
+// JobsResponse lists jobs: the answer to a batch enqueue and to a lease.
+type JobsResponse struct {
+	Jobs []*Job `json:"jobs"`
+}
+
+// JobList is one page of GET /v1/queues/{queue}/jobs.
+type JobList struct {
+	Jobs       []*Job `json:"jobs"`
+	NextCursor string `json:"next_cursor,omitempty"`
+}
+
+// LeaseRequest is the body of POST /v1/leases.
+type LeaseRequest struct {
+	// Queues to take from, in priority order: the first is emptied first.
+	Queues []string `json:"queues"`
+	// Max jobs to lease (default 1).
+	Max int `json:"max,omitempty"`
+	// Wait long-polls up to this long when nothing is ready (default 0).
+	Wait *Duration `json:"wait,omitempty"`
+	// Lease is how long the claim lasts before heartbeats must extend it.
+	Lease *Duration `json:"lease,omitempty"`
+	// Worker names the caller (host, pid, ...), shown on the active job.
+	Worker string `json:"worker,omitempty"`
+}
+
+// HeartbeatRequest is the body of POST /v1/jobs/{id}/heartbeat.
+type HeartbeatRequest struct {
+	Token    string          `json:"token"`
+	Extend   *Duration       `json:"extend,omitempty"`
+	Progress *ProgressUpdate `json:"progress,omitempty"`
+}
+
+// ProgressUpdate is a worker's report on a running job.
+type ProgressUpdate struct {
+	Percent float64 `json:"percent"`
+	Message string  `json:"message,omitempty"`
+}
+
+// HeartbeatResponse answers a heartbeat.
+type HeartbeatResponse struct {
+	State           State     `json:"state"`
+	LeaseExpiresAt  time.Time `json:"lease_expires_at"`
+	CancelRequested bool      `json:"cancel_requested"`
+}
+
+// CompleteRequest is the body of POST /v1/jobs/{id}/complete.
+type CompleteRequest struct {
+	Token  string          `json:"token"`
+	Result json.RawMessage `json:"result,omitempty"`
+}
+
+// FailRequest is the body of POST /v1/jobs/{id}/fail.
+type FailRequest struct {
+	Token string `json:"token"`
+	Error string `json:"error"`
+	// RetryIn overrides the backoff for this retry.
+	RetryIn *Duration `json:"retry_in,omitempty"`
+	// Final sends the job to dead at once, whatever attempts remain.
+	Final bool `json:"final,omitempty"`
+}
+
+// Ack outcomes for POST /v1/acks.
+const (
+	OutcomeComplete = "complete"
+	OutcomeFail     = "fail"
+)
+
+// Ack is one element of POST /v1/acks.
+type Ack struct {
+	ID      string          `json:"id"`
+	Token   string          `json:"token"`
+	Outcome string          `json:"outcome"`
+	Result  json.RawMessage `json:"result,omitempty"`
+	Error   string          `json:"error,omitempty"`
+	RetryIn *Duration       `json:"retry_in,omitempty"`
+	Final   bool            `json:"final,omitempty"`
+}
+
+// AcksRequest is the body of POST /v1/acks.
+type AcksRequest struct {
+	Acks []Ack `json:"acks"`
+}
+
+// AckResult is the outcome of one Ack, in request order. Each ack stands
+// alone: one stale token does not undo the others.
+type AckResult struct {
+	ID    string       `json:"id"`
+	State State        `json:"state,omitempty"`
+	Error *ErrorDetail `json:"error,omitempty"`
+}
+
+// AcksResponse answers POST /v1/acks.
+type AcksResponse struct {
+	Results []AckResult `json:"results"`
+}
+
+// QueueConfig holds a queue's settings. In a PATCH, only the fields present
+// change; in answers every field is filled with the value in force.
+type QueueConfig struct {
+	MaxDepth    *int64    `json:"max_depth,omitempty"`
+	Retention   *Duration `json:"retention,omitempty"`
+	Paused      *bool     `json:"paused,omitempty"`
+	MaxAttempts *int      `json:"max_attempts,omitempty"`
+	Backoff     *Backoff  `json:"backoff,omitempty"`
+}
+
+// QueueInfo describes a queue: GET /v1/queues and /v1/queues/{queue}.
+type QueueInfo struct {
+	Name   string          `json:"name"`
+	Config QueueConfig     `json:"config"`
+	Counts map[State]int64 `json:"counts"`
+	// Depth counts jobs not yet terminal; admission compares it to MaxDepth.
+	Depth int64 `json:"depth"`
+	// OldestReadyAge is how long the oldest ready job has waited.
+	OldestReadyAge Duration `json:"oldest_ready_age"`
+	// Rates are per second over the last minute, on this node.
+	EnqueueRate  float64 `json:"enqueue_rate"`
+	CompleteRate float64 `json:"complete_rate"`
+	FailRate     float64 `json:"fail_rate"`
+}
+
+// QueuesResponse answers GET /v1/queues.
+type QueuesResponse struct {
+	Queues []QueueInfo `json:"queues"`
+}

@@ -1,0 +1,135 @@
+package spool
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Sentinel errors. Every layer wraps them with %w; the HTTP layer maps them to
+// status codes and stable error codes through one table (see Code).
+var (
+	// ErrInvalid: the request is malformed or a value is out of range (400).
+	ErrInvalid = errors.New("invalid request")
+	// ErrNotFound: no job, queue or resource by that name or id (404).
+	ErrNotFound = errors.New("not found")
+	// ErrQueueFull: admitting the jobs would exceed the queue's max_depth (503).
+	ErrQueueFull = errors.New("queue full")
+	// ErrLeaseLost: the lease token is stale or wrong; the job moved on (409).
+	ErrLeaseLost = errors.New("lease lost")
+	// ErrConflict: the job is not in a state that allows the operation (409).
+	ErrConflict = errors.New("conflict")
+	// ErrDuplicate: an idempotency key already names another job (200 on
+	// enqueue, returned internally to say the original job was returned).
+	ErrDuplicate = errors.New("duplicate")
+	// ErrTooLarge: a payload or request body exceeds its limit (413).
+	ErrTooLarge = errors.New("too large")
+	// ErrUnavailable: the server or its store cannot serve right now (503).
+	ErrUnavailable = errors.New("unavailable")
+	// ErrUnauthorized: missing credentials (401).
+	ErrUnauthorized = errors.New("unauthorized")
+	// ErrForbidden: credentials do not allow the operation (403).
+	ErrForbidden = errors.New("forbidden")
+)
+
+// QueueFullError says which queue refused jobs and for how long the caller
+// should wait before retrying. It wraps ErrQueueFull.
+type QueueFullError struct {
+	Queue      string
+	Depth      int64
+	MaxDepth   int64
+	RetryAfter int // seconds; 0 if unknown
+}
+
+func (e *QueueFullError) Error() string {
+	return fmt.Sprintf("queue %q is full: %d of %d jobs not yet finished", e.Queue, e.Depth, e.MaxDepth)
+}
+
+// Unwrap makes errors.Is(err, ErrQueueFull) true.
+func (e *QueueFullError) Unwrap() error { return ErrQueueFull }
+
+// Invalidf returns an error wrapping ErrInvalid with a message a person can act on.
+func Invalidf(format string, args ...any) error {
+	return &messageError{msg: fmt.Sprintf(format, args...), err: ErrInvalid}
+}
+
+// NotFoundf returns an error wrapping ErrNotFound.
+func NotFoundf(format string, args ...any) error {
+	return &messageError{msg: fmt.Sprintf(format, args...), err: ErrNotFound}
+}
+
+// Conflictf returns an error wrapping ErrConflict.
+func Conflictf(format string, args ...any) error {
+	return &messageError{msg: fmt.Sprintf(format, args...), err: ErrConflict}
+}
+
+// LeaseLostf returns an error wrapping ErrLeaseLost.
+func LeaseLostf(format string, args ...any) error {
+	return &messageError{msg: fmt.Sprintf(format, args...), err: ErrLeaseLost}
+}
+
+// TooLargef returns an error wrapping ErrTooLarge.
+func TooLargef(format string, args ...any) error {
+	return &messageError{msg: fmt.Sprintf(format, args...), err: ErrTooLarge}
+}
+
+// messageError carries a human message whose text is safe to show clients,
+// and a sentinel for errors.Is.
+type messageError struct {
+	msg string
+	err error
+}
+
+func (e *messageError) Error() string { return e.msg }
+func (e *messageError) Unwrap() error { return e.err }
+
+// Error codes of the JSON error shape {"error":{"code":...,"message":...}}.
+const (
+	CodeInvalid          = "invalid_request"
+	CodeNotFound         = "not_found"
+	CodeQueueFull        = "queue_full"
+	CodeLeaseLost        = "lease_lost"
+	CodeConflict         = "conflict"
+	CodeTooLarge         = "too_large"
+	CodeUnavailable      = "unavailable"
+	CodeUnauthorized     = "unauthorized"
+	CodeForbidden        = "forbidden"
+	CodeMethodNotAllowed = "method_not_allowed"
+	CodeInternal         = "internal"
+)
+
+// Code returns the stable error code for err, CodeInternal if err wraps none
+// of the sentinels.
+func Code(err error) string {
+	switch {
+	case errors.Is(err, ErrInvalid):
+		return CodeInvalid
+	case errors.Is(err, ErrNotFound):
+		return CodeNotFound
+	case errors.Is(err, ErrQueueFull):
+		return CodeQueueFull
+	case errors.Is(err, ErrLeaseLost):
+		return CodeLeaseLost
+	case errors.Is(err, ErrConflict):
+		return CodeConflict
+	case errors.Is(err, ErrTooLarge):
+		return CodeTooLarge
+	case errors.Is(err, ErrUnavailable):
+		return CodeUnavailable
+	case errors.Is(err, ErrUnauthorized):
+		return CodeUnauthorized
+	case errors.Is(err, ErrForbidden):
+		return CodeForbidden
+	}
+	return CodeInternal
+}
+
+// ErrorBody is the JSON error shape of every 4xx and 5xx answer.
+type ErrorBody struct {
+	Error ErrorDetail `json:"error"`
+}
+
+// ErrorDetail is the inside of ErrorBody.
+type ErrorDetail struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}

@@ -1,0 +1,180 @@
+// Package store defines the storage seam of Spool: atomic operations on jobs
+// and queues, and nothing else. Queue rules (retry policy, state machine,
+// admission limits, timing) live in package engine, which decides; a Store
+// applies what it is told atomically. No backend type crosses this seam and
+// every backend returns the sentinels of package spool.
+//
+// Backends: embedded (Pebble) and, later, postgres. The storetest package is
+// the conformance suite both must pass.
+package store
+
+import (
+	"context"
+	"time"
+
+	"github.com/spoolq/spool"
+)
+
+// Record is a job as stored: the API view plus what only the store and the
+// engine may see.
+type Record struct {
+	spool.Job
+	// Token is the current lease token; empty unless the job is active.
+	Token string
+	// Rev changes on every write of the record; Update compares it.
+	Rev uint64
+}
+
+// Clone returns a deep copy, so callers never share slices with the store.
+func (r *Record) Clone() *Record {
+	if r == nil {
+		return nil
+	}
+	c := *r
+	c.Job = CloneJob(&r.Job)
+	return &c
+}
+
+// CloneJob deep-copies a job.
+func CloneJob(j *spool.Job) spool.Job {
+	c := *j
+	c.Payload = append([]byte(nil), j.Payload...)
+	c.Result = append([]byte(nil), j.Result...)
+	if j.Payload == nil {
+		c.Payload = nil
+	}
+	if j.Result == nil {
+		c.Result = nil
+	}
+	c.DependsOn = append([]string(nil), j.DependsOn...)
+	c.Tags = append([]string(nil), j.Tags...)
+	c.Errors = append([]spool.AttemptError(nil), j.Errors...)
+	if j.Backoff != nil {
+		b := *j.Backoff
+		c.Backoff = &b
+	}
+	if j.Progress != nil {
+		p := *j.Progress
+		c.Progress = &p
+	}
+	c.LeaseExpiresAt = cloneTime(j.LeaseExpiresAt)
+	c.ReadyAt = cloneTime(j.ReadyAt)
+	c.StartedAt = cloneTime(j.StartedAt)
+	c.FinishedAt = cloneTime(j.FinishedAt)
+	if j.Lease != nil {
+		l := *j.Lease
+		c.Lease = &l
+	}
+	return c
+}
+
+func cloneTime(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	v := *t
+	return &v
+}
+
+// InsertParams asks to store new jobs atomically: all or none.
+type InsertParams struct {
+	// Jobs are complete records (id, state ready or scheduled, run_at,
+	// created_at, ...) built by the engine. Rev and Token are ignored.
+	Jobs []*Record
+	// MaxDepth per queue named in Jobs: the insert fails with a
+	// *spool.QueueFullError (and stores nothing) if, for any queue, the jobs
+	// not yet terminal plus the new ones would exceed it. Queues absent from
+	// the map are unbounded.
+	MaxDepth map[string]int64
+}
+
+// InsertResult is the outcome for one job of InsertParams.Jobs, in order.
+type InsertResult struct {
+	Record *Record
+	// Existing is true when the job's (queue, idempotency_key) already named
+	// a stored job (or an earlier job of the same insert); Record is then that
+	// job and nothing new was stored for this element.
+	Existing bool
+}
+
+// LeaseParams asks to claim ready jobs.
+type LeaseParams struct {
+	// Queues in priority order: all ready jobs of Queues[0] are taken before
+	// any of Queues[1]. Within a queue: higher priority first, then FIFO by
+	// insert order.
+	Queues []string
+	Max    int
+	Worker string
+	Now    time.Time
+	// ExpiresAt is the lease expiry to set.
+	ExpiresAt time.Time
+	// NewToken returns a fresh random lease token for each leased job.
+	NewToken func() string
+}
+
+// Change is one compare-and-set write of Update.
+type Change struct {
+	// Record is the new content. Its ID names the job; Rev must equal the
+	// stored Rev or the change fails with spool.ErrConflict. Payload is never
+	// rewritten; Result is written when non-nil.
+	Record *Record
+}
+
+// ListJobsParams asks for one page of a queue's jobs in id order.
+type ListJobsParams struct {
+	Queue string
+	State spool.State // empty: every state
+	// After is the cursor: the last id of the previous page ("" for the first).
+	After string
+	Limit int
+}
+
+// QueueRecord is what the store knows of a queue.
+type QueueRecord struct {
+	Name string
+	// Config holds only the settings changed by PATCH; nil fields take the
+	// engine's defaults.
+	Config spool.QueueConfig
+	Counts map[spool.State]int64
+	// OldestReady is the ready_at of the job that has been ready longest
+	// (zero if none is ready).
+	OldestReady time.Time
+}
+
+// Store is the storage seam. All methods are safe for concurrent use, and
+// every write is durable (synced) before the method returns.
+type Store interface {
+	// Insert stores new jobs (see InsertParams).
+	Insert(ctx context.Context, p InsertParams) ([]InsertResult, error)
+	// Get returns a job with payload and result, or spool.ErrNotFound.
+	Get(ctx context.Context, id string) (*Record, error)
+	// Lease claims up to p.Max ready jobs with run_at <= p.Now: each becomes
+	// active with a new token, attempt+1, worker, started_at and lease
+	// expiry. The returned records include payloads.
+	Lease(ctx context.Context, p LeaseParams) ([]*Record, error)
+	// Update applies compare-and-set changes, each on its own: errs[i] is
+	// nil, spool.ErrNotFound or spool.ErrConflict (stale Rev). All
+	// successful changes are synced together. The returned records are the
+	// stored results (nil where errs[i] != nil).
+	Update(ctx context.Context, changes []Change) (recs []*Record, errs []error, err error)
+	// ListJobs returns a page of a queue's jobs in id order (without payload
+	// and result) and the cursor of the next page ("" at the end).
+	ListJobs(ctx context.Context, p ListJobsParams) ([]*Record, string, error)
+	// PromoteDue makes up to limit scheduled jobs with run_at <= now ready
+	// (ready_at = now) and returns the queues that received jobs.
+	PromoteDue(ctx context.Context, now time.Time, limit int) ([]string, error)
+	// ExpiredLeases returns up to limit active jobs whose lease expired at
+	// or before now (with their tokens), oldest expiry first.
+	ExpiredLeases(ctx context.Context, now time.Time, limit int) ([]*Record, error)
+	// Purge deletes up to limit terminal jobs of queue finished before
+	// before, with their idempotency keys, and returns how many.
+	Purge(ctx context.Context, queue string, before time.Time, limit int) (int, error)
+	// Queue returns one queue, or spool.ErrNotFound if it was never used.
+	Queue(ctx context.Context, name string) (*QueueRecord, error)
+	// Queues lists every queue that was ever used, by name.
+	Queues(ctx context.Context) ([]*QueueRecord, error)
+	// SetQueueConfig stores a queue's overrides, creating the queue.
+	SetQueueConfig(ctx context.Context, name string, cfg spool.QueueConfig) error
+	// Close releases the store; pending writes are synced first.
+	Close() error
+}

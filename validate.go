@@ -1,0 +1,326 @@
+package spool
+
+import (
+	"encoding/json"
+	"time"
+	"unicode/utf8"
+)
+
+// Limits bound what one request may ask for. Zero fields take the defaults
+// of DefaultLimits.
+type Limits struct {
+	MaxPayloadBytes int   // one job's payload (and result)
+	MaxBodyBytes    int64 // one request body
+	MaxBatch        int   // jobs per batch enqueue, acks per batch ack
+	MaxLease        int   // jobs per lease request
+}
+
+// DefaultLimits are the limits of a server started without options.
+var DefaultLimits = Limits{
+	MaxPayloadBytes: 1 << 20,
+	MaxBodyBytes:    16 << 20,
+	MaxBatch:        1000,
+	MaxLease:        1000,
+}
+
+// WithDefaults fills zero fields from DefaultLimits.
+func (l Limits) WithDefaults() Limits {
+	if l.MaxPayloadBytes <= 0 {
+		l.MaxPayloadBytes = DefaultLimits.MaxPayloadBytes
+	}
+	if l.MaxBodyBytes <= 0 {
+		l.MaxBodyBytes = DefaultLimits.MaxBodyBytes
+	}
+	if l.MaxBatch <= 0 {
+		l.MaxBatch = DefaultLimits.MaxBatch
+	}
+	if l.MaxLease <= 0 {
+		l.MaxLease = DefaultLimits.MaxLease
+	}
+	return l
+}
+
+// Bounds on single values.
+const (
+	MaxNameLen        = 128
+	MaxTypeLen        = 256
+	MaxKeyLen         = 256
+	MaxTags           = 32
+	MaxTagLen         = 64
+	MinPriority       = -1000
+	MaxPriority       = 1000
+	MaxMaxAttempts    = 1000
+	MaxDelay          = 366 * 24 * time.Hour
+	MaxTimeout        = 7 * 24 * time.Hour
+	MinLeaseDuration  = time.Second
+	MaxLeaseDuration  = 24 * time.Hour
+	MaxWait           = 5 * time.Minute
+	MaxErrorLen       = 16 << 10
+	MaxMessageLen     = 1024
+	MaxWorkerLen      = 256
+	MaxRetention      = 365 * 24 * time.Hour
+	MaxBackoffDelay   = 30 * 24 * time.Hour
+	MaxQueueDepthCeil = int64(1) << 40
+)
+
+// ValidateQueueName checks a queue (or topic) name: [a-z0-9][a-z0-9._-]{0,127}.
+func ValidateQueueName(name string) error {
+	if name == "" {
+		return Invalidf("queue name is empty")
+	}
+	if len(name) > MaxNameLen {
+		return Invalidf("queue name %q is longer than %d characters", truncate(name, 40), MaxNameLen)
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		ok := c >= 'a' && c <= 'z' || c >= '0' && c <= '9'
+		if i > 0 {
+			ok = ok || c == '.' || c == '_' || c == '-'
+		}
+		if !ok {
+			return Invalidf("queue name %q is not allowed: use lower-case letters, digits, '.', '_' and '-', starting with a letter or digit", truncate(name, 40))
+		}
+	}
+	return nil
+}
+
+func validText(field, s string, max int, required bool) error {
+	if s == "" {
+		if required {
+			return Invalidf("%s is required", field)
+		}
+		return nil
+	}
+	if len(s) > max {
+		return Invalidf("%s is longer than %d bytes", field, max)
+	}
+	if !utf8.ValidString(s) {
+		return Invalidf("%s is not valid UTF-8", field)
+	}
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f {
+			return Invalidf("%s contains a control character", field)
+		}
+	}
+	return nil
+}
+
+// Validate checks an enqueue request against the limits. The message names
+// the field at fault.
+func (r *EnqueueRequest) Validate(l Limits) error {
+	l = l.WithDefaults()
+	if err := validText("type", r.Type, MaxTypeLen, true); err != nil {
+		return err
+	}
+	if len(r.Payload) > l.MaxPayloadBytes {
+		return TooLargef("payload is %d bytes; the limit is %d", len(r.Payload), l.MaxPayloadBytes)
+	}
+	if len(r.Payload) > 0 && !json.Valid(r.Payload) {
+		return Invalidf("payload is not valid JSON")
+	}
+	if r.Priority < MinPriority || r.Priority > MaxPriority {
+		return Invalidf("priority %d is out of range [%d, %d]", r.Priority, MinPriority, MaxPriority)
+	}
+	if r.Delay != nil && r.RunAt != nil {
+		return Invalidf("give delay or run_at, not both")
+	}
+	if r.Delay != nil && (r.Delay.D() < 0 || r.Delay.D() > MaxDelay) {
+		return Invalidf("delay must be between 0 and %s", MaxDelay)
+	}
+	if r.MaxAttempts < 0 || r.MaxAttempts > MaxMaxAttempts {
+		return Invalidf("max_attempts %d is out of range [1, %d]", r.MaxAttempts, MaxMaxAttempts)
+	}
+	if r.Timeout != nil && (r.Timeout.D() <= 0 || r.Timeout.D() > MaxTimeout) {
+		return Invalidf("timeout must be positive and at most %s", MaxTimeout)
+	}
+	if err := r.Backoff.Validate("backoff"); err != nil {
+		return err
+	}
+	if err := validText("idempotency_key", r.IdempotencyKey, MaxKeyLen, false); err != nil {
+		return err
+	}
+	if r.OrderingKey != "" {
+		return Invalidf("ordering_key is not supported by this server yet")
+	}
+	if len(r.DependsOn) > 0 {
+		return Invalidf("depends_on is not supported by this server yet")
+	}
+	if len(r.Tags) > MaxTags {
+		return Invalidf("at most %d tags", MaxTags)
+	}
+	for _, t := range r.Tags {
+		if err := validText("tag", t, MaxTagLen, true); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Validate checks a backoff policy; nil is valid.
+func (b *Backoff) Validate(field string) error {
+	if b == nil {
+		return nil
+	}
+	if b.Base.D() < 0 || b.Base.D() > MaxBackoffDelay {
+		return Invalidf("%s.base must be between 0 and %s", field, MaxBackoffDelay)
+	}
+	if b.Max.D() < 0 || b.Max.D() > MaxBackoffDelay {
+		return Invalidf("%s.max must be between 0 and %s", field, MaxBackoffDelay)
+	}
+	if b.Max != 0 && b.Base > b.Max {
+		return Invalidf("%s.base must not exceed %s.max", field, field)
+	}
+	return nil
+}
+
+// Validate checks a batch enqueue request.
+func (r *BatchEnqueueRequest) Validate(l Limits) error {
+	l = l.WithDefaults()
+	if len(r.Jobs) == 0 {
+		return Invalidf("jobs is empty")
+	}
+	if len(r.Jobs) > l.MaxBatch {
+		return Invalidf("%d jobs in one batch; the limit is %d", len(r.Jobs), l.MaxBatch)
+	}
+	for i := range r.Jobs {
+		if err := r.Jobs[i].Validate(l); err != nil {
+			return wrapIndex("jobs", i, err)
+		}
+	}
+	return nil
+}
+
+// Validate checks a lease request.
+func (r *LeaseRequest) Validate(l Limits) error {
+	l = l.WithDefaults()
+	if len(r.Queues) == 0 {
+		return Invalidf("queues is empty: name at least one queue")
+	}
+	if len(r.Queues) > 64 {
+		return Invalidf("at most 64 queues per lease request")
+	}
+	for _, q := range r.Queues {
+		if err := ValidateQueueName(q); err != nil {
+			return err
+		}
+	}
+	if r.Max < 0 || r.Max > l.MaxLease {
+		return Invalidf("max %d is out of range [1, %d]", r.Max, l.MaxLease)
+	}
+	if r.Wait != nil && (r.Wait.D() < 0 || r.Wait.D() > MaxWait) {
+		return Invalidf("wait must be between 0 and %s", MaxWait)
+	}
+	if r.Lease != nil && (r.Lease.D() < MinLeaseDuration || r.Lease.D() > MaxLeaseDuration) {
+		return Invalidf("lease must be between %s and %s", MinLeaseDuration, MaxLeaseDuration)
+	}
+	return validText("worker", r.Worker, MaxWorkerLen, false)
+}
+
+// Validate checks a heartbeat request.
+func (r *HeartbeatRequest) Validate() error {
+	if err := validText("token", r.Token, MaxKeyLen, true); err != nil {
+		return err
+	}
+	if r.Extend != nil && (r.Extend.D() < MinLeaseDuration || r.Extend.D() > MaxLeaseDuration) {
+		return Invalidf("extend must be between %s and %s", MinLeaseDuration, MaxLeaseDuration)
+	}
+	if p := r.Progress; p != nil {
+		if p.Percent < 0 || p.Percent > 100 || p.Percent != p.Percent {
+			return Invalidf("progress.percent must be between 0 and 100")
+		}
+		if len(p.Message) > MaxMessageLen {
+			return Invalidf("progress.message is longer than %d bytes", MaxMessageLen)
+		}
+	}
+	return nil
+}
+
+// Validate checks a complete request.
+func (r *CompleteRequest) Validate(l Limits) error {
+	l = l.WithDefaults()
+	if err := validText("token", r.Token, MaxKeyLen, true); err != nil {
+		return err
+	}
+	if len(r.Result) > l.MaxPayloadBytes {
+		return TooLargef("result is %d bytes; the limit is %d", len(r.Result), l.MaxPayloadBytes)
+	}
+	if len(r.Result) > 0 && !json.Valid(r.Result) {
+		return Invalidf("result is not valid JSON")
+	}
+	return nil
+}
+
+// Validate checks a fail request.
+func (r *FailRequest) Validate() error {
+	if err := validText("token", r.Token, MaxKeyLen, true); err != nil {
+		return err
+	}
+	if len(r.Error) > MaxErrorLen {
+		return Invalidf("error is longer than %d bytes; send its tail", MaxErrorLen)
+	}
+	if r.RetryIn != nil && (r.RetryIn.D() < 0 || r.RetryIn.D() > MaxBackoffDelay) {
+		return Invalidf("retry_in must be between 0 and %s", MaxBackoffDelay)
+	}
+	return nil
+}
+
+// Validate checks a batch of acks.
+func (r *AcksRequest) Validate(l Limits) error {
+	l = l.WithDefaults()
+	if len(r.Acks) == 0 {
+		return Invalidf("acks is empty")
+	}
+	if len(r.Acks) > l.MaxBatch {
+		return Invalidf("%d acks in one request; the limit is %d", len(r.Acks), l.MaxBatch)
+	}
+	for i, a := range r.Acks {
+		var err error
+		if a.ID == "" {
+			err = Invalidf("id is required")
+		} else {
+			switch a.Outcome {
+			case OutcomeComplete:
+				c := CompleteRequest{Token: a.Token, Result: a.Result}
+				err = c.Validate(l)
+			case OutcomeFail:
+				f := FailRequest{Token: a.Token, Error: a.Error, RetryIn: a.RetryIn, Final: a.Final}
+				err = f.Validate()
+			default:
+				err = Invalidf("outcome must be %q or %q", OutcomeComplete, OutcomeFail)
+			}
+		}
+		if err != nil {
+			return wrapIndex("acks", i, err)
+		}
+	}
+	return nil
+}
+
+// Validate checks a queue config patch.
+func (c *QueueConfig) Validate() error {
+	if c.MaxDepth != nil && (*c.MaxDepth < 1 || *c.MaxDepth > MaxQueueDepthCeil) {
+		return Invalidf("max_depth must be between 1 and %d", MaxQueueDepthCeil)
+	}
+	if c.Retention != nil && (c.Retention.D() < time.Second || c.Retention.D() > MaxRetention) {
+		return Invalidf("retention must be between 1s and %s", MaxRetention)
+	}
+	if c.MaxAttempts != nil && (*c.MaxAttempts < 1 || *c.MaxAttempts > MaxMaxAttempts) {
+		return Invalidf("max_attempts must be between 1 and %d", MaxMaxAttempts)
+	}
+	return c.Backoff.Validate("backoff")
+}
+
+// wrapIndex prefixes an element's error with its position, keeping its kind.
+func wrapIndex(field string, i int, err error) error {
+	var me *messageError
+	if e, ok := err.(*messageError); ok {
+		me = e
+		return &messageError{msg: field + "[" + itoa(i) + "]: " + me.msg, err: me.err}
+	}
+	return err
+}
+
+func itoa(i int) string {
+	b, _ := json.Marshal(i)
+	return string(b)
+}
