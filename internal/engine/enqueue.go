@@ -1,0 +1,115 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/spoolq/spool"
+	"github.com/spoolq/spool/internal/store"
+)
+
+// EnqueueResult is the outcome for one enqueued job.
+type EnqueueResult struct {
+	Job *spool.Job
+	// Existing is true when an idempotency key matched an earlier job, which
+	// is returned instead of a new one.
+	Existing bool
+}
+
+// Enqueue stores jobs in a queue, all or none. The requests must have passed
+// Validate. A full queue returns a *spool.QueueFullError with RetryAfter set.
+func (e *Engine) Enqueue(ctx context.Context, queue string, reqs []spool.EnqueueRequest) ([]EnqueueResult, error) {
+	if err := spool.ValidateQueueName(queue); err != nil {
+		return nil, err
+	}
+	if len(reqs) == 0 {
+		return nil, spool.Invalidf("no jobs to enqueue")
+	}
+	qc, err := e.queueConfig(ctx, queue)
+	if err != nil {
+		return nil, err
+	}
+	now := e.clock.Now()
+	recs := make([]*store.Record, len(reqs))
+	earliest := time.Time{}
+	for i := range reqs {
+		recs[i] = e.newRecord(queue, &reqs[i], qc, now)
+		if recs[i].State == spool.StateScheduled && (earliest.IsZero() || recs[i].RunAt.Before(earliest)) {
+			earliest = recs[i].RunAt
+		}
+	}
+	res, err := e.st.Insert(ctx, store.InsertParams{Jobs: recs, MaxDepth: map[string]int64{queue: *qc.MaxDepth}})
+	if err != nil {
+		var qf *spool.QueueFullError
+		if errors.As(err, &qf) {
+			_, drain, _ := e.rates.snapshot(qf.Queue, now)
+			qf.RetryAfter = retryAfter(qf.Depth, qf.MaxDepth, len(reqs), drain, rateWindow)
+			e.m.rejected(qf.Queue)
+			return nil, qf
+		}
+		return nil, fmt.Errorf("enqueueing into %q: %w", queue, err)
+	}
+	out := make([]EnqueueResult, len(res))
+	created, ready := 0, false
+	for i, r := range res {
+		out[i] = EnqueueResult{Job: view(r.Record), Existing: r.Existing}
+		if !r.Existing {
+			created++
+			ready = ready || r.Record.State == spool.StateReady
+		}
+	}
+	if created > 0 {
+		e.rates.enqueued(queue, now, created)
+		e.m.enqueued(queue, created)
+	}
+	if ready {
+		e.hub.queueReady(queue)
+	}
+	if !earliest.IsZero() {
+		e.poke()
+	}
+	return out, nil
+}
+
+func (e *Engine) newRecord(queue string, r *spool.EnqueueRequest, qc spool.QueueConfig, now time.Time) *store.Record {
+	runAt := now
+	switch {
+	case r.Delay != nil:
+		runAt = now.Add(r.Delay.D())
+	case r.RunAt != nil:
+		runAt = r.RunAt.UTC()
+	}
+	j := spool.Job{
+		ID:             e.cfg.NewID(),
+		Queue:          queue,
+		Type:           r.Type,
+		Payload:        r.Payload,
+		Priority:       r.Priority,
+		RunAt:          runAt,
+		MaxAttempts:    r.MaxAttempts,
+		IdempotencyKey: r.IdempotencyKey,
+		OrderingKey:    r.OrderingKey,
+		DependsOn:      r.DependsOn,
+		Tags:           r.Tags,
+		CreatedAt:      now,
+	}
+	if j.MaxAttempts == 0 {
+		j.MaxAttempts = *qc.MaxAttempts
+	}
+	if r.Timeout != nil {
+		j.Timeout = *r.Timeout
+	}
+	if r.Backoff != nil {
+		b := *r.Backoff
+		j.Backoff = &b
+	}
+	if runAt.After(now) {
+		j.State = spool.StateScheduled
+	} else {
+		j.State = spool.StateReady
+		j.ReadyAt = ptr(now)
+	}
+	return &store.Record{Job: j}
+}

@@ -1,0 +1,177 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/spoolq/spool"
+	"github.com/spoolq/spool/internal/store"
+)
+
+// Get returns a job. With wait > 0 it long-polls until the job reaches a
+// terminal state, the wait ends or ctx is done, and returns the job as it is
+// then.
+func (e *Engine) Get(ctx context.Context, id string, wait time.Duration) (*spool.Job, error) {
+	if wait <= 0 {
+		rec, err := e.st.Get(ctx, id)
+		if err != nil {
+			return nil, e.notFound(id, err)
+		}
+		return view(rec), nil
+	}
+	w := newWaiter()
+	e.hub.watchJob(id, w)
+	defer e.hub.unwatchJob(id, w)
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	for {
+		rec, err := e.st.Get(ctx, id)
+		if err != nil {
+			return nil, e.notFound(id, err)
+		}
+		if rec.State.Terminal() {
+			return view(rec), nil
+		}
+		select {
+		case <-w.ch:
+		case <-t.C:
+			return view(rec), nil
+		case <-ctx.Done():
+			return view(rec), nil
+		case <-e.stopped:
+			return view(rec), nil
+		}
+	}
+}
+
+// Cancel cancels a job that has not started (waiting, scheduled, ready). An
+// active job is marked cancel_requested and becomes cancelled at its
+// worker's next heartbeat or ack. A finished job cannot be cancelled.
+func (e *Engine) Cancel(ctx context.Context, id string) (*spool.Job, error) {
+	var prev spool.State
+	rec, err := e.mutate(ctx, id, func(r *store.Record) error {
+		prev = r.State
+		switch r.State {
+		case spool.StateWaiting, spool.StateScheduled, spool.StateReady:
+			e.finish(r, spool.StateCancelled, e.clock.Now())
+		case spool.StateActive:
+			r.CancelRequested = true
+		default:
+			return spool.Conflictf("job %s is already %s", r.ID, r.State)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	e.after(prev, rec)
+	return view(rec), nil
+}
+
+// Retry puts a dead or cancelled job back in its queue as ready, with a
+// fresh set of attempts; its past errors are kept.
+func (e *Engine) Retry(ctx context.Context, id string) (*spool.Job, error) {
+	var prev spool.State
+	rec, err := e.mutate(ctx, id, func(r *store.Record) error {
+		prev = r.State
+		if r.State != spool.StateDead && r.State != spool.StateCancelled {
+			return spool.Conflictf("job %s is %s; only dead or cancelled jobs can be retried", r.ID, r.State)
+		}
+		if err := e.admitOne(ctx, r.Queue); err != nil {
+			return err
+		}
+		now := e.clock.Now()
+		r.State = spool.StateReady
+		r.RunAt = now
+		r.ReadyAt = ptr(now)
+		r.FinishedAt = nil
+		r.StartedAt = nil
+		r.Progress = nil
+		r.CancelRequested = false
+		r.Attempt = 0
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	e.after(prev, rec)
+	return view(rec), nil
+}
+
+// admitOne checks that a queue has room for one more job. Unlike Insert the
+// check is not atomic with the write: a retried job may overshoot max_depth
+// by the number of concurrent retries.
+func (e *Engine) admitOne(ctx context.Context, queue string) error {
+	qc, err := e.queueConfig(ctx, queue)
+	if err != nil {
+		return err
+	}
+	q, err := e.st.Queue(ctx, queue)
+	if err != nil {
+		return fmt.Errorf("reading queue %q: %w", queue, err)
+	}
+	depth := depthOf(q.Counts)
+	if depth+1 > *qc.MaxDepth {
+		_, drain, _ := e.rates.snapshot(queue, e.clock.Now())
+		return &spool.QueueFullError{Queue: queue, Depth: depth, MaxDepth: *qc.MaxDepth,
+			RetryAfter: retryAfter(depth, *qc.MaxDepth, 1, drain, rateWindow)}
+	}
+	return nil
+}
+
+func depthOf(counts map[spool.State]int64) int64 {
+	var d int64
+	for s, n := range counts {
+		if !s.Terminal() {
+			d += n
+		}
+	}
+	return d
+}
+
+// ListParams selects a page of a queue's jobs.
+type ListParams struct {
+	Queue  string
+	State  spool.State
+	Cursor string
+	Limit  int
+}
+
+// Page limits of ListJobs.
+const (
+	DefaultPageSize = 100
+	MaxPageSize     = 1000
+)
+
+// ListJobs returns one page of a queue's jobs in id (creation) order.
+func (e *Engine) ListJobs(ctx context.Context, p ListParams) (*spool.JobList, error) {
+	if err := spool.ValidateQueueName(p.Queue); err != nil {
+		return nil, err
+	}
+	if p.State != "" && !p.State.Valid() {
+		return nil, spool.Invalidf("unknown state %q; use one of %v", p.State, spool.States)
+	}
+	if p.Limit == 0 {
+		p.Limit = DefaultPageSize
+	}
+	if p.Limit < 0 || p.Limit > MaxPageSize {
+		return nil, spool.Invalidf("limit must be between 1 and %d", MaxPageSize)
+	}
+	if len(p.Cursor) > 64 {
+		return nil, spool.Invalidf("cursor is not one this server returned")
+	}
+	recs, next, err := e.st.ListJobs(ctx, store.ListJobsParams{Queue: p.Queue, State: p.State, After: p.Cursor, Limit: p.Limit})
+	if err != nil {
+		if errors.Is(err, spool.ErrNotFound) {
+			return &spool.JobList{Jobs: []*spool.Job{}}, nil
+		}
+		return nil, fmt.Errorf("listing jobs of %q: %w", p.Queue, err)
+	}
+	out := &spool.JobList{Jobs: make([]*spool.Job, len(recs)), NextCursor: next}
+	for i, r := range recs {
+		out.Jobs[i] = view(r)
+	}
+	return out, nil
+}

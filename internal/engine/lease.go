@@ -1,0 +1,351 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/spoolq/spool"
+	"github.com/spoolq/spool/internal/store"
+)
+
+// Lease claims ready jobs from the queues, in their order, long-polling up
+// to req.Wait when none is ready. Paused queues hand out nothing. The
+// returned jobs carry their lease token.
+func (e *Engine) Lease(ctx context.Context, req spool.LeaseRequest) ([]*spool.Job, error) {
+	max := req.Max
+	if max <= 0 {
+		max = 1
+	}
+	leaseFor := e.cfg.Defaults.Lease
+	if req.Lease != nil {
+		leaseFor = req.Lease.D()
+	}
+	var wait time.Duration
+	if req.Wait != nil {
+		wait = req.Wait.D()
+	}
+	var deadline <-chan time.Time
+	if wait > 0 {
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		deadline = t.C
+	}
+	w := newWaiter()
+	e.hub.watchQueues(req.Queues, w)
+	defer e.hub.unwatchQueues(req.Queues, w)
+	for {
+		jobs, err := e.leaseOnce(ctx, req.Queues, max, leaseFor, req.Worker)
+		if err != nil || len(jobs) > 0 || wait <= 0 {
+			return jobs, err
+		}
+		select {
+		case <-w.ch:
+		case <-deadline:
+			return []*spool.Job{}, nil
+		case <-ctx.Done():
+			return []*spool.Job{}, nil
+		case <-e.stopped:
+			return []*spool.Job{}, nil
+		}
+	}
+}
+
+func (e *Engine) leaseOnce(ctx context.Context, queues []string, max int, leaseFor time.Duration, worker string) ([]*spool.Job, error) {
+	open := make([]string, 0, len(queues))
+	for _, q := range queues {
+		qc, err := e.queueConfig(ctx, q)
+		if err != nil {
+			return nil, err
+		}
+		if !*qc.Paused {
+			open = append(open, q)
+		}
+	}
+	if len(open) == 0 {
+		return []*spool.Job{}, nil
+	}
+	now := e.clock.Now()
+	recs, err := e.st.Lease(ctx, store.LeaseParams{
+		Queues:    open,
+		Max:       max,
+		Worker:    worker,
+		Now:       now,
+		ExpiresAt: now.Add(leaseFor),
+		NewToken:  e.cfg.NewToken,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("leasing from %v: %w", open, err)
+	}
+	jobs := make([]*spool.Job, len(recs))
+	for i, r := range recs {
+		j := view(r)
+		j.Lease = &spool.Lease{Token: r.Token, ExpiresAt: *r.LeaseExpiresAt}
+		jobs[i] = j
+		if r.ReadyAt != nil {
+			e.m.queueWait(r.Queue, now.Sub(*r.ReadyAt))
+		}
+	}
+	return jobs, nil
+}
+
+// checkLease fails with ErrLeaseLost unless the record is active under token.
+func checkLease(r *store.Record, token string) error {
+	if r.State != spool.StateActive || r.Token == "" || r.Token != token {
+		if r.State == spool.StateActive {
+			return spool.LeaseLostf("job %s: the lease token is not the current one (the lease expired and the job went to another worker)", r.ID)
+		}
+		return spool.LeaseLostf("job %s is %s, not leased by this token", r.ID, r.State)
+	}
+	return nil
+}
+
+// Heartbeat extends a lease and records progress. If the job was cancelled
+// meanwhile, the job becomes cancelled and the answer says so; if its
+// timeout has passed, the attempt fails and the lease is lost.
+func (e *Engine) Heartbeat(ctx context.Context, id string, req spool.HeartbeatRequest) (*spool.HeartbeatResponse, error) {
+	extend := e.cfg.Defaults.Lease
+	if req.Extend != nil {
+		extend = req.Extend.D()
+	}
+	var (
+		timedOut bool
+		prev     spool.State
+	)
+	rec, err := e.mutate(ctx, id, func(r *store.Record) error {
+		if err := checkLease(r, req.Token); err != nil {
+			return err
+		}
+		now := e.clock.Now()
+		prev = r.State
+		timedOut = false
+		switch {
+		case r.CancelRequested:
+			e.finish(r, spool.StateCancelled, now)
+		case r.Timeout > 0 && r.StartedAt != nil && now.Sub(*r.StartedAt) > r.Timeout.D():
+			timedOut = true
+			qc, err := e.queueConfig(ctx, r.Queue)
+			if err != nil {
+				return err
+			}
+			e.failAttempt(r, qc, fmt.Sprintf("timed out after %s (timeout %s)", now.Sub(*r.StartedAt).Round(time.Millisecond), r.Timeout.D()), nil, false, now)
+		default:
+			r.LeaseExpiresAt = ptr(now.Add(extend))
+			if p := req.Progress; p != nil {
+				r.Progress = &spool.Progress{Percent: p.Percent, Message: p.Message, UpdatedAt: now}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	e.after(prev, rec)
+	if timedOut {
+		return nil, spool.LeaseLostf("job %s ran past its timeout of %s; the attempt failed", id, rec.Timeout.D())
+	}
+	resp := &spool.HeartbeatResponse{State: rec.State, CancelRequested: rec.State == spool.StateCancelled}
+	if rec.LeaseExpiresAt != nil {
+		resp.LeaseExpiresAt = *rec.LeaseExpiresAt
+	}
+	return resp, nil
+}
+
+// Complete records a job's success and its result.
+func (e *Engine) Complete(ctx context.Context, id string, req spool.CompleteRequest) (*spool.Job, error) {
+	rec, err := e.mutate(ctx, id, func(r *store.Record) error {
+		return e.applyComplete(r, req.Token, req.Result)
+	})
+	if err != nil {
+		return nil, err
+	}
+	e.after(spool.StateActive, rec)
+	return view(rec), nil
+}
+
+func (e *Engine) applyComplete(r *store.Record, token string, result json.RawMessage) error {
+	if err := checkLease(r, token); err != nil {
+		return err
+	}
+	now := e.clock.Now()
+	if len(result) > 0 {
+		r.Result = result
+	}
+	if r.CancelRequested {
+		e.finish(r, spool.StateCancelled, now)
+	} else {
+		e.finish(r, spool.StateSucceeded, now)
+	}
+	return nil
+}
+
+// Fail records a failed attempt: the job is retried after a backoff (or
+// req.RetryIn), or goes dead when req.Final is set or attempts are spent.
+func (e *Engine) Fail(ctx context.Context, id string, req spool.FailRequest) (*spool.Job, error) {
+	rec, err := e.mutate(ctx, id, func(r *store.Record) error {
+		return e.applyFail(ctx, r, req.Token, req.Error, req.RetryIn, req.Final)
+	})
+	if err != nil {
+		return nil, err
+	}
+	e.after(spool.StateActive, rec)
+	return view(rec), nil
+}
+
+func (e *Engine) applyFail(ctx context.Context, r *store.Record, token, msg string, retryIn *spool.Duration, final bool) error {
+	if err := checkLease(r, token); err != nil {
+		return err
+	}
+	qc, err := e.queueConfig(ctx, r.Queue)
+	if err != nil {
+		return err
+	}
+	if msg == "" {
+		msg = "failed (no error message given)"
+	}
+	e.failAttempt(r, qc, msg, retryIn, final, e.clock.Now())
+	return nil
+}
+
+// failAttempt is the one place that decides what follows a failed attempt.
+func (e *Engine) failAttempt(r *store.Record, qc spool.QueueConfig, msg string, retryIn *spool.Duration, final bool, now time.Time) {
+	r.Errors = append(r.Errors, spool.AttemptError{Attempt: r.Attempt, Error: msg, At: now})
+	switch {
+	case r.CancelRequested:
+		e.finish(r, spool.StateCancelled, now)
+	case final || r.Attempt >= r.MaxAttempts:
+		e.finish(r, spool.StateDead, now)
+	default:
+		var d time.Duration
+		if retryIn != nil {
+			d = retryIn.D()
+		} else {
+			base, max := e.policy(&r.Job, qc)
+			d = backoffDelay(r.Attempt, base, max, e.cfg.Rand())
+		}
+		e.release(r)
+		r.RunAt = now.Add(d)
+		if d <= 0 {
+			r.State = spool.StateReady
+			r.ReadyAt = ptr(now)
+		} else {
+			r.State = spool.StateScheduled
+			r.ReadyAt = nil
+		}
+	}
+}
+
+// release drops the lease fields of a record leaving active.
+func (e *Engine) release(r *store.Record) {
+	r.Token = ""
+	r.LeaseExpiresAt = nil
+}
+
+// finish moves a record to a terminal state.
+func (e *Engine) finish(r *store.Record, s spool.State, now time.Time) {
+	e.release(r)
+	r.State = s
+	r.FinishedAt = ptr(now)
+	r.ReadyAt = nil
+}
+
+// after does what follows a stored transition from prev: metrics, rates,
+// and waking whoever waits on the job or its queue.
+func (e *Engine) after(prev spool.State, r *store.Record) {
+	if prev == r.State && r.State != spool.StateActive {
+		return
+	}
+	now := e.clock.Now()
+	switch r.State {
+	case spool.StateReady:
+		e.hub.queueReady(r.Queue)
+	case spool.StateScheduled:
+		e.poke()
+	}
+	if prev == spool.StateActive && r.State != spool.StateActive {
+		if r.StartedAt != nil {
+			e.m.runTime(r.Queue, now.Sub(*r.StartedAt))
+		}
+		if r.State != spool.StateSucceeded {
+			e.rates.failed(r.Queue, now)
+		}
+	}
+	if r.State.Terminal() {
+		e.rates.finished(r.Queue, now)
+		e.m.finished(r.Queue, r.State)
+		e.hub.jobChanged(r.ID)
+	} else if prev == spool.StateActive && r.State != spool.StateActive {
+		e.m.retried(r.Queue)
+	}
+}
+
+// Ack applies many completes and fails; each stands alone. Successful
+// changes are written together, sharing one sync.
+func (e *Engine) Ack(ctx context.Context, acks []spool.Ack) ([]spool.AckResult, error) {
+	out := make([]spool.AckResult, len(acks))
+	pending := make([]int, 0, len(acks))
+	changes := make([]store.Change, 0, len(acks))
+	for i, a := range acks {
+		out[i].ID = a.ID
+		rec, err := e.st.Get(ctx, a.ID)
+		if err == nil {
+			switch a.Outcome {
+			case spool.OutcomeComplete:
+				err = e.applyComplete(rec, a.Token, a.Result)
+			case spool.OutcomeFail:
+				err = e.applyFail(ctx, rec, a.Token, a.Error, a.RetryIn, a.Final)
+			default:
+				err = spool.Invalidf("outcome must be %q or %q", spool.OutcomeComplete, spool.OutcomeFail)
+			}
+		} else {
+			err = e.notFound(a.ID, err)
+		}
+		if err != nil {
+			out[i].Error = errorDetail(err)
+			continue
+		}
+		pending = append(pending, i)
+		changes = append(changes, store.Change{Record: rec})
+	}
+	if len(changes) == 0 {
+		return out, nil
+	}
+	recs, errs, err := e.st.Update(ctx, changes)
+	if err != nil {
+		return nil, fmt.Errorf("writing %d acks: %w", len(changes), err)
+	}
+	for k, i := range pending {
+		if errs[k] != nil {
+			// The job changed between the read and the write: its lease
+			// moved on (expiry) or it was touched by a cancel. Retry alone.
+			var rec *store.Record
+			a := acks[i]
+			rec, err = e.mutate(ctx, a.ID, func(r *store.Record) error {
+				if a.Outcome == spool.OutcomeComplete {
+					return e.applyComplete(r, a.Token, a.Result)
+				}
+				return e.applyFail(ctx, r, a.Token, a.Error, a.RetryIn, a.Final)
+			})
+			if err != nil {
+				out[i].Error = errorDetail(err)
+				continue
+			}
+			recs[k] = rec
+		}
+		out[i].State = recs[k].State
+		e.after(spool.StateActive, recs[k])
+	}
+	return out, nil
+}
+
+// errorDetail is the client-safe form of an error of a batch element.
+func errorDetail(err error) *spool.ErrorDetail {
+	code := spool.Code(err)
+	msg := err.Error()
+	if code == spool.CodeInternal {
+		msg = "internal error"
+	}
+	return &spool.ErrorDetail{Code: code, Message: msg}
+}
+

@@ -1,0 +1,118 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+
+	"github.com/spoolq/spool"
+	"github.com/spoolq/spool/internal/store"
+)
+
+// Queues describes every queue.
+func (e *Engine) Queues(ctx context.Context) ([]spool.QueueInfo, error) {
+	qs, err := e.st.Queues(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("listing queues: %w", err)
+	}
+	sort.Slice(qs, func(i, j int) bool { return qs[i].Name < qs[j].Name })
+	out := make([]spool.QueueInfo, len(qs))
+	for i, q := range qs {
+		out[i] = e.info(q)
+	}
+	return out, nil
+}
+
+// Queue describes one queue; a queue never used is spool.ErrNotFound.
+func (e *Engine) Queue(ctx context.Context, name string) (*spool.QueueInfo, error) {
+	if err := spool.ValidateQueueName(name); err != nil {
+		return nil, err
+	}
+	q, err := e.st.Queue(ctx, name)
+	if err != nil {
+		if errors.Is(err, spool.ErrNotFound) {
+			return nil, spool.NotFoundf("no queue named %q (a queue exists once a job is enqueued to it or its config is set)", name)
+		}
+		return nil, fmt.Errorf("reading queue %q: %w", name, err)
+	}
+	info := e.info(q)
+	return &info, nil
+}
+
+func (e *Engine) info(q *store.QueueRecord) spool.QueueInfo {
+	now := e.clock.Now()
+	counts := make(map[spool.State]int64, len(spool.States))
+	for _, s := range spool.States {
+		counts[s] = q.Counts[s]
+	}
+	info := spool.QueueInfo{
+		Name:   q.Name,
+		Config: e.resolve(q.Config),
+		Counts: counts,
+		Depth:  depthOf(counts),
+	}
+	if !q.OldestReady.IsZero() && counts[spool.StateReady] > 0 {
+		if age := now.Sub(q.OldestReady); age > 0 {
+			info.OldestReadyAge = spool.Duration(age)
+		}
+	}
+	info.EnqueueRate, info.CompleteRate, info.FailRate = e.rates.snapshot(q.Name, now)
+	return info
+}
+
+// PatchQueue changes the settings present in patch (creating the queue if
+// it was never used) and returns the queue as it is now.
+func (e *Engine) PatchQueue(ctx context.Context, name string, patch spool.QueueConfig) (*spool.QueueInfo, error) {
+	if err := spool.ValidateQueueName(name); err != nil {
+		return nil, err
+	}
+	if err := patch.Validate(); err != nil {
+		return nil, err
+	}
+	var cur spool.QueueConfig
+	q, err := e.st.Queue(ctx, name)
+	switch {
+	case err == nil:
+		cur = q.Config
+	case errors.Is(err, spool.ErrNotFound):
+	default:
+		return nil, fmt.Errorf("reading queue %q: %w", name, err)
+	}
+	if patch.MaxDepth != nil {
+		cur.MaxDepth = patch.MaxDepth
+	}
+	if patch.Retention != nil {
+		cur.Retention = patch.Retention
+	}
+	if patch.Paused != nil {
+		cur.Paused = patch.Paused
+	}
+	if patch.MaxAttempts != nil {
+		cur.MaxAttempts = patch.MaxAttempts
+	}
+	if patch.Backoff != nil {
+		b := spool.Backoff{}
+		if cur.Backoff != nil {
+			b = *cur.Backoff
+		}
+		if patch.Backoff.Base > 0 {
+			b.Base = patch.Backoff.Base
+		}
+		if patch.Backoff.Max > 0 {
+			b.Max = patch.Backoff.Max
+		}
+		if err := e.resolve(spool.QueueConfig{Backoff: &b}).Backoff.Validate("backoff"); err != nil {
+			return nil, err
+		}
+		cur.Backoff = &b
+	}
+	if err := e.st.SetQueueConfig(ctx, name, cur); err != nil {
+		return nil, fmt.Errorf("storing config of queue %q: %w", name, err)
+	}
+	e.forgetConfig(name)
+	if patch.Paused != nil && !*patch.Paused {
+		e.hub.queueReady(name)
+	}
+	return e.Queue(ctx, name)
+}
