@@ -348,4 +348,3 @@ func errorDetail(err error) *spool.ErrorDetail {
 	}
 	return &spool.ErrorDetail{Code: code, Message: msg}
 }
-
