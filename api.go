@@ -68,9 +68,10 @@ type ProgressUpdate struct {
 
 // HeartbeatResponse answers a heartbeat.
 type HeartbeatResponse struct {
-	State           State     `json:"state"`
-	LeaseExpiresAt  time.Time `json:"lease_expires_at"`
-	CancelRequested bool      `json:"cancel_requested"`
+	State State `json:"state"`
+	// LeaseExpiresAt is the new expiry; absent once the job left active.
+	LeaseExpiresAt  *time.Time `json:"lease_expires_at,omitempty"`
+	CancelRequested bool       `json:"cancel_requested"`
 }
 
 // CompleteRequest is the body of POST /v1/jobs/{id}/complete.

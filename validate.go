@@ -128,7 +128,7 @@ func (r *EnqueueRequest) Validate(l Limits) error {
 		return Invalidf("delay must be between 0 and %s", MaxDelay)
 	}
 	if r.MaxAttempts < 0 || r.MaxAttempts > MaxMaxAttempts {
-		return Invalidf("max_attempts %d is out of range [1, %d]", r.MaxAttempts, MaxMaxAttempts)
+		return Invalidf("max_attempts %d is out of range [1, %d] (0 or absent: the queue's default)", r.MaxAttempts, MaxMaxAttempts)
 	}
 	if r.Timeout != nil && (r.Timeout.D() <= 0 || r.Timeout.D() > MaxTimeout) {
 		return Invalidf("timeout must be positive and at most %s", MaxTimeout)
@@ -205,7 +205,7 @@ func (r *LeaseRequest) Validate(l Limits) error {
 		}
 	}
 	if r.Max < 0 || r.Max > l.MaxLease {
-		return Invalidf("max %d is out of range [1, %d]", r.Max, l.MaxLease)
+		return Invalidf("max %d is out of range [1, %d] (0 or absent: 1)", r.Max, l.MaxLease)
 	}
 	if r.Wait != nil && (r.Wait.D() < 0 || r.Wait.D() > MaxWait) {
 		return Invalidf("wait must be between 0 and %s", MaxWait)

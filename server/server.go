@@ -6,13 +6,21 @@ package server
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/spoolq/spool"
 	"github.com/spoolq/spool/internal/engine"
+	"github.com/spoolq/spool/internal/store/embedded"
 )
 
 // Config configures a Server. Zero fields take defaults.
@@ -29,30 +37,297 @@ type Config struct {
 	Logger *slog.Logger
 	// ShutdownTimeout bounds the graceful shutdown (default 30s).
 	ShutdownTimeout time.Duration
+	// RequestTimeout bounds the work of one request, long-poll waits not
+	// counted: a lease or status request may wait up to spool.MaxWait on
+	// top of it (default 30s).
+	RequestTimeout time.Duration
 	// Clock overrides the wall clock (tests).
 	Clock engine.Clock
 }
 
+// Defaults of Config.
+const (
+	DefaultAddr            = "127.0.0.1:7077"
+	DefaultDataDir         = "./spool-data"
+	DefaultShutdownTimeout = 30 * time.Second
+	DefaultRequestTimeout  = 30 * time.Second
+)
+
+// HTTP server timeouts. A long-poll holds its request open up to
+// spool.MaxWait, so the read and write deadlines of a connection must
+// outlast the longest request (a read deadline that passes while a handler
+// waits cancels the request's context).
+const (
+	readHeaderTimeout = 10 * time.Second
+	idleTimeout       = 2 * time.Minute
+	maxHeaderBytes    = 64 << 10
+	deadlineMargin    = 30 * time.Second
+)
+
+// withDefaults returns the config with every zero field filled in. It is
+// the one place defaults are decided; negative values are left for
+// validate to refuse.
+func (c Config) withDefaults() Config {
+	if c.Addr == "" {
+		c.Addr = DefaultAddr
+	}
+	if c.DataDir == "" {
+		c.DataDir = DefaultDataDir
+	}
+	l, dl := &c.Limits, spool.DefaultLimits
+	if l.MaxPayloadBytes == 0 {
+		l.MaxPayloadBytes = dl.MaxPayloadBytes
+	}
+	if l.MaxBodyBytes == 0 {
+		l.MaxBodyBytes = dl.MaxBodyBytes
+	}
+	if l.MaxBatch == 0 {
+		l.MaxBatch = dl.MaxBatch
+	}
+	if l.MaxLease == 0 {
+		l.MaxLease = dl.MaxLease
+	}
+	d, dd := &c.Defaults, engine.DefaultDefaults
+	if d.MaxDepth == 0 {
+		d.MaxDepth = dd.MaxDepth
+	}
+	if d.Retention == 0 {
+		d.Retention = dd.Retention
+	}
+	if d.MaxAttempts == 0 {
+		d.MaxAttempts = dd.MaxAttempts
+	}
+	if d.BackoffBase == 0 {
+		d.BackoffBase = dd.BackoffBase
+	}
+	if d.BackoffMax == 0 {
+		d.BackoffMax = dd.BackoffMax
+	}
+	if d.Lease == 0 {
+		d.Lease = dd.Lease
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.ShutdownTimeout == 0 {
+		c.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	if c.RequestTimeout == 0 {
+		c.RequestTimeout = DefaultRequestTimeout
+	}
+	if c.Clock == nil {
+		c.Clock = engine.RealClock
+	}
+	return c
+}
+
+// validate checks a config filled by withDefaults; errors name the field.
+func (c Config) validate() error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf("server: Config."+format, args...)) }
+	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+		bad("Addr %q is not host:port: %v", c.Addr, err)
+	}
+	l := c.Limits
+	if l.MaxPayloadBytes < 0 {
+		bad("Limits.MaxPayloadBytes must not be negative, got %d", l.MaxPayloadBytes)
+	}
+	if l.MaxBodyBytes < 0 {
+		bad("Limits.MaxBodyBytes must not be negative, got %d", l.MaxBodyBytes)
+	}
+	if l.MaxPayloadBytes > 0 && l.MaxBodyBytes > 0 && int64(l.MaxPayloadBytes) > l.MaxBodyBytes {
+		bad("Limits.MaxPayloadBytes (%d) exceeds Limits.MaxBodyBytes (%d): no request could carry such a payload", l.MaxPayloadBytes, l.MaxBodyBytes)
+	}
+	if l.MaxBatch < 0 {
+		bad("Limits.MaxBatch must not be negative, got %d", l.MaxBatch)
+	}
+	if l.MaxLease < 0 {
+		bad("Limits.MaxLease must not be negative, got %d", l.MaxLease)
+	}
+	d := c.Defaults
+	if d.MaxDepth < 0 || d.MaxDepth > spool.MaxQueueDepthCeil {
+		bad("Defaults.MaxDepth must be between 1 and %d, got %d", spool.MaxQueueDepthCeil, d.MaxDepth)
+	}
+	if d.Retention < time.Second || d.Retention > spool.MaxRetention {
+		bad("Defaults.Retention must be between 1s and %s, got %s", spool.MaxRetention, d.Retention)
+	}
+	if d.MaxAttempts < 0 || d.MaxAttempts > spool.MaxMaxAttempts {
+		bad("Defaults.MaxAttempts must be between 1 and %d, got %d", spool.MaxMaxAttempts, d.MaxAttempts)
+	}
+	if d.BackoffBase < 0 || d.BackoffBase > spool.MaxBackoffDelay {
+		bad("Defaults.BackoffBase must be between 0 and %s, got %s", spool.MaxBackoffDelay, d.BackoffBase)
+	}
+	if d.BackoffMax < 0 || d.BackoffMax > spool.MaxBackoffDelay {
+		bad("Defaults.BackoffMax must be between 0 and %s, got %s", spool.MaxBackoffDelay, d.BackoffMax)
+	}
+	if d.BackoffBase > d.BackoffMax {
+		bad("Defaults.BackoffBase (%s) exceeds Defaults.BackoffMax (%s)", d.BackoffBase, d.BackoffMax)
+	}
+	if d.Lease < spool.MinLeaseDuration || d.Lease > spool.MaxLeaseDuration {
+		bad("Defaults.Lease must be between %s and %s, got %s", spool.MinLeaseDuration, spool.MaxLeaseDuration, d.Lease)
+	}
+	if c.ShutdownTimeout < 0 {
+		bad("ShutdownTimeout must not be negative, got %s", c.ShutdownTimeout)
+	}
+	if c.RequestTimeout < 0 {
+		bad("RequestTimeout must not be negative, got %s", c.RequestTimeout)
+	}
+	return errors.Join(errs...)
+}
+
 // Server is a running Spool broker: store, engine and HTTP handler.
-type Server struct{}
+type Server struct {
+	cfg     Config
+	log     *slog.Logger
+	store   *embedded.Store
+	engine  *engine.Engine
+	reg     *prometheus.Registry
+	routes  []route
+	handler http.Handler
+
+	// stopping is set once shutdown begins; /readyz answers 503 from then on.
+	stopping  atomic.Bool
+	closeOnce sync.Once
+	closeErr  error
+}
 
 // New opens the store in cfg.DataDir, starts the engine, and returns a
 // Server ready to serve. Close it to release the store.
-func New(cfg Config) (*Server, error) { panic("not implemented") }
+func New(cfg Config) (*Server, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	st, err := embedded.Open(cfg.DataDir, embedded.Options{Logger: cfg.Logger.With("component", "store")})
+	if err != nil {
+		return nil, fmt.Errorf("server: opening the store in %q: %w", cfg.DataDir, err)
+	}
+	s, err := build(cfg, st)
+	if err != nil {
+		return nil, errors.Join(err, st.Close())
+	}
+	return s, nil
+}
+
+// build assembles metrics, engine and routes on an open store.
+func build(cfg Config, st *embedded.Store) (*Server, error) {
+	reg := prometheus.NewRegistry()
+	if err := registerAll(reg,
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	); err != nil {
+		return nil, fmt.Errorf("server: registering runtime metrics: %w", err)
+	}
+	m, err := engine.NewMetrics(reg)
+	if err != nil {
+		return nil, fmt.Errorf("server: registering engine metrics: %w", err)
+	}
+	e, err := engine.New(engine.Config{
+		Store:    st,
+		Clock:    cfg.Clock,
+		Logger:   cfg.Logger.With("component", "engine"),
+		Defaults: cfg.Defaults,
+		Metrics:  m,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("server: creating the engine: %w", err)
+	}
+	hm := newHTTPMetrics()
+	if err := registerAll(reg, engine.NewDepthCollector(e), hm.requests, hm.inFlight); err != nil {
+		return nil, fmt.Errorf("server: registering queue metrics: %w", err)
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, store: st, engine: e, reg: reg}
+	s.routes = s.routeTable()
+	s.handler = s.newRoot(hm)
+	if err := e.Start(context.Background()); err != nil {
+		return nil, fmt.Errorf("server: starting the engine: %w", err)
+	}
+	return s, nil
+}
+
+func registerAll(reg *prometheus.Registry, cs ...prometheus.Collector) error {
+	for _, c := range cs {
+		if err := reg.Register(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 // Handler returns the HTTP handler of the whole API.
-func (s *Server) Handler() http.Handler { panic("not implemented") }
+func (s *Server) Handler() http.Handler { return s.handler }
 
 // Engine returns the server's engine (for in-process use and tests).
-func (s *Server) Engine() *engine.Engine { panic("not implemented") }
+func (s *Server) Engine() *engine.Engine { return s.engine }
 
 // Serve serves HTTP on ln until ctx is done, then shuts down gracefully:
 // stops accepting, ends long-polls, finishes in-flight requests within
 // ShutdownTimeout. It does not close the store; Close does.
-func (s *Server) Serve(ctx context.Context, ln net.Listener) error { panic("not implemented") }
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	if s.stopping.Load() {
+		_ = ln.Close()
+		return errors.New("server: Serve called after shutdown or Close")
+	}
+	longest := s.cfg.RequestTimeout + spool.MaxWait + deadlineMargin
+	srv := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: readHeaderTimeout,
+		// Read and write deadlines cover a whole request, long-poll
+		// included; see the comment on the timeout constants.
+		ReadTimeout:    longest,
+		WriteTimeout:   longest,
+		IdleTimeout:    idleTimeout,
+		MaxHeaderBytes: maxHeaderBytes,
+		ErrorLog:       slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	s.log.Info("spool server started", "addr", ln.Addr().String(), "data_dir", s.cfg.DataDir)
+
+	select {
+	case err := <-errc:
+		s.log.Error("spool server failed", "addr", ln.Addr().String(), "error", err)
+		return fmt.Errorf("server: serving on %s: %w", ln.Addr(), err)
+	case <-ctx.Done():
+	}
+
+	s.log.Info("spool server stopping", "addr", ln.Addr().String(), "shutdown_timeout", s.cfg.ShutdownTimeout)
+	start := time.Now()
+	s.stopping.Store(true)
+	// Stopping the engine first makes waiting long-polls answer at once,
+	// so Shutdown does not wait out their timers.
+	s.engine.Stop()
+	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+	defer cancel()
+	err := srv.Shutdown(sctx)
+	if err != nil {
+		err = errors.Join(fmt.Errorf("server: graceful shutdown: %w", err), srv.Close())
+	}
+	<-errc // http.ErrServerClosed
+	s.log.Info("spool server stopped", "addr", ln.Addr().String(), "duration", time.Since(start), "error", err)
+	return err
+}
 
 // ListenAndServe listens on cfg.Addr and calls Serve.
-func (s *Server) ListenAndServe(ctx context.Context) error { panic("not implemented") }
+func (s *Server) ListenAndServe(ctx context.Context) error {
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", s.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("server: listening on %s: %w", s.cfg.Addr, err)
+	}
+	return s.Serve(ctx, ln)
+}
 
-// Close stops the engine and closes the store. It is idempotent.
-func (s *Server) Close() error { panic("not implemented") }
+// Close stops the engine and closes the store. It is idempotent. Requests
+// that arrive afterwards are answered 503 (the store refuses work once
+// closed); call it after Serve has returned.
+func (s *Server) Close() error {
+	s.closeOnce.Do(func() {
+		s.stopping.Store(true)
+		s.engine.Stop()
+		if err := s.store.Close(); err != nil {
+			s.closeErr = fmt.Errorf("server: closing the store: %w", err)
+		}
+	})
+	return s.closeErr
+}

@@ -196,7 +196,7 @@ func TestHeartbeatExtendsLeaseAndRecordsProgress(t *testing.T) {
 	resp, err := h.e.Heartbeat(h.ctx, j.ID, spool.HeartbeatRequest{Token: l[0].Lease.Token, Extend: dur(10 * time.Second),
 		Progress: &spool.ProgressUpdate{Percent: 40, Message: "rendering"}})
 	require.NoError(t, err)
-	require.Equal(t, h.clock.Now().Add(10*time.Second), resp.LeaseExpiresAt)
+	require.Equal(t, h.clock.Now().Add(10*time.Second), *resp.LeaseExpiresAt)
 	require.False(t, resp.CancelRequested)
 	h.clock.Advance(8 * time.Second) // past the first expiry, within the extension
 	h.maintain(t)
@@ -245,6 +245,7 @@ func TestCancel(t *testing.T) {
 	resp, err := h.e.Heartbeat(h.ctx, jobs[0].ID, spool.HeartbeatRequest{Token: active[0].Lease.Token})
 	require.NoError(t, err)
 	require.True(t, resp.CancelRequested)
+	require.Nil(t, resp.LeaseExpiresAt, "a cancelled job has no lease")
 	require.Equal(t, spool.StateCancelled, h.get(t, jobs[0].ID).State)
 
 	_, err = h.e.Cancel(h.ctx, jobs[0].ID)

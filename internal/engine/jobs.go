@@ -89,6 +89,7 @@ func (e *Engine) Retry(ctx context.Context, id string) (*spool.Job, error) {
 		r.FinishedAt = nil
 		r.StartedAt = nil
 		r.Progress = nil
+		r.Worker = ""
 		r.CancelRequested = false
 		r.Attempt = 0
 		return nil

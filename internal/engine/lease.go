@@ -147,7 +147,7 @@ func (e *Engine) Heartbeat(ctx context.Context, id string, req spool.HeartbeatRe
 	}
 	resp := &spool.HeartbeatResponse{State: rec.State, CancelRequested: rec.State == spool.StateCancelled}
 	if rec.LeaseExpiresAt != nil {
-		resp.LeaseExpiresAt = *rec.LeaseExpiresAt
+		resp.LeaseExpiresAt = ptr(*rec.LeaseExpiresAt)
 	}
 	return resp, nil
 }

@@ -1,0 +1,260 @@
+package embedded
+
+import (
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/google/btree"
+
+	"github.com/spoolq/spool"
+	"github.com/spoolq/spool/internal/store"
+)
+
+// btreeDegree is the branching factor of every index tree.
+const btreeDegree = 32
+
+// job is the in-memory form of a stored job: the record without payload and
+// result, plus what only this package needs. A *job is never changed once it
+// is in the indexes; a write replaces it with a new one, so readers may hold
+// the old one and undo is a matter of putting the old pointer back.
+type job struct {
+	rec        store.Record // Payload and Result are always nil
+	seq        uint64       // insert order, for FIFO within a priority
+	hasPayload bool
+	hasResult  bool
+}
+
+// readyItem orders a queue's ready jobs for Lease: higher priority first,
+// then insert order. seq is unique, so id is payload, not part of the order.
+type readyItem struct {
+	prio int
+	seq  uint64
+	id   string
+}
+
+func readyLess(a, b readyItem) bool {
+	if a.prio != b.prio {
+		return a.prio > b.prio
+	}
+	return a.seq < b.seq
+}
+
+// timeItem orders jobs by a time, then by id. The time never carries a
+// monotonic reading (see wall), so comparisons are on wall time only and the
+// order is the same before and after a restart.
+type timeItem struct {
+	t  time.Time
+	id string
+}
+
+func timeLess(a, b timeItem) bool {
+	if c := a.t.Compare(b.t); c != 0 {
+		return c < 0
+	}
+	return a.id < b.id
+}
+
+func idLess(a, b string) bool { return a < b }
+
+// wall strips the monotonic clock reading.
+func wall(t time.Time) time.Time { return t.Round(0) }
+
+func wallOr(p *time.Time, fallback time.Time) time.Time {
+	if p != nil {
+		return wall(*p)
+	}
+	return wall(fallback)
+}
+
+// queueState is the in-memory view of one queue.
+type queueState struct {
+	name string
+	cfg  spool.QueueConfig
+	// all holds the ids of every job of the queue; byState by state.
+	all     *btree.BTreeG[string]
+	byState map[spool.State]*btree.BTreeG[string]
+	// ready orders ready jobs for leasing; readySince by ready_at.
+	ready      *btree.BTreeG[readyItem]
+	readySince *btree.BTreeG[timeItem]
+	// terminal orders finished jobs by finished_at, for Purge.
+	terminal *btree.BTreeG[timeItem]
+}
+
+func newQueueState(name string, cfg spool.QueueConfig) *queueState {
+	q := &queueState{
+		name:       name,
+		cfg:        cfg,
+		all:        btree.NewG(btreeDegree, idLess),
+		byState:    make(map[spool.State]*btree.BTreeG[string], len(spool.States)),
+		ready:      btree.NewG(btreeDegree, readyLess),
+		readySince: btree.NewG(btreeDegree, timeLess),
+		terminal:   btree.NewG(btreeDegree, timeLess),
+	}
+	for _, st := range spool.States {
+		q.byState[st] = btree.NewG(btreeDegree, idLess)
+	}
+	return q
+}
+
+// depth counts the jobs not yet terminal.
+func (q *queueState) depth() int64 { return int64(q.all.Len() - q.terminal.Len()) }
+
+type idemKey struct{ queue, key string }
+
+// index holds every in-memory structure. It is guarded by Store.mu.
+type index struct {
+	jobs      map[string]*job
+	queues    map[string]*queueState
+	scheduled *btree.BTreeG[timeItem] // by run_at, every queue
+	active    *btree.BTreeG[timeItem] // by lease expiry, every queue
+	idem      map[idemKey]string
+}
+
+func newIndex() index {
+	return index{
+		jobs:      make(map[string]*job),
+		queues:    make(map[string]*queueState),
+		scheduled: btree.NewG(btreeDegree, timeLess),
+		active:    btree.NewG(btreeDegree, timeLess),
+		idem:      make(map[idemKey]string),
+	}
+}
+
+func (x *index) depth(queue string) int64 {
+	if q := x.queues[queue]; q != nil {
+		return q.depth()
+	}
+	return 0
+}
+
+// Keys of the time-ordered indexes. A missing time sorts first: an active
+// job without an expiry is expired (never stuck), a finished job without a
+// finish time is purged first.
+func readySince(j *job) timeItem {
+	return timeItem{wallOr(j.rec.ReadyAt, j.rec.CreatedAt), j.rec.ID}
+}
+func runAt(j *job) timeItem { return timeItem{wall(j.rec.RunAt), j.rec.ID} }
+func leaseExpiry(j *job) timeItem {
+	return timeItem{wallOr(j.rec.LeaseExpiresAt, time.Time{}), j.rec.ID}
+}
+func finishedAt(j *job) timeItem {
+	return timeItem{wallOr(j.rec.FinishedAt, time.Time{}), j.rec.ID}
+}
+
+// add indexes j. Its queue must exist.
+func (x *index) add(j *job) {
+	r := &j.rec
+	q := x.queues[r.Queue]
+	x.jobs[r.ID] = j
+	q.all.ReplaceOrInsert(r.ID)
+	q.byState[r.State].ReplaceOrInsert(r.ID)
+	switch {
+	case r.State == spool.StateReady:
+		q.ready.ReplaceOrInsert(readyItem{r.Priority, j.seq, r.ID})
+		q.readySince.ReplaceOrInsert(readySince(j))
+	case r.State == spool.StateScheduled:
+		x.scheduled.ReplaceOrInsert(runAt(j))
+	case r.State == spool.StateActive:
+		x.active.ReplaceOrInsert(leaseExpiry(j))
+	case r.State.Terminal():
+		q.terminal.ReplaceOrInsert(finishedAt(j))
+	}
+	if r.IdempotencyKey != "" {
+		x.idem[idemKey{r.Queue, r.IdempotencyKey}] = r.ID
+	}
+}
+
+// remove undoes add(j). j must be the indexed version of its job.
+func (x *index) remove(j *job) {
+	r := &j.rec
+	q := x.queues[r.Queue]
+	delete(x.jobs, r.ID)
+	q.all.Delete(r.ID)
+	q.byState[r.State].Delete(r.ID)
+	switch {
+	case r.State == spool.StateReady:
+		q.ready.Delete(readyItem{r.Priority, j.seq, r.ID})
+		q.readySince.Delete(readySince(j))
+	case r.State == spool.StateScheduled:
+		x.scheduled.Delete(runAt(j))
+	case r.State == spool.StateActive:
+		x.active.Delete(leaseExpiry(j))
+	case r.State.Terminal():
+		q.terminal.Delete(finishedAt(j))
+	}
+	if r.IdempotencyKey != "" {
+		k := idemKey{r.Queue, r.IdempotencyKey}
+		if x.idem[k] == r.ID {
+			delete(x.idem, k)
+		}
+	}
+}
+
+// txn is one write in progress: the index changes made so far (to undo them
+// if the batch cannot be applied) and the batch that makes them durable.
+type txn struct {
+	x       *index
+	batch   *pebble.Batch
+	undo    []change
+	created []string // queues created by this write
+	err     error    // first error of a batch operation
+}
+
+type change struct{ old, new *job }
+
+func (s *Store) begin() *txn {
+	return &txn{x: &s.x, batch: s.db.NewBatch()}
+}
+
+// put replaces old (nil: none) by new (nil: delete) in the indexes. The
+// caller writes the matching keys.
+func (t *txn) put(old, new *job) {
+	if old != nil {
+		t.x.remove(old)
+	}
+	if new != nil {
+		t.ensureQueue(new.rec.Queue)
+		t.x.add(new)
+	}
+	t.undo = append(t.undo, change{old, new})
+}
+
+// ensureQueue creates a queue that was never used, in memory and on disk.
+func (t *txn) ensureQueue(name string) {
+	if _, ok := t.x.queues[name]; ok {
+		return
+	}
+	t.x.queues[name] = newQueueState(name, spool.QueueConfig{})
+	t.created = append(t.created, name)
+	t.set(queueKey(name), []byte("{}"))
+}
+
+func (t *txn) set(k, v []byte) {
+	if err := t.batch.Set(k, v, nil); err != nil && t.err == nil {
+		t.err = err
+	}
+}
+
+func (t *txn) delete(k []byte) {
+	if err := t.batch.Delete(k, nil); err != nil && t.err == nil {
+		t.err = err
+	}
+}
+
+// rollback undoes every index change, newest first, and drops the batch.
+func (t *txn) rollback() {
+	for i := len(t.undo) - 1; i >= 0; i-- {
+		c := t.undo[i]
+		if c.new != nil {
+			t.x.remove(c.new)
+		}
+		if c.old != nil {
+			t.x.add(c.old)
+		}
+	}
+	for _, name := range t.created {
+		delete(t.x.queues, name)
+	}
+	t.undo, t.created = nil, nil
+	_ = t.batch.Close()
+}

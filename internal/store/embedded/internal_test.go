@@ -1,0 +1,201 @@
+package embedded
+
+import (
+	"encoding/json"
+	"errors"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/cockroachdb/pebble/v2/vfs/errorfs"
+	"github.com/stretchr/testify/require"
+
+	"github.com/spoolq/spool"
+	"github.com/spoolq/spool/internal/store"
+)
+
+var base = time.Date(2031, 1, 2, 3, 4, 5, 0, time.UTC)
+
+func rec(id, queue string, st spool.State) *store.Record {
+	return &store.Record{Job: spool.Job{
+		ID: id, Queue: queue, Type: "t", State: st, RunAt: base, CreatedAt: base,
+		Payload: json.RawMessage(`{"id":"` + id + `"}`),
+	}}
+}
+
+func mustOpen(t *testing.T, dir string, opts Options) *Store {
+	t.Helper()
+	s, err := Open(dir, opts)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+func writeRaw(t *testing.T, dir string, kv ...string) {
+	t.Helper()
+	db, err := pebble.Open(dir, &pebble.Options{FS: vfs.Default})
+	require.NoError(t, err)
+	for i := 0; i < len(kv); i += 2 {
+		require.NoError(t, db.Set([]byte(kv[i]), []byte(kv[i+1]), pebble.Sync))
+	}
+	require.NoError(t, db.Close())
+}
+
+func TestOpenRefusesUnknownFormat(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	require.NoError(t, mustOpen(t, dir, Options{}).Close())
+	writeRaw(t, dir, "m/format", "2")
+	_, err := Open(dir, Options{})
+	require.ErrorContains(t, err, `format version "2"`)
+}
+
+func TestOpenRefusesForeignData(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	writeRaw(t, dir, "something", "else")
+	_, err := Open(dir, Options{})
+	require.ErrorContains(t, err, "without a format version")
+}
+
+func TestOpenRefusesCorruptJob(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	require.NoError(t, mustOpen(t, dir, Options{}).Close())
+	writeRaw(t, dir, "j/abc", "{not json")
+	_, err := Open(dir, Options{})
+	require.ErrorContains(t, err, `decoding job "abc"`)
+}
+
+// A failed WAL sync stops the store: memory may be ahead of disk. A reopen
+// serves what was synced.
+func TestSyncFailureStopsStore(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	var inject atomic.Bool
+	fs := errorfs.Wrap(vfs.Default, errorfs.InjectorFunc(func(op errorfs.Op) error {
+		isSync := op.Kind == errorfs.OpFileSync || op.Kind == errorfs.OpFileSyncData || op.Kind == errorfs.OpFileSyncTo
+		if inject.Load() && isSync && strings.HasSuffix(op.Path, ".log") {
+			return errorfs.ErrInjected
+		}
+		return nil
+	}))
+	s, err := Open(dir, Options{fs: fs})
+	require.NoError(t, err)
+	ctx := t.Context()
+	_, err = s.Insert(ctx, store.InsertParams{Jobs: []*store.Record{rec("a", "q", spool.StateReady)}})
+	require.NoError(t, err)
+
+	inject.Store(true)
+	_, err = s.Insert(ctx, store.InsertParams{Jobs: []*store.Record{rec("b", "q", spool.StateReady)}})
+	require.ErrorIs(t, err, spool.ErrUnavailable)
+	require.ErrorContains(t, err, "syncing the WAL")
+	_, err = s.Get(ctx, "a")
+	require.ErrorIs(t, err, spool.ErrUnavailable, "every later call fails")
+	_, err = s.Lease(ctx, store.LeaseParams{Queues: []string{"q"}, Max: 1, Now: base})
+	require.ErrorIs(t, err, spool.ErrUnavailable)
+	_ = s.Close() // may report the injected error
+
+	s = mustOpen(t, dir, Options{})
+	got, err := s.Get(ctx, "a")
+	require.NoError(t, err)
+	require.JSONEq(t, `{"id":"a"}`, string(got.Payload))
+}
+
+// dump renders every index in a comparable form.
+func (x *index) dump() map[string]any {
+	out := map[string]any{}
+	jobs := map[string]*job{}
+	for id, j := range x.jobs {
+		jobs[id] = j
+	}
+	out["jobs"] = jobs
+	idem := map[idemKey]string{}
+	for k, v := range x.idem {
+		idem[k] = v
+	}
+	out["idem"] = idem
+	var sched, active []timeItem
+	x.scheduled.Ascend(func(it timeItem) bool { sched = append(sched, it); return true })
+	x.active.Ascend(func(it timeItem) bool { active = append(active, it); return true })
+	out["scheduled"], out["active"] = sched, active
+	for name, q := range x.queues {
+		var all []string
+		q.all.Ascend(func(id string) bool { all = append(all, id); return true })
+		by := map[spool.State][]string{}
+		for st, tr := range q.byState {
+			tr.Ascend(func(id string) bool { by[st] = append(by[st], id); return true })
+		}
+		var ready []readyItem
+		q.ready.Ascend(func(it readyItem) bool { ready = append(ready, it); return true })
+		var since, term []timeItem
+		q.readySince.Ascend(func(it timeItem) bool { since = append(since, it); return true })
+		q.terminal.Ascend(func(it timeItem) bool { term = append(term, it); return true })
+		out["queue/"+name] = []any{q.cfg, all, by, ready, since, term}
+	}
+	return out
+}
+
+// A write whose batch cannot be applied leaves the indexes as they were.
+func TestRollbackRestoresIndexes(t *testing.T) {
+	t.Parallel()
+	s := mustOpen(t, t.TempDir(), Options{})
+	ctx := t.Context()
+	jobs := []*store.Record{
+		rec("r1", "q", spool.StateReady), rec("r2", "q", spool.StateReady), rec("s1", "q", spool.StateScheduled),
+		rec("w1", "q", spool.StateWaiting), rec("d1", "q", spool.StateDead),
+	}
+	jobs[0].IdempotencyKey = "k1"
+	jobs[4].IdempotencyKey = "k4"
+	jobs[4].FinishedAt = &base
+	_, err := s.Insert(ctx, store.InsertParams{Jobs: jobs})
+	require.NoError(t, err)
+	_, err = s.Lease(ctx, store.LeaseParams{Queues: []string{"q"}, Max: 1, Now: base, ExpiresAt: base.Add(time.Minute)})
+	require.NoError(t, err)
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	before := s.x.dump()
+	nextSeq := s.nextSeq
+
+	tx := s.begin()
+	// Every kind of change: state moves, a key change, a delete, a new job
+	// in a new queue.
+	for _, id := range []string{"r1", "r2", "s1", "w1"} {
+		old := s.x.jobs[id]
+		nj := *old
+		nj.rec.State = spool.StateActive
+		nj.rec.IdempotencyKey = "new-" + id
+		nj.rec.LeaseExpiresAt = &base
+		nj.rec.Rev++
+		tx.put(old, &nj)
+	}
+	tx.put(s.x.jobs["d1"], nil)
+	tx.put(nil, &job{rec: *rec("n1", "fresh", spool.StateReady), seq: 99})
+	tx.err = errors.New("injected batch failure")
+	_, err = s.apply(tx, "testing")
+	require.ErrorIs(t, err, spool.ErrUnavailable)
+	require.Equal(t, before, s.x.dump())
+	require.Equal(t, nextSeq, s.nextSeq)
+	_, ok := s.x.queues["fresh"]
+	require.False(t, ok)
+}
+
+func TestSyncTracker(t *testing.T) {
+	t.Parallel()
+	var tr syncTracker
+	tr.cond.L = &tr.mu
+	done := make(chan error)
+	go func() { done <- tr.wait(2) }()
+	tr.done(1) // not enough for wait(2)
+	tr.done(3) // syncs complete in order: 3 covers 2
+	require.NoError(t, <-done)
+	require.NoError(t, tr.wait(3))
+
+	go func() { done <- tr.wait(4) }()
+	tr.fail(errors.New("disk gone"))
+	require.ErrorContains(t, <-done, "disk gone")
+}

@@ -1,0 +1,95 @@
+package embedded
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/spoolq/spool"
+)
+
+// formatVersion is the on-disk format this build reads and writes; see the
+// package documentation for the key layout.
+const formatVersion = "1"
+
+// Key prefixes. Every key is one of these followed by an id or a name.
+const (
+	prefixMeta    = "m/"
+	prefixJob     = "j/"
+	prefixPayload = "p/"
+	prefixResult  = "r/"
+	prefixQueue   = "q/"
+)
+
+var formatKey = []byte(prefixMeta + "format")
+
+func jobKey(id string) []byte     { return key(prefixJob, id) }
+func payloadKey(id string) []byte { return key(prefixPayload, id) }
+func resultKey(id string) []byte  { return key(prefixResult, id) }
+func queueKey(name string) []byte { return key(prefixQueue, name) }
+
+func key(prefix, s string) []byte {
+	b := make([]byte, 0, len(prefix)+len(s))
+	return append(append(b, prefix...), s...)
+}
+
+// prefixEnd returns the smallest key greater than every key with prefix p
+// (p never ends in 0xff here).
+func prefixEnd(p string) []byte {
+	b := []byte(p)
+	b[len(b)-1]++
+	return b
+}
+
+func encodeJob(j *job) []byte { return appendJob(make([]byte, 0, 256), j) }
+
+func decodeJob(id string, b []byte) (*job, error) {
+	j, err := parseJob(id, b)
+	if err != nil {
+		return nil, fmt.Errorf("decoding job %q: %w", id, err)
+	}
+	if !j.rec.State.Valid() {
+		return nil, fmt.Errorf("decoding job %q: unknown state %q", id, j.rec.State)
+	}
+	return j, nil
+}
+
+func encodeQueueConfig(name string, c *spool.QueueConfig) ([]byte, error) {
+	b, err := json.Marshal(c)
+	if err != nil {
+		return nil, spool.Invalidf("config of queue %q cannot be stored: %v", name, err)
+	}
+	return b, nil
+}
+
+func decodeQueueConfig(name string, b []byte) (spool.QueueConfig, error) {
+	var c spool.QueueConfig
+	if err := json.Unmarshal(b, &c); err != nil {
+		return c, fmt.Errorf("decoding config of queue %q: %w", name, err)
+	}
+	return c, nil
+}
+
+// cloneQueueConfig deep-copies the pointer fields of a queue config.
+func cloneQueueConfig(c spool.QueueConfig) spool.QueueConfig {
+	if c.MaxDepth != nil {
+		v := *c.MaxDepth
+		c.MaxDepth = &v
+	}
+	if c.Retention != nil {
+		v := *c.Retention
+		c.Retention = &v
+	}
+	if c.Paused != nil {
+		v := *c.Paused
+		c.Paused = &v
+	}
+	if c.MaxAttempts != nil {
+		v := *c.MaxAttempts
+		c.MaxAttempts = &v
+	}
+	if c.Backoff != nil {
+		v := *c.Backoff
+		c.Backoff = &v
+	}
+	return c
+}

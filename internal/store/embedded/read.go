@@ -1,0 +1,166 @@
+package embedded
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/spoolq/spool"
+	"github.com/spoolq/spool/internal/store"
+)
+
+// Get returns a job with payload and result.
+func (s *Store) Get(ctx context.Context, id string) (*store.Record, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	rec, a, err := s.get(id)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.finish(&a); err != nil {
+		return nil, err
+	}
+	return rec, nil
+}
+
+func (s *Store) get(id string) (rec *store.Record, a after, err error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if err := s.usable(); err != nil {
+		return nil, a, err
+	}
+	j := s.x.jobs[id]
+	if j == nil {
+		return nil, a, spool.NotFoundf("job %q not found", id)
+	}
+	rec = j.rec.Clone()
+	if j.hasPayload || j.hasResult {
+		a.loads = []bodyLoad{{j: j, rec: rec, payload: true, result: true}}
+		a.snap = s.snapshot()
+	}
+	return rec, a, nil
+}
+
+// ListJobs returns a page of a queue's jobs in id order, without payload and
+// result. An unknown queue has no jobs.
+func (s *Store) ListJobs(ctx context.Context, p store.ListJobsParams) ([]*store.Record, string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, "", err
+	}
+	if p.Limit <= 0 {
+		return nil, "", spool.Invalidf("list limit must be positive, got %d", p.Limit)
+	}
+	if p.State != "" && !p.State.Valid() {
+		return nil, "", spool.Invalidf("unknown state %q", p.State)
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if err := s.usable(); err != nil {
+		return nil, "", err
+	}
+	recs := []*store.Record{}
+	q := s.x.queues[p.Queue]
+	if q == nil {
+		return recs, "", nil
+	}
+	ids := q.all
+	if p.State != "" {
+		ids = q.byState[p.State]
+	}
+	more := false
+	ids.AscendGreaterOrEqual(p.After, func(id string) bool {
+		if id == p.After {
+			return true
+		}
+		if len(recs) == p.Limit {
+			more = true
+			return false
+		}
+		recs = append(recs, s.x.jobs[id].rec.Clone())
+		return true
+	})
+	if !more {
+		return recs, "", nil
+	}
+	return recs, recs[len(recs)-1].ID, nil
+}
+
+// ExpiredLeases returns up to limit active jobs whose lease expired at or
+// before now, oldest expiry first, with their tokens and without payload
+// and result.
+func (s *Store) ExpiredLeases(ctx context.Context, now time.Time, limit int) ([]*store.Record, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if limit <= 0 {
+		return nil, spool.Invalidf("expired leases limit must be positive, got %d", limit)
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if err := s.usable(); err != nil {
+		return nil, err
+	}
+	cutoff := wall(now)
+	recs := []*store.Record{}
+	s.x.active.Ascend(func(it timeItem) bool {
+		if it.t.After(cutoff) {
+			return false
+		}
+		recs = append(recs, s.x.jobs[it.id].rec.Clone())
+		return len(recs) < limit
+	})
+	return recs, nil
+}
+
+// Queue returns one queue, or spool.ErrNotFound if it was never used.
+func (s *Store) Queue(ctx context.Context, name string) (*store.QueueRecord, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if err := s.usable(); err != nil {
+		return nil, err
+	}
+	q := s.x.queues[name]
+	if q == nil {
+		return nil, spool.NotFoundf("queue %q not found", name)
+	}
+	return s.queueRecord(q), nil
+}
+
+// Queues lists every queue that was ever used, by name.
+func (s *Store) Queues(ctx context.Context) ([]*store.QueueRecord, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if err := s.usable(); err != nil {
+		return nil, err
+	}
+	out := make([]*store.QueueRecord, 0, len(s.x.queues))
+	for _, q := range s.x.queues {
+		out = append(out, s.queueRecord(q))
+	}
+	slices.SortFunc(out, func(a, b *store.QueueRecord) int { return strings.Compare(a.Name, b.Name) })
+	return out, nil
+}
+
+// queueRecord builds the answer for q. Counts has an entry for every state.
+func (s *Store) queueRecord(q *queueState) *store.QueueRecord {
+	r := &store.QueueRecord{
+		Name:   q.name,
+		Config: cloneQueueConfig(q.cfg),
+		Counts: make(map[spool.State]int64, len(spool.States)),
+	}
+	for _, st := range spool.States {
+		r.Counts[st] = int64(q.byState[st].Len())
+	}
+	if it, ok := q.readySince.Min(); ok {
+		r.OldestReady = it.t
+	}
+	return r
+}

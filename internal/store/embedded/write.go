@@ -1,0 +1,479 @@
+package embedded
+
+import (
+	"context"
+	"crypto/rand"
+	"slices"
+	"time"
+
+	"github.com/spoolq/spool"
+	"github.com/spoolq/spool/internal/store"
+)
+
+// Insert stores new jobs, all or none (see store.InsertParams).
+func (s *Store) Insert(ctx context.Context, p store.InsertParams) ([]store.InsertResult, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	for i, r := range p.Jobs {
+		if err := checkRecord(r); err != nil {
+			return nil, spool.Invalidf("job %d of the insert: %v", i, err)
+		}
+	}
+	if len(p.Jobs) == 0 {
+		return []store.InsertResult{}, nil
+	}
+	res, a, err := s.insert(p)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.finish(&a); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+func checkRecord(r *store.Record) error {
+	switch {
+	case r == nil:
+		return spool.Invalidf("no record")
+	case r.ID == "":
+		return spool.Invalidf("no id")
+	case r.Queue == "":
+		return spool.Invalidf("job %q has no queue", r.ID)
+	case !r.State.Valid():
+		return spool.Invalidf("job %q has unknown state %q", r.ID, r.State)
+	}
+	return nil
+}
+
+func (s *Store) insert(p store.InsertParams) (res []store.InsertResult, a after, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.usable(); err != nil {
+		return nil, a, err
+	}
+
+	// Plan without touching anything: which elements are duplicates (of a
+	// stored job or of an earlier element) and how many jobs each queue
+	// gains, so that a full queue refuses the whole insert.
+	n := len(p.Jobs)
+	existing := make([]*job, n)
+	dupOf := make([]int, n)
+	first := make(map[idemKey]int)
+	ids := make(map[string]struct{}, n)
+	gain := make(map[string]int64)
+	var order []string
+	for i, r := range p.Jobs {
+		dupOf[i] = -1
+		if r.IdempotencyKey != "" {
+			k := idemKey{r.Queue, r.IdempotencyKey}
+			if ej := s.x.jobs[s.x.idem[k]]; ej != nil {
+				existing[i] = ej
+				continue
+			}
+			if f, ok := first[k]; ok {
+				dupOf[i] = f
+				continue
+			}
+			first[k] = i
+		}
+		if _, ok := s.x.jobs[r.ID]; ok {
+			return nil, a, spool.Conflictf("job %q already exists", r.ID)
+		}
+		if _, ok := ids[r.ID]; ok {
+			return nil, a, spool.Invalidf("job id %q appears twice in one insert", r.ID)
+		}
+		ids[r.ID] = struct{}{}
+		if !r.State.Terminal() {
+			if _, ok := gain[r.Queue]; !ok {
+				order = append(order, r.Queue)
+			}
+			gain[r.Queue]++
+		}
+	}
+	for _, q := range order {
+		limit, ok := p.MaxDepth[q]
+		if !ok {
+			continue
+		}
+		if depth := s.x.depth(q); depth+gain[q] > limit {
+			return nil, a, &spool.QueueFullError{Queue: q, Depth: depth, MaxDepth: limit}
+		}
+	}
+
+	res = make([]store.InsertResult, n)
+	t := s.begin()
+	for i, r := range p.Jobs {
+		if existing[i] != nil || dupOf[i] >= 0 {
+			continue
+		}
+		j := &job{
+			rec:        store.Record{Job: metadata(&r.Job), Rev: 1},
+			seq:        s.nextSeq,
+			hasPayload: r.Payload != nil,
+			hasResult:  r.Result != nil,
+		}
+		s.nextSeq++
+		t.put(nil, j)
+		t.set(jobKey(r.ID), encodeJob(j))
+		if j.hasPayload {
+			t.set(payloadKey(r.ID), r.Payload)
+		}
+		if j.hasResult {
+			t.set(resultKey(r.ID), r.Result)
+		}
+		out := j.rec.Clone()
+		out.Payload, out.Result = cloneBytes(r.Payload), cloneBytes(r.Result)
+		res[i] = store.InsertResult{Record: out}
+	}
+	for i := range p.Jobs {
+		switch {
+		case dupOf[i] >= 0:
+			res[i] = store.InsertResult{Record: res[dupOf[i]].Record.Clone(), Existing: true}
+		case existing[i] != nil:
+			out := existing[i].rec.Clone()
+			res[i] = store.InsertResult{Record: out, Existing: true}
+			a.loads = append(a.loads, bodyLoad{j: existing[i], rec: out, payload: true, result: true})
+		}
+	}
+	if len(t.undo) > 0 {
+		if a.commit, err = s.apply(t, "inserting jobs"); err != nil {
+			return nil, a, err
+		}
+	} else {
+		t.rollback()
+		// Nothing to write, but the duplicates found may rest on writes
+		// that are applied and not yet synced: wait for them.
+		a.barrier = s.applied
+	}
+	if len(a.loads) > 0 {
+		a.snap = s.snapshot()
+	}
+	return res, a, nil
+}
+
+// metadata deep-copies a job without its payload and result (which may be
+// large, and are never kept in memory).
+func metadata(j *spool.Job) spool.Job {
+	c := *j
+	c.Payload, c.Result = nil, nil
+	return store.CloneJob(&c)
+}
+
+func cloneBytes(b []byte) []byte {
+	if b == nil {
+		return nil
+	}
+	return append(make([]byte, 0, len(b)), b...)
+}
+
+// Lease claims up to p.Max ready jobs (see store.LeaseParams).
+func (s *Store) Lease(ctx context.Context, p store.LeaseParams) ([]*store.Record, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if p.Max <= 0 {
+		return nil, spool.Invalidf("lease max must be positive, got %d", p.Max)
+	}
+	if p.NewToken == nil {
+		p.NewToken = rand.Text
+	}
+	recs, a, err := s.lease(p)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.finish(&a); err != nil {
+		return nil, err
+	}
+	return recs, nil
+}
+
+func (s *Store) lease(p store.LeaseParams) (recs []*store.Record, a after, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.usable(); err != nil {
+		return nil, a, err
+	}
+	now := wall(p.Now)
+	var picked []*job
+	seen := make(map[string]bool, len(p.Queues))
+	for _, name := range p.Queues {
+		q := s.x.queues[name]
+		if q == nil || seen[name] {
+			continue
+		}
+		seen[name] = true
+		// A ready job whose run_at is still ahead is skipped, not taken;
+		// the engine does not normally make such jobs ready.
+		q.ready.Ascend(func(it readyItem) bool {
+			j := s.x.jobs[it.id]
+			if !wall(j.rec.RunAt).After(now) {
+				picked = append(picked, j)
+			}
+			return len(picked) < p.Max
+		})
+		if len(picked) >= p.Max {
+			break
+		}
+	}
+	recs = make([]*store.Record, 0, len(picked))
+	if len(picked) == 0 {
+		return recs, a, nil
+	}
+	t := s.begin()
+	for _, old := range picked {
+		nj := *old
+		started, expires := p.Now, p.ExpiresAt
+		nj.rec.State = spool.StateActive
+		nj.rec.Token = p.NewToken()
+		nj.rec.Attempt++
+		nj.rec.Worker = p.Worker
+		nj.rec.StartedAt = &started
+		nj.rec.LeaseExpiresAt = &expires
+		nj.rec.Rev++
+		t.put(old, &nj)
+		t.set(jobKey(nj.rec.ID), encodeJob(&nj))
+		out := nj.rec.Clone()
+		recs = append(recs, out)
+		a.loads = append(a.loads, bodyLoad{j: &nj, rec: out, payload: true, result: true})
+	}
+	if a.commit, err = s.apply(t, "leasing jobs"); err != nil {
+		return nil, a, err
+	}
+	a.snap = s.snapshot()
+	return recs, a, nil
+}
+
+// Update applies compare-and-set changes, each on its own, in one batch.
+// The returned records carry payload and result as stored.
+func (s *Store) Update(ctx context.Context, changes []store.Change) ([]*store.Record, []error, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, nil, err
+	}
+	for i, c := range changes {
+		if err := checkRecord(c.Record); err != nil {
+			return nil, nil, spool.Invalidf("change %d of the update: %v", i, err)
+		}
+	}
+	recs, errs, a, err := s.update(changes)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := s.finish(&a); err != nil {
+		return nil, nil, err
+	}
+	return recs, errs, nil
+}
+
+func (s *Store) update(changes []store.Change) (recs []*store.Record, errs []error, a after, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.usable(); err != nil {
+		return nil, nil, a, err
+	}
+	recs = make([]*store.Record, len(changes))
+	errs = make([]error, len(changes))
+	t := s.begin()
+	for i, c := range changes {
+		r := c.Record
+		old := s.x.jobs[r.ID]
+		if old == nil {
+			errs[i] = spool.NotFoundf("job %q not found", r.ID)
+			continue
+		}
+		if r.Rev != old.rec.Rev {
+			errs[i] = spool.Conflictf("job %q changed since revision %d (now %d)", r.ID, r.Rev, old.rec.Rev)
+			continue
+		}
+		if r.IdempotencyKey != "" {
+			if other, ok := s.x.idem[idemKey{r.Queue, r.IdempotencyKey}]; ok && other != r.ID {
+				errs[i] = spool.Conflictf("idempotency key %q of queue %q already names job %q", r.IdempotencyKey, r.Queue, other)
+				continue
+			}
+		}
+		nj := &job{
+			rec:        store.Record{Job: metadata(&r.Job), Token: r.Token, Rev: old.rec.Rev + 1},
+			seq:        old.seq,
+			hasPayload: old.hasPayload,
+			hasResult:  old.hasResult || r.Result != nil,
+		}
+		t.put(old, nj)
+		t.set(jobKey(r.ID), encodeJob(nj))
+		out := nj.rec.Clone()
+		load := bodyLoad{j: nj, rec: out, payload: true, result: true}
+		if r.Result != nil {
+			t.set(resultKey(r.ID), r.Result)
+			out.Result = cloneBytes(r.Result)
+			load.result = false
+		}
+		recs[i] = out
+		a.loads = append(a.loads, load)
+	}
+	if len(t.undo) == 0 {
+		t.rollback()
+		return recs, errs, a, nil
+	}
+	if a.commit, err = s.apply(t, "updating jobs"); err != nil {
+		return nil, nil, a, err
+	}
+	a.snap = s.snapshot()
+	return recs, errs, a, nil
+}
+
+// PromoteDue makes up to limit scheduled jobs with run_at <= now ready,
+// earliest run_at first, and returns the queues that received jobs, by
+// name.
+func (s *Store) PromoteDue(ctx context.Context, now time.Time, limit int) ([]string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if limit <= 0 {
+		return nil, spool.Invalidf("promote limit must be positive, got %d", limit)
+	}
+	queues, a, err := s.promoteDue(now, limit)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.finish(&a); err != nil {
+		return nil, err
+	}
+	return queues, nil
+}
+
+func (s *Store) promoteDue(now time.Time, limit int) (queues []string, a after, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.usable(); err != nil {
+		return nil, a, err
+	}
+	cutoff := wall(now)
+	var due []*job
+	s.x.scheduled.Ascend(func(it timeItem) bool {
+		if it.t.After(cutoff) {
+			return false
+		}
+		due = append(due, s.x.jobs[it.id])
+		return len(due) < limit
+	})
+	queues = []string{}
+	if len(due) == 0 {
+		return queues, a, nil
+	}
+	t := s.begin()
+	for _, old := range due {
+		nj := *old
+		readyAt := now
+		nj.rec.State = spool.StateReady
+		nj.rec.ReadyAt = &readyAt
+		nj.rec.Rev++
+		t.put(old, &nj)
+		t.set(jobKey(nj.rec.ID), encodeJob(&nj))
+		if !slices.Contains(queues, nj.rec.Queue) {
+			queues = append(queues, nj.rec.Queue)
+		}
+	}
+	if a.commit, err = s.apply(t, "promoting due jobs"); err != nil {
+		return nil, a, err
+	}
+	slices.Sort(queues)
+	return queues, a, nil
+}
+
+// Purge deletes up to limit terminal jobs of queue finished before before,
+// oldest first, with their payloads, results and idempotency keys.
+func (s *Store) Purge(ctx context.Context, queue string, before time.Time, limit int) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	if limit <= 0 {
+		return 0, spool.Invalidf("purge limit must be positive, got %d", limit)
+	}
+	n, a, err := s.purge(queue, before, limit)
+	if err != nil {
+		return 0, err
+	}
+	if err := s.finish(&a); err != nil {
+		return 0, err
+	}
+	return n, nil
+}
+
+func (s *Store) purge(queue string, before time.Time, limit int) (n int, a after, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.usable(); err != nil {
+		return 0, a, err
+	}
+	q := s.x.queues[queue]
+	if q == nil {
+		return 0, a, nil
+	}
+	cutoff := wall(before)
+	var old []*job
+	q.terminal.Ascend(func(it timeItem) bool {
+		if !it.t.Before(cutoff) {
+			return false
+		}
+		old = append(old, s.x.jobs[it.id])
+		return len(old) < limit
+	})
+	if len(old) == 0 {
+		return 0, a, nil
+	}
+	t := s.begin()
+	for _, j := range old {
+		t.put(j, nil)
+		t.delete(jobKey(j.rec.ID))
+		if j.hasPayload {
+			t.delete(payloadKey(j.rec.ID))
+		}
+		if j.hasResult {
+			t.delete(resultKey(j.rec.ID))
+		}
+	}
+	if a.commit, err = s.apply(t, "purging jobs"); err != nil {
+		return 0, a, err
+	}
+	return len(old), a, nil
+}
+
+// SetQueueConfig replaces a queue's overrides, creating the queue.
+func (s *Store) SetQueueConfig(ctx context.Context, name string, cfg spool.QueueConfig) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if name == "" {
+		return spool.Invalidf("queue name is empty")
+	}
+	cfg = cloneQueueConfig(cfg)
+	enc, err := encodeQueueConfig(name, &cfg)
+	if err != nil {
+		return err
+	}
+	a, err := s.setQueueConfig(name, cfg, enc)
+	if err != nil {
+		return err
+	}
+	return s.finish(&a)
+}
+
+func (s *Store) setQueueConfig(name string, cfg spool.QueueConfig, enc []byte) (a after, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.usable(); err != nil {
+		return a, err
+	}
+	t := s.begin()
+	t.set(queueKey(name), enc)
+	if a.commit, err = s.apply(t, "setting queue config"); err != nil {
+		return a, err
+	}
+	// Applied: now change memory, still under the mutex.
+	if q := s.x.queues[name]; q != nil {
+		q.cfg = cfg
+	} else {
+		s.x.queues[name] = newQueueState(name, cfg)
+	}
+	return a, nil
+}

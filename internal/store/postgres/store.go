@@ -1,0 +1,293 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/spoolq/spool"
+	"github.com/spoolq/spool/internal/store"
+)
+
+// Options configures Open. The zero value is usable.
+type Options struct {
+	// Logger receives the store's messages. Nil discards them.
+	Logger *slog.Logger
+	// Schema holds the store's tables; "" means "public". It is created by
+	// the migrations if missing. Several stores (or test runs) share one
+	// database through distinct schemas.
+	Schema string
+	// MaxConns bounds the connection pool; 0 means pgxpool's default (the
+	// larger of 4 and the number of CPUs), which URL parameter
+	// pool_max_conns also sets.
+	MaxConns int32
+	// SkipMigrations makes Open check that the schema is at this build's
+	// version instead of migrating it: for deployments where migrations
+	// run separately (Migrate, a `spool migrate` command).
+	SkipMigrations bool
+}
+
+// DefaultSchema is the schema used when Options.Schema is empty.
+const DefaultSchema = "public"
+
+func (o Options) withDefaults() Options {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Schema == "" {
+		o.Schema = DefaultSchema
+	}
+	return o
+}
+
+func (o Options) validate() error {
+	if o.MaxConns < 0 {
+		return spool.Invalidf("postgres store: MaxConns must not be negative, got %d", o.MaxConns)
+	}
+	if strings.ContainsRune(o.Schema, 0) || len(o.Schema) > 63 {
+		return spool.Invalidf("postgres store: Schema %q is not a valid PostgreSQL identifier", o.Schema)
+	}
+	return nil
+}
+
+// Store is the PostgreSQL store.Store. It is safe for concurrent use, and
+// several Stores (in several processes) may share one schema.
+type Store struct {
+	pool   *pgxpool.Pool
+	log    *slog.Logger
+	schema string
+
+	closed    atomic.Bool
+	closeOnce sync.Once
+}
+
+var _ store.Store = (*Store)(nil)
+
+// Open connects to the database at url (a postgres:// URL or a keyword/value
+// connection string, as pgx accepts), applies pending migrations (unless
+// opts.SkipMigrations) and returns the store.
+func Open(ctx context.Context, url string, opts Options) (*Store, error) {
+	opts = opts.withDefaults()
+	if err := opts.validate(); err != nil {
+		return nil, err
+	}
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		// The parse error may quote the URL, password included.
+		return nil, spool.Invalidf("postgres store: cannot parse the connection URL %s: %v", redact(url), redactErr(err, url))
+	}
+	if opts.MaxConns > 0 {
+		cfg.MaxConns = opts.MaxConns
+	}
+	rp := cfg.ConnConfig.RuntimeParams
+	rp["search_path"] = pgx.Identifier{opts.Schema}.Sanitize()
+	if rp["application_name"] == "" {
+		rp["application_name"] = "spool"
+	}
+	s := &Store{log: opts.Logger, schema: opts.Schema}
+	cfg.AfterConnect = s.afterConnect
+
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, interpretError("connecting", err)
+	}
+	s.pool = pool
+	if err := s.checkServer(ctx); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	if opts.SkipMigrations {
+		err = s.checkVersion(ctx)
+	} else {
+		err = s.Migrate(ctx)
+	}
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	s.log.Info("postgres store opened", "host", cfg.ConnConfig.Host, "database", cfg.ConnConfig.Database,
+		"schema", s.schema, "max_conns", cfg.MaxConns)
+	return s, nil
+}
+
+// afterConnect enforces the durability contract on every new connection: a
+// write returns only once its commit is flushed, so synchronous_commit=off
+// (set on the server, database or role) is turned back on for the session.
+// Stronger settings (remote_write, remote_apply) are kept.
+func (s *Store) afterConnect(ctx context.Context, conn *pgx.Conn) error {
+	var prev string
+	err := conn.QueryRow(ctx, `SELECT current_setting('synchronous_commit')`).Scan(&prev)
+	if err != nil {
+		return err
+	}
+	if prev == "off" {
+		if _, err := conn.Exec(ctx, `SET synchronous_commit = on`); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkServer warns about server settings that void the durability
+// contract and that a session cannot change.
+func (s *Store) checkServer(ctx context.Context) error {
+	var fsync string
+	if err := s.pool.QueryRow(ctx, `SELECT current_setting('fsync')`).Scan(&fsync); err != nil {
+		return interpretError("checking server settings", err)
+	}
+	if fsync != "on" {
+		s.log.Warn("PostgreSQL runs with fsync off: a crash of its host can lose acknowledged jobs", "fsync", fsync)
+	}
+	return nil
+}
+
+// Close closes the pool, waiting for calls in progress. It is idempotent;
+// afterwards every method returns an error wrapping spool.ErrUnavailable.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		s.closed.Store(true)
+		s.pool.Close()
+		s.log.Info("postgres store closed", "schema", s.schema)
+	})
+	return nil
+}
+
+var errClosed = fmt.Errorf("postgres store is closed: %w", spool.ErrUnavailable)
+
+// begin checks that the store is open and that ctx is live.
+func (s *Store) begin(ctx context.Context) error {
+	if s.closed.Load() {
+		return errClosed
+	}
+	return ctx.Err()
+}
+
+// SQLSTATEs raised by the store's own SQL (see the migrations).
+const (
+	codeQueueFull   = "SP001"
+	codeKeyVanished = "SP002"
+)
+
+// interpretError translates an error of pgx or PostgreSQL into the spool
+// sentinels, so that no pgx type crosses the store seam: the cause is kept
+// as text only. Context errors are returned wrapped as they are.
+func interpretError(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		if errors.Is(err, context.Canceled) {
+			return fmt.Errorf("postgres store: %s: %w", op, context.Canceled)
+		}
+		return fmt.Errorf("postgres store: %s: %w", op, context.DeadlineExceeded)
+	}
+	if errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("postgres store: %s: %w", op, spool.ErrNotFound)
+	}
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) {
+		// Not an answer of the server: the connection failed, timed out or
+		// the pool is closed.
+		return fmt.Errorf("postgres store: %s: %w: %v", op, spool.ErrUnavailable, err)
+	}
+	msg := pe.Message
+	if pe.Detail != "" {
+		msg += " (" + pe.Detail + ")"
+	}
+	var sentinel error
+	switch class := pe.Code[:2]; {
+	case pe.Code == pgerrUniqueViolation:
+		sentinel = spool.ErrConflict
+	case class == "22" || class == "23":
+		// Data exceptions (a NUL byte or invalid UTF-8 in a string, a
+		// value out of range) and other integrity violations: the input.
+		sentinel = spool.ErrInvalid
+	case class == "08", // connection exception
+		class == "40",   // serialization failure, deadlock detected
+		class == "53",   // insufficient resources
+		class == "55",   // object not in prerequisite state (lock not available)
+		class == "57",   // operator intervention: shutdown, query canceled (timeouts)
+		class == "58",   // system error (I/O)
+		pe.Code == "25006": // read-only transaction: a standby, after a failover
+		sentinel = spool.ErrUnavailable
+	default:
+		return fmt.Errorf("postgres store: %s: %s (SQLSTATE %s)", op, msg, pe.Code)
+	}
+	return fmt.Errorf("postgres store: %s: %w: %s (SQLSTATE %s)", op, sentinel, msg, pe.Code)
+}
+
+const pgerrUniqueViolation = "23505"
+
+// sqlState returns the SQLSTATE of a server error, "" for any other error.
+func sqlState(err error) string {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return pe.Code
+	}
+	return ""
+}
+
+// retryable reports whether a failed transaction may simply run again: it
+// was rolled back and failed for a reason that does not repeat.
+func retryable(err error) bool {
+	switch sqlState(err) {
+	case "40001", "40P01", codeKeyVanished:
+		return true
+	}
+	return false
+}
+
+// maxTries bounds retries of retryable failures.
+const maxTries = 4
+
+// retry runs fn until it succeeds, fails for good, or maxTries is reached.
+func retry(ctx context.Context, fn func() error) error {
+	var err error
+	for try := 1; ; try++ {
+		err = fn()
+		if err == nil || !retryable(err) || try >= maxTries || ctx.Err() != nil {
+			return err
+		}
+		// A short, growing pause lets the competing transaction finish.
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(time.Duration(try) * time.Millisecond):
+		}
+	}
+}
+
+// redact hides the password of a connection URL.
+func redact(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.User == nil {
+		if strings.Contains(raw, "password") {
+			return "(connection string with a password)"
+		}
+		return raw
+	}
+	if _, ok := u.User.Password(); ok {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	}
+	return u.String()
+}
+
+func redactErr(err error, raw string) string {
+	msg := err.Error()
+	if u, perr := url.Parse(raw); perr == nil && u.User != nil {
+		if pw, ok := u.User.Password(); ok && pw != "" {
+			msg = strings.ReplaceAll(msg, pw, "xxxxx")
+		}
+	}
+	return msg
+}

@@ -1,0 +1,252 @@
+package storetest
+
+import (
+	"encoding/json"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/spoolq/spool"
+	"github.com/spoolq/spool/internal/store"
+)
+
+func testInsert(t *testing.T, newStore NewStore) {
+	t.Run("RoundTrip", func(t *testing.T) {
+		h := begin(t, newStore)
+		in := job("mail", func(r *store.Record) {
+			r.Priority = 7
+			r.Attempt = 2
+			r.MaxAttempts = 9
+			r.Timeout = spool.Duration(90 * time.Second)
+			r.Backoff = &spool.Backoff{Base: spool.Duration(time.Second), Max: spool.Duration(time.Minute)}
+			r.IdempotencyKey = "order-42"
+			r.OrderingKey = "customer-7"
+			r.DependsOn = []string{newID(), newID()}
+			r.Tags = []string{"billing", "eu"}
+			r.Errors = []spool.AttemptError{{Attempt: 1, Error: "smtp timeout", At: at(-time.Minute)}}
+			r.Progress = &spool.Progress{Percent: 12.5, Message: "warming up", UpdatedAt: at(-time.Second)}
+			r.CreatedAt = at(-time.Hour)
+			r.RunAt = at(-time.Hour)
+			r.ReadyAt = ptr(at(-30 * time.Minute))
+			r.Payload = json.RawMessage(`{"to":"ada@example.com","n":[1,2,3],"nested":{"ok":true}}`)
+		})
+		res, err := h.s.Insert(h.ctx, store.InsertParams{Jobs: []*store.Record{in}})
+		require.NoError(t, err)
+		require.Len(t, res, 1)
+		require.False(t, res[0].Existing)
+		requireSameJob(t, in, res[0].Record, "insert result")
+		require.Empty(t, res[0].Record.Token)
+
+		got := h.get(in.ID)
+		requireSameJob(t, in, got, "get")
+		require.Empty(t, got.Token)
+		require.Equal(t, res[0].Record.Rev, got.Rev)
+	})
+
+	t.Run("EveryInsertableState", func(t *testing.T) {
+		h := begin(t, newStore)
+		recs := []*store.Record{
+			job("q"),
+			job("q", scheduled(at(time.Hour))),
+			job("q", state(spool.StateWaiting), func(r *store.Record) { r.DependsOn = []string{newID()} }),
+		}
+		h.insert(recs...)
+		for _, r := range recs {
+			requireSameJob(t, r, h.get(r.ID))
+		}
+		require.Equal(t, want(spool.StateReady, 1, spool.StateScheduled, 1, spool.StateWaiting, 1), h.counts("q"))
+	})
+
+	t.Run("BatchKeepsOrder", func(t *testing.T) {
+		h := begin(t, newStore)
+		recs := []*store.Record{job("q", payload(`{"i":0}`)), job("q", payload(`{"i":1}`)), job("q", payload(`{"i":2}`))}
+		out := h.insert(recs...)
+		for i := range recs {
+			require.Equal(t, recs[i].ID, out[i].ID)
+			requireSameJob(t, recs[i], h.get(recs[i].ID))
+		}
+	})
+
+	t.Run("NilPayload", func(t *testing.T) {
+		h := begin(t, newStore)
+		r := job("q", func(r *store.Record) { r.Payload = nil })
+		h.insert(r)
+		require.Empty(t, h.get(r.ID).Payload)
+	})
+
+	t.Run("GetUnknown", func(t *testing.T) {
+		h := begin(t, newStore)
+		h.requireGone(newID())
+	})
+
+	t.Run("CallersDoNotShareMemory", func(t *testing.T) {
+		h := begin(t, newStore)
+		in := job("q", func(r *store.Record) { r.Tags = []string{"a", "b"} })
+		res := h.insert(in)[0]
+		in.Payload[2] = 'X'
+		in.Tags[0] = "changed-input"
+		*in.ReadyAt = at(time.Hour)
+		res.Payload[2] = 'Y'
+		res.Tags[1] = "changed-result"
+		g := h.get(in.ID)
+		require.JSONEq(t, `{"to":"ada@example.com"}`, string(g.Payload))
+		require.Equal(t, []string{"a", "b"}, g.Tags)
+		requireTime(t, t0, g.ReadyAt)
+		g.Tags[0] = "changed-get"
+		g.Payload[2] = 'Z'
+		g2 := h.get(in.ID)
+		require.Equal(t, []string{"a", "b"}, g2.Tags)
+		require.JSONEq(t, `{"to":"ada@example.com"}`, string(g2.Payload))
+	})
+
+	t.Run("CreatesQueue", func(t *testing.T) {
+		h := begin(t, newStore)
+		_, err := h.s.Queue(h.ctx, "fresh")
+		require.ErrorIs(t, err, spool.ErrNotFound)
+		h.insert(job("fresh"))
+		q, err := h.s.Queue(h.ctx, "fresh")
+		require.NoError(t, err)
+		require.Equal(t, "fresh", q.Name)
+		qs, err := h.s.Queues(h.ctx)
+		require.NoError(t, err)
+		require.Contains(t, queueNames(qs), "fresh")
+	})
+
+	testInsertDepth(t, newStore)
+	testInsertIdempotency(t, newStore)
+}
+
+func queueNames(qs []*store.QueueRecord) []string {
+	out := make([]string, len(qs))
+	for i, q := range qs {
+		out[i] = q.Name
+	}
+	return out
+}
+
+func testInsertDepth(t *testing.T, newStore NewStore) {
+	t.Run("MaxDepthAllOrNothing", func(t *testing.T) {
+		h := begin(t, newStore)
+		h.insert(job("q"), job("q"))
+		a, b, other := job("q"), job("q"), job("other")
+		_, err := h.s.Insert(h.ctx, store.InsertParams{
+			Jobs:     []*store.Record{other, a, b},
+			MaxDepth: map[string]int64{"q": 3, "other": 10},
+		})
+		require.ErrorIs(t, err, spool.ErrQueueFull)
+		var qf *spool.QueueFullError
+		require.True(t, errors.As(err, &qf), "want a *spool.QueueFullError, got %T: %v", err, err)
+		require.Equal(t, "q", qf.Queue)
+		require.EqualValues(t, 2, qf.Depth)
+		require.EqualValues(t, 3, qf.MaxDepth)
+		for _, r := range []*store.Record{a, b, other} {
+			h.requireGone(r.ID)
+		}
+		require.Equal(t, want(spool.StateReady, 2), h.counts("q"))
+
+		// Exactly up to the limit is fine.
+		res, err := h.s.Insert(h.ctx, store.InsertParams{Jobs: []*store.Record{a}, MaxDepth: map[string]int64{"q": 3}})
+		require.NoError(t, err)
+		require.False(t, res[0].Existing)
+		_, err = h.s.Insert(h.ctx, store.InsertParams{Jobs: []*store.Record{b}, MaxDepth: map[string]int64{"q": 3}})
+		require.ErrorIs(t, err, spool.ErrQueueFull)
+	})
+
+	t.Run("MaxDepthCountsOnlyNonTerminal", func(t *testing.T) {
+		h := begin(t, newStore)
+		ready, sched := job("q"), job("q", scheduled(at(time.Hour)))
+		h.insert(ready, sched)
+		leased := h.lease([]string{"q"}, 1, t0)
+		require.Len(t, leased, 1)
+		limit := map[string]int64{"q": 2}
+		_, err := h.s.Insert(h.ctx, store.InsertParams{Jobs: []*store.Record{job("q")}, MaxDepth: limit})
+		require.ErrorIs(t, err, spool.ErrQueueFull, "active and scheduled jobs count")
+
+		h.finish(ready.ID, spool.StateSucceeded, at(time.Second))
+		_, err = h.s.Insert(h.ctx, store.InsertParams{Jobs: []*store.Record{job("q")}, MaxDepth: limit})
+		require.NoError(t, err, "a terminal job leaves room")
+		_, err = h.s.Insert(h.ctx, store.InsertParams{Jobs: []*store.Record{job("q")}, MaxDepth: limit})
+		require.ErrorIs(t, err, spool.ErrQueueFull)
+	})
+
+	t.Run("MaxDepthOnlyForQueuesInMap", func(t *testing.T) {
+		h := begin(t, newStore)
+		recs := make([]*store.Record, 20)
+		for i := range recs {
+			recs[i] = job("unbounded")
+		}
+		res, err := h.s.Insert(h.ctx, store.InsertParams{Jobs: recs, MaxDepth: map[string]int64{"elsewhere": 1}})
+		require.NoError(t, err)
+		require.Len(t, res, 20)
+	})
+}
+
+func testInsertIdempotency(t *testing.T, newStore NewStore) {
+	t.Run("IdempotencyKeyReturnsOriginal", func(t *testing.T) {
+		h := begin(t, newStore)
+		orig := job("q", key("k1"), payload(`{"v":"original"}`))
+		h.insert(orig)
+		again := job("q", key("k1"), payload(`{"v":"second"}`))
+		res, err := h.s.Insert(h.ctx, store.InsertParams{Jobs: []*store.Record{again}})
+		require.NoError(t, err)
+		require.True(t, res[0].Existing)
+		requireSameJob(t, orig, res[0].Record)
+		h.requireGone(again.ID)
+		require.Equal(t, want(spool.StateReady, 1), h.counts("q"))
+	})
+
+	t.Run("IdempotencyKeyIsPerQueue", func(t *testing.T) {
+		h := begin(t, newStore)
+		a, b := job("q1", key("k")), job("q2", key("k"))
+		h.insert(a)
+		res, err := h.s.Insert(h.ctx, store.InsertParams{Jobs: []*store.Record{b}})
+		require.NoError(t, err)
+		require.False(t, res[0].Existing)
+		require.Equal(t, b.ID, res[0].Record.ID)
+		h.get(b.ID)
+	})
+
+	t.Run("IdempotencyKeyTwiceInOneBatch", func(t *testing.T) {
+		h := begin(t, newStore)
+		a, b, c := job("q", key("k"), payload(`{"n":1}`)), job("q", key("k"), payload(`{"n":2}`)), job("q")
+		res, err := h.s.Insert(h.ctx, store.InsertParams{Jobs: []*store.Record{a, b, c}})
+		require.NoError(t, err)
+		require.Len(t, res, 3)
+		require.False(t, res[0].Existing)
+		require.True(t, res[1].Existing)
+		require.Equal(t, a.ID, res[1].Record.ID)
+		requireSameJob(t, a, res[1].Record)
+		require.False(t, res[2].Existing)
+		h.requireGone(b.ID)
+		require.Equal(t, want(spool.StateReady, 2), h.counts("q"))
+	})
+
+	t.Run("IdempotentDuplicateDoesNotCountAgainstDepth", func(t *testing.T) {
+		h := begin(t, newStore)
+		limit := map[string]int64{"q": 1}
+		a := job("q", key("k"))
+		// Two copies in one batch fit a queue of one...
+		res, err := h.s.Insert(h.ctx, store.InsertParams{Jobs: []*store.Record{a, job("q", key("k"))}, MaxDepth: limit})
+		require.NoError(t, err)
+		require.True(t, res[1].Existing)
+		// ... and so does a later retry of the full queue's only job.
+		res, err = h.s.Insert(h.ctx, store.InsertParams{Jobs: []*store.Record{job("q", key("k"))}, MaxDepth: limit})
+		require.NoError(t, err)
+		require.True(t, res[0].Existing)
+		require.Equal(t, a.ID, res[0].Record.ID)
+	})
+
+	t.Run("IdempotencyKeyOfTerminalJobStillHolds", func(t *testing.T) {
+		h := begin(t, newStore)
+		a := job("q", key("k"))
+		h.insert(a)
+		h.finish(a.ID, spool.StateSucceeded, at(time.Second))
+		res, err := h.s.Insert(h.ctx, store.InsertParams{Jobs: []*store.Record{job("q", key("k"))}})
+		require.NoError(t, err)
+		require.True(t, res[0].Existing)
+		require.Equal(t, a.ID, res[0].Record.ID)
+		require.Equal(t, spool.StateSucceeded, res[0].Record.State)
+	})
+}

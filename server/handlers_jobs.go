@@ -1,0 +1,145 @@
+package server
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/spoolq/spool"
+)
+
+// idempotencyHeader names the header that may carry an enqueue's
+// idempotency key.
+const idempotencyHeader = "Idempotency-Key"
+
+// enqueueBody is the body of POST /v1/queues/{queue}/jobs.
+type enqueueBody struct {
+	spool.EnqueueRequest
+}
+
+// bindHeaders takes the idempotency key from the Idempotency-Key header
+// when the body has none; both given and different is an error.
+func (b *enqueueBody) bindHeaders(h http.Header) error {
+	key := h.Get(idempotencyHeader)
+	switch {
+	case key == "":
+	case b.IdempotencyKey == "":
+		b.IdempotencyKey = key
+	case b.IdempotencyKey != key:
+		return spool.Invalidf("the %s header (%q) and idempotency_key (%q) differ; send one of them", idempotencyHeader, truncate(key, 40), truncate(b.IdempotencyKey, 40))
+	}
+	return nil
+}
+
+// batchBody is the body of POST /v1/queues/{queue}/jobs:batch.
+type batchBody struct {
+	spool.BatchEnqueueRequest
+}
+
+// bindHeaders makes an Idempotency-Key header cover the whole batch: each
+// job without a key of its own gets "<header>#<index>", so a retried batch
+// returns the jobs of the first attempt.
+func (b *batchBody) bindHeaders(h http.Header) error {
+	key := h.Get(idempotencyHeader)
+	if key == "" {
+		return nil
+	}
+	for i := range b.Jobs {
+		if b.Jobs[i].IdempotencyKey == "" {
+			b.Jobs[i].IdempotencyKey = key + "#" + strconv.Itoa(i)
+		}
+	}
+	return nil
+}
+
+// checkRunAt refuses a run_at further ahead than a delay may be.
+func (s *Server) checkRunAt(r *spool.EnqueueRequest, field string) error {
+	if r.RunAt == nil {
+		return nil
+	}
+	if limit := s.cfg.Clock.Now().Add(spool.MaxDelay); r.RunAt.After(limit) {
+		return spool.Invalidf("%srun_at %s is more than %s ahead", field, r.RunAt.Format(time.RFC3339), spool.MaxDelay)
+	}
+	return nil
+}
+
+// enqueue: POST /v1/queues/{queue}/jobs → 202 and the job, or 200 and the
+// original job for a repeated idempotency key.
+func (s *Server) enqueue(ctx context.Context, c *call, req *enqueueBody) (int, *spool.Job, error) {
+	if err := s.checkRunAt(&req.EnqueueRequest, ""); err != nil {
+		return 0, nil, err
+	}
+	res, err := s.engine.Enqueue(ctx, c.queue, []spool.EnqueueRequest{req.EnqueueRequest})
+	if err != nil {
+		return 0, nil, err
+	}
+	job := res[0].Job
+	c.w.Header().Set("Location", "/v1/jobs/"+job.ID)
+	if res[0].Existing {
+		return http.StatusOK, job, nil
+	}
+	return http.StatusAccepted, job, nil
+}
+
+// enqueueBatch: POST /v1/queues/{queue}/jobs:batch → 202 and the jobs in
+// request order, all or none; 200 when every job was an idempotent repeat.
+func (s *Server) enqueueBatch(ctx context.Context, c *call, req *batchBody) (int, *spool.JobsResponse, error) {
+	for i := range req.Jobs {
+		if err := s.checkRunAt(&req.Jobs[i], "jobs["+strconv.Itoa(i)+"]: "); err != nil {
+			return 0, nil, err
+		}
+	}
+	res, err := s.engine.Enqueue(ctx, c.queue, req.Jobs)
+	if err != nil {
+		return 0, nil, err
+	}
+	out := &spool.JobsResponse{Jobs: make([]*spool.Job, len(res))}
+	status := http.StatusOK
+	for i, r := range res {
+		out.Jobs[i] = r.Job
+		if !r.Existing {
+			status = http.StatusAccepted
+		}
+	}
+	return status, out, nil
+}
+
+// getJob: GET /v1/jobs/{id}[?wait=30s]. With wait, the answer comes when
+// the job reaches a terminal state or the wait ends.
+func (s *Server) getJob(ctx context.Context, c *call, _ *noBody) (int, *spool.Job, error) {
+	var wait time.Duration
+	if v := c.query.Get("wait"); v != "" {
+		d, err := spool.ParseDuration(v)
+		if err != nil {
+			return 0, nil, spool.Invalidf("wait: %v", err)
+		}
+		if d > spool.MaxWait {
+			return 0, nil, spool.Invalidf("wait must be at most %s", spool.MaxWait)
+		}
+		wait = d
+	}
+	job, err := s.engine.Get(ctx, c.id, wait)
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, job, nil
+}
+
+// cancelJob: DELETE /v1/jobs/{id}.
+func (s *Server) cancelJob(ctx context.Context, c *call, _ *noBody) (int, *spool.Job, error) {
+	job, err := s.engine.Cancel(ctx, c.id)
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, job, nil
+}
+
+// retryJob: POST /v1/jobs/{id}/retry.
+func (s *Server) retryJob(ctx context.Context, c *call, _ *noBody) (int, *spool.Job, error) {
+	job, err := s.engine.Retry(ctx, c.id)
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, job, nil
+}

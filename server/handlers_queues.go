@@ -1,0 +1,65 @@
+package server
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+
+	"github.com/spoolq/spool"
+	"github.com/spoolq/spool/internal/engine"
+)
+
+// listQueues: GET /v1/queues.
+func (s *Server) listQueues(ctx context.Context, _ *call, _ *noBody) (int, *spool.QueuesResponse, error) {
+	qs, err := s.engine.Queues(ctx)
+	if err != nil {
+		return 0, nil, err
+	}
+	if qs == nil {
+		qs = []spool.QueueInfo{}
+	}
+	return http.StatusOK, &spool.QueuesResponse{Queues: qs}, nil
+}
+
+// getQueue: GET /v1/queues/{queue}.
+func (s *Server) getQueue(ctx context.Context, c *call, _ *noBody) (int, *spool.QueueInfo, error) {
+	q, err := s.engine.Queue(ctx, c.queue)
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, q, nil
+}
+
+// patchQueue: PATCH /v1/queues/{queue} changes the settings present in
+// the body and answers with the queue as it is now.
+func (s *Server) patchQueue(ctx context.Context, c *call, req *spool.QueueConfig) (int, *spool.QueueInfo, error) {
+	q, err := s.engine.PatchQueue(ctx, c.queue, *req)
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, q, nil
+}
+
+// listJobs: GET /v1/queues/{queue}/jobs?state=&limit=&cursor= → one page.
+func (s *Server) listJobs(ctx context.Context, c *call, _ *noBody) (int, *spool.JobList, error) {
+	p := engine.ListParams{
+		Queue:  c.queue,
+		State:  spool.State(c.query.Get("state")),
+		Cursor: c.query.Get("cursor"),
+	}
+	if v := c.query.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > engine.MaxPageSize {
+			return 0, nil, spool.Invalidf("limit must be an integer between 1 and %d, got %q", engine.MaxPageSize, truncate(v, 20))
+		}
+		p.Limit = n
+	}
+	page, err := s.engine.ListJobs(ctx, p)
+	if err != nil {
+		return 0, nil, err
+	}
+	if page.Jobs == nil {
+		page.Jobs = []*spool.Job{}
+	}
+	return http.StatusOK, page, nil
+}
