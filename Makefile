@@ -1,0 +1,63 @@
+# Spool — developer tasks. `make` (or `make help`) lists them.
+
+GO        ?= go
+PKGS      ?= ./...
+FUZZTIME  ?= 10s
+BIN       ?= bin/spool
+
+# The race detector needs cgo, hence a C compiler. Without one, `make test`
+# runs without it and says so, except under CI=true, where it fails.
+RACE := $(shell [ "$$($(GO) env CGO_ENABLED)" = 1 ] && command -v "$$($(GO) env CC)" >/dev/null 2>&1 && echo -race)
+
+.DEFAULT_GOAL := help
+.PHONY: help build test test-short test-race lint vet fmt-check fmt bench fuzz clean
+
+help: ## List the targets.
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+build: ## Build the spool binary into bin/spool.
+	$(GO) build -o $(BIN) ./cmd/spool
+
+test: ## Run every test with the race detector, go vet and the gofmt check (what CI runs).
+ifeq ($(RACE),)
+ifeq ($(CI),true)
+	@echo "make test: the race detector needs a C compiler (apt-get install gcc)"; exit 1
+else
+	@echo "WARNING: no C compiler, so no race detector (apt-get install gcc); testing without it"
+endif
+endif
+	$(GO) test $(RACE) -count=1 $(PKGS)
+	$(MAKE) --no-print-directory lint
+
+test-race: test ## Same as test.
+
+test-short: ## Run the quick tests only (no crash test), without the race detector.
+	$(GO) test -short -count=1 $(PKGS)
+
+lint: vet fmt-check ## go vet and the gofmt check.
+
+vet: ## go vet.
+	$(GO) vet $(PKGS)
+
+fmt-check: ## Fail if any Go file is not gofmt'ed.
+	@files="$$(gofmt -l $$(git ls-files --cached --others --exclude-standard '*.go' 2>/dev/null || find . -name '*.go' -not -path './.git/*'))"; \
+	if [ -n "$$files" ]; then echo "gofmt needed on:"; echo "$$files"; exit 1; fi
+
+fmt: ## gofmt every Go file in place.
+	gofmt -w $$(git ls-files --cached --others --exclude-standard '*.go' 2>/dev/null || find . -name '*.go' -not -path './.git/*')
+
+bench: ## Run the benchmarks.
+	$(GO) test -run='^$$' -bench=. -benchmem $(PKGS)
+
+fuzz: ## Run each fuzz target for FUZZTIME (default 10s).
+	@set -e; \
+	for file in $$(grep -rl --include='*_test.go' '^func Fuzz' .); do \
+		dir=$$(dirname $$file); \
+		for name in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' $$file); do \
+			echo "== $$dir $$name"; \
+			$(GO) test -run='^$$' -fuzz="^$$name$$" -fuzztime=$(FUZZTIME) $$dir; \
+		done; \
+	done
+
+clean: ## Remove build output.
+	rm -rf bin

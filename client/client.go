@@ -1,0 +1,233 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// DefaultTimeout bounds a call whose context has no deadline, unless
+// WithTimeout says otherwise. Long-polls add their wait to it.
+const DefaultTimeout = 30 * time.Second
+
+// maxResponseBody bounds a successful answer: a full lease or batch answer
+// of 1,000 jobs with 1 MiB payloads stays below it.
+const maxResponseBody = 2 << 30
+
+// Client talks to one Spool server. It is safe for concurrent use.
+type Client struct {
+	base      *url.URL
+	hc        *http.Client
+	timeout   time.Duration
+	userAgent string
+}
+
+// Option configures a Client.
+type Option func(*Client) error
+
+// WithHTTPClient makes the Client send its requests with hc (its transport,
+// proxy and TLS settings). hc.Timeout, if set, applies on top of the
+// per-call timeouts; leave it zero so long-polls are not cut short.
+func WithHTTPClient(hc *http.Client) Option {
+	return func(c *Client) error {
+		if hc == nil {
+			return errors.New("client: WithHTTPClient(nil)")
+		}
+		c.hc = hc
+		return nil
+	}
+}
+
+// WithTimeout sets the default per-call timeout, applied only when the
+// caller's context has no deadline (default DefaultTimeout). Zero or a
+// negative value disables it.
+func WithTimeout(d time.Duration) Option {
+	return func(c *Client) error {
+		c.timeout = d
+		return nil
+	}
+}
+
+// WithUserAgent sets the User-Agent header of every request.
+func WithUserAgent(ua string) Option {
+	return func(c *Client) error {
+		c.userAgent = ua
+		return nil
+	}
+}
+
+// New returns a Client for the server at serverURL, such as
+// "http://127.0.0.1:7077". A URL with a path prefix ("https://host/spool")
+// is kept: API paths are appended to it.
+func New(serverURL string, opts ...Option) (*Client, error) {
+	u, err := url.Parse(strings.TrimSpace(serverURL))
+	if err != nil {
+		return nil, fmt.Errorf("client: bad server URL %q: %w", serverURL, err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return nil, fmt.Errorf("client: bad server URL %q: the scheme must be http or https", serverURL)
+	}
+	if u.Host == "" {
+		return nil, fmt.Errorf("client: bad server URL %q: no host", serverURL)
+	}
+	u.Path = strings.TrimRight(u.Path, "/")
+	u.RawPath = ""
+	u.RawQuery, u.Fragment = "", ""
+	c := &Client{base: u, timeout: DefaultTimeout, userAgent: "spool-go-client"}
+	for _, o := range opts {
+		if err := o(c); err != nil {
+			return nil, err
+		}
+	}
+	if c.hc == nil {
+		c.hc = &http.Client{Transport: newTransport()}
+	}
+	return c, nil
+}
+
+// newTransport is http.DefaultTransport's settings with a connection pool
+// sized for many concurrent producers and workers on one server.
+func newTransport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = 256
+	t.MaxIdleConnsPerHost = 128
+	t.IdleConnTimeout = 90 * time.Second
+	return t
+}
+
+// Close releases the Client's idle connections.
+func (c *Client) Close() {
+	c.hc.CloseIdleConnections()
+}
+
+// URL returns the server's base URL.
+func (c *Client) URL() string { return c.base.String() }
+
+// call is one API request.
+type call struct {
+	method string
+	path   string     // already escaped
+	query  url.Values // optional
+	header http.Header
+	body   any // marshalled to JSON when not nil
+	// wait is how long the server may hold the request (long-poll); it
+	// extends the default timeout.
+	wait time.Duration
+}
+
+// response is what do returns for a 2xx answer.
+type response struct {
+	status int
+	header http.Header
+}
+
+// do sends a call and decodes a 2xx answer's JSON body into out (when not
+// nil). Error answers become *Error; transport failures are wrapped with the
+// method and path.
+func (c *Client) do(ctx context.Context, cl call, out any) (*response, error) {
+	if _, ok := ctx.Deadline(); !ok && c.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.timeout+cl.wait)
+		defer cancel()
+	}
+	u := *c.base
+	u.RawPath = c.base.EscapedPath() + cl.path
+	p, err := url.PathUnescape(u.RawPath)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", cl.method, cl.path, err)
+	}
+	u.Path = p
+	if len(cl.query) > 0 {
+		u.RawQuery = cl.query.Encode()
+	}
+	var body io.Reader
+	if cl.body != nil {
+		b, err := json.Marshal(cl.body)
+		if err != nil {
+			return nil, fmt.Errorf("encoding %s %s: %w", cl.method, cl.path, err)
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, cl.method, u.String(), body)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", cl.method, cl.path, err)
+	}
+	for k, v := range cl.header {
+		req.Header[k] = v
+	}
+	req.Header.Set("Accept", "application/json")
+	if cl.body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.userAgent != "" {
+		req.Header.Set("User-Agent", c.userAgent)
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return nil, &TransportError{Method: cl.method, URL: u.Redacted(), Err: unwrapURLError(err)}
+	}
+	defer func() {
+		// Drain a little so the connection goes back to the pool.
+		_, _ = io.CopyN(io.Discard, resp.Body, 4<<10)
+		resp.Body.Close()
+	}()
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+		return nil, decodeError(resp.StatusCode, resp.Header, b)
+	}
+	if out != nil {
+		dec := json.NewDecoder(io.LimitReader(resp.Body, maxResponseBody))
+		if err := dec.Decode(out); err != nil {
+			if ctx.Err() != nil {
+				err = ctx.Err()
+			}
+			return nil, &TransportError{Method: cl.method, URL: u.Redacted(), Err: fmt.Errorf("reading the answer: %w", err)}
+		}
+	}
+	return &response{status: resp.StatusCode, header: resp.Header}, nil
+}
+
+// TransportError is a request that got no answer from the server: it could
+// not connect, the connection broke, or the context ended first. Whether
+// the server acted on the request is unknown; retry with an idempotency key.
+type TransportError struct {
+	Method string
+	URL    string
+	Err    error
+}
+
+func (e *TransportError) Error() string {
+	return fmt.Sprintf("%s %s: %v", e.Method, e.URL, e.Err)
+}
+
+// Unwrap returns the cause (a *net.OpError, context.DeadlineExceeded, ...).
+func (e *TransportError) Unwrap() error { return e.Err }
+
+// Timeout reports whether the request ran out of time.
+func (e *TransportError) Timeout() bool {
+	if errors.Is(e.Err, context.DeadlineExceeded) {
+		return true
+	}
+	var ne net.Error
+	return errors.As(e.Err, &ne) && ne.Timeout()
+}
+
+// unwrapURLError drops the *url.Error layer, whose text repeats the URL.
+func unwrapURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}
+
+// pathEscape escapes one path segment (a queue name or a job id).
+func pathEscape(s string) string { return url.PathEscape(s) }

@@ -1,0 +1,415 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"net"
+	"net/http/httptest"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/spoolq/spool"
+	"github.com/spoolq/spool/client"
+	"github.com/spoolq/spool/server"
+)
+
+// newServer runs a real server in-process on a temporary data directory
+// and returns its URL and an SDK client for checking what the CLI did.
+func newServer(t *testing.T) (string, *client.Client) {
+	t.Helper()
+	srv, err := server.New(server.Config{DataDir: t.TempDir()})
+	require.NoError(t, err)
+	ts := httptest.NewServer(srv.Handler())
+	t.Cleanup(func() {
+		ts.Close()
+		require.NoError(t, srv.Close())
+	})
+	c, err := client.New(ts.URL)
+	require.NoError(t, err)
+	t.Cleanup(c.Close)
+	return ts.URL, c
+}
+
+type result struct {
+	stdout, stderr string
+	err            error
+}
+
+// runCLI runs the CLI with SPOOL_SERVER=url and the given stdin.
+func runCLI(t *testing.T, url, stdin string, args ...string) result {
+	t.Helper()
+	return runEnv(t, map[string]string{EnvServer: url}, stdin, args...)
+}
+
+func runEnv(t *testing.T, vars map[string]string, stdin string, args ...string) result {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err := run(ctx, args, env{
+		stdin:  strings.NewReader(stdin),
+		stdout: &out,
+		stderr: &errOut,
+		getenv: func(k string) string { return vars[k] },
+	})
+	return result{stdout: out.String(), stderr: errOut.String(), err: err}
+}
+
+func exitCode(err error) int { return Report(err, &bytes.Buffer{}) }
+
+func TestPushJobQueues(t *testing.T) {
+	t.Parallel()
+	url, c := newServer(t)
+
+	r := runCLI(t, url, "", "push", "emails", "welcome", `{"to":"ada@example.com"}`)
+	require.NoError(t, r.err, r.stderr)
+	id := strings.TrimSpace(r.stdout)
+	require.Regexp(t, `^[0-9a-f-]{36}$`, id)
+
+	job, err := c.Get(context.Background(), id, 0)
+	require.NoError(t, err)
+	require.Equal(t, "welcome", job.Type)
+	require.JSONEq(t, `{"to":"ada@example.com"}`, string(job.Payload))
+
+	r = runCLI(t, url, "", "job", id)
+	require.NoError(t, r.err)
+	for _, want := range []string{"id:", id, "queue:", "emails", "type:", "welcome", "state:", "ready", "attempts:", "0 of 25", `payload:`, `{"to":"ada@example.com"}`} {
+		require.Contains(t, r.stdout, want)
+	}
+
+	r = runCLI(t, url, "", "job", id, "--json")
+	require.NoError(t, r.err)
+	var got spool.Job
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &got))
+	require.Equal(t, id, got.ID)
+
+	r = runCLI(t, url, "", "queues")
+	require.NoError(t, r.err)
+	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	require.Len(t, lines, 2, r.stdout)
+	require.Equal(t, []string{"NAME", "READY", "SCHEDULED", "ACTIVE", "DEAD", "DEPTH", "MAX", "DEPTH", "PAUSED"}, strings.Fields(lines[0]))
+	require.Equal(t, []string{"emails", "1", "0", "0", "0", "1", "1000000", "no"}, strings.Fields(lines[1]))
+
+	r = runCLI(t, url, "", "queues", "--json")
+	require.NoError(t, r.err)
+	var qs spool.QueuesResponse
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &qs))
+	require.Len(t, qs.Queues, 1)
+	require.Equal(t, int64(1), qs.Queues[0].Depth)
+}
+
+func TestPushFlags(t *testing.T) {
+	t.Parallel()
+	url, _ := newServer(t)
+
+	r := runCLI(t, url, "", "push", "reports", "build", "{}", "--json",
+		"--delay", "1h", "--priority", "7", "--max-attempts", "3", "--timeout", "10m",
+		"--tag", "a", "--tag", "b c", "--idempotency-key", "k1")
+	require.NoError(t, r.err, r.stderr)
+	var job spool.Job
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &job))
+	require.Equal(t, spool.StateScheduled, job.State)
+	require.Equal(t, 7, job.Priority)
+	require.Equal(t, 3, job.MaxAttempts)
+	require.Equal(t, 10*time.Minute, job.Timeout.D())
+	require.Equal(t, []string{"a", "b c"}, job.Tags)
+	require.Equal(t, "k1", job.IdempotencyKey)
+	require.WithinDuration(t, time.Now().Add(time.Hour), job.RunAt, time.Minute)
+
+	// The same idempotency key returns the first job and says so.
+	r = runCLI(t, url, "", "push", "reports", "build", "{}", "--idempotency-key", "k1")
+	require.NoError(t, r.err)
+	require.Equal(t, job.ID, strings.TrimSpace(r.stdout))
+	require.Contains(t, r.stderr, "enqueued before")
+
+	runAt := time.Now().Add(48 * time.Hour).UTC().Truncate(time.Second)
+	r = runCLI(t, url, "", "push", "reports", "build", "--run-at", runAt.Format(time.RFC3339), "--json")
+	require.NoError(t, r.err, r.stderr)
+	job = spool.Job{}
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &job))
+	require.True(t, runAt.Equal(job.RunAt), "run_at %v, want %v", job.RunAt, runAt)
+	require.Empty(t, job.Payload, "no payload argument and an empty stdin: no payload")
+}
+
+func TestPushPayloadFromStdin(t *testing.T) {
+	t.Parallel()
+	url, c := newServer(t)
+	for _, args := range [][]string{{"push", "q", "t"}, {"push", "q", "t", "-"}} {
+		r := runCLI(t, url, "  {\"n\": 1}\n", args...)
+		require.NoError(t, r.err, r.stderr)
+		job, err := c.Get(context.Background(), strings.TrimSpace(r.stdout), 0)
+		require.NoError(t, err)
+		require.JSONEq(t, `{"n":1}`, string(job.Payload))
+	}
+}
+
+func TestBadInputEnqueuesNothing(t *testing.T) {
+	t.Parallel()
+	url, c := newServer(t)
+	tests := []struct {
+		name  string
+		stdin string
+		args  []string
+		want  string
+	}{
+		{"invalid JSON payload", "", []string{"push", "q", "t", "{not json"}, "payload is not valid JSON"},
+		{"unquoted string payload", "", []string{"push", "q", "t", "hello"}, `a string needs quotes`},
+		{"invalid JSON on stdin", "[1,2", []string{"push", "q", "t"}, "payload from stdin is not valid JSON"},
+		{"bad delay", "", []string{"push", "q", "t", "--delay", "soon"}, "--delay: bad duration"},
+		{"negative delay", "", []string{"push", "q", "t", "--delay", "-5s"}, "must not be negative"},
+		{"delay and run-at", "", []string{"push", "q", "t", "--delay", "1s", "--run-at", "2030-01-01T00:00:00Z"}, "not both"},
+		{"bad run-at", "", []string{"push", "q", "t", "--run-at", "tomorrow"}, "RFC 3339"},
+		{"bad timeout", "", []string{"push", "q", "t", "--timeout", "forever"}, "--timeout"},
+		{"bad queue name", "", []string{"push", "Bad Queue", "t"}, "queue name"},
+		{"bad priority", "", []string{"push", "q", "t", "--priority", "high"}, "invalid argument"},
+		{"missing type", "", []string{"push", "q"}, "takes QUEUE TYPE [PAYLOAD]"},
+		{"too many arguments", "", []string{"push", "q", "t", "{}", "extra"}, "takes QUEUE TYPE [PAYLOAD]"},
+		{"unknown flag", "", []string{"push", "q", "t", "--bogus"}, "unknown flag"},
+		{"unknown command", "", []string{"pusj", "q", "t"}, "unknown command"},
+		{"bad wait", "", []string{"job", "some-id", "--wait", "-1s"}, "--wait"},
+		{"bad server URL", "", []string{"--server", "localhost:7077", "queues"}, "--server"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := runCLI(t, url, tt.stdin, tt.args...)
+			require.Error(t, r.err)
+			require.Contains(t, r.err.Error(), tt.want)
+			var ue *UsageError
+			require.ErrorAs(t, r.err, &ue)
+			require.Equal(t, 2, exitCode(r.err))
+			require.Empty(t, r.stdout)
+		})
+	}
+	qs, err := c.Queues(context.Background())
+	require.NoError(t, err)
+	require.Empty(t, qs, "no bad command enqueued anything")
+}
+
+func TestServerErrors(t *testing.T) {
+	t.Parallel()
+	url, c := newServer(t)
+	ctx := context.Background()
+
+	r := runCLI(t, url, "", "job", "0190a7e4-8c1e-7c3a-9d52-5b1f0e2a9c11")
+	require.Error(t, r.err)
+	require.ErrorIs(t, r.err, spool.ErrNotFound)
+	require.Equal(t, 1, exitCode(r.err))
+	require.Contains(t, r.err.Error(), "0190a7e4-8c1e-7c3a-9d52-5b1f0e2a9c11")
+
+	// The server's own checks come back as its message.
+	r = runCLI(t, url, "", "push", "q", "t", "--priority", "5000")
+	require.ErrorIs(t, r.err, spool.ErrInvalid)
+	require.Contains(t, r.err.Error(), "priority")
+	require.Equal(t, 1, exitCode(r.err))
+
+	one := int64(1)
+	_, err := c.UpdateQueue(ctx, "tiny", spool.QueueConfig{MaxDepth: &one})
+	require.NoError(t, err)
+	require.NoError(t, runCLI(t, url, "", "push", "tiny", "t").err)
+	r = runCLI(t, url, "", "push", "tiny", "t")
+	require.ErrorIs(t, r.err, spool.ErrQueueFull)
+	var stderr bytes.Buffer
+	require.Equal(t, 1, Report(r.err, &stderr))
+	require.Regexp(t, `^spool: queue "tiny" is full.*\(retry after [0-9hms]+\)\n$`, stderr.String())
+}
+
+func TestUnreachableServer(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	dead := "http://" + ln.Addr().String()
+	require.NoError(t, ln.Close())
+
+	r := runCLI(t, dead, "", "queues")
+	require.Error(t, r.err)
+	require.Contains(t, r.err.Error(), "cannot reach the Spool server at "+dead)
+	require.Equal(t, 1, exitCode(r.err))
+
+	// --server beats SPOOL_SERVER.
+	url, _ := newServer(t)
+	r = runCLI(t, dead, "", "--server", url, "queues")
+	require.NoError(t, r.err)
+}
+
+func TestJobView(t *testing.T) {
+	t.Parallel()
+	url, c := newServer(t)
+	ctx := context.Background()
+
+	r := runCLI(t, url, "", "push", "work", "resize", `{"w":640}`, "--max-attempts", "2", "--tag", "img")
+	require.NoError(t, r.err)
+	id := strings.TrimSpace(r.stdout)
+
+	lease := spool.Duration(time.Minute)
+	jobs, err := c.Lease(ctx, spool.LeaseRequest{Queues: []string{"work"}, Lease: &lease, Worker: "host-1"})
+	require.NoError(t, err)
+	require.Len(t, jobs, 1)
+	_, err = c.Heartbeat(ctx, id, spool.HeartbeatRequest{Token: jobs[0].Lease.Token, Progress: &spool.ProgressUpdate{Percent: 40, Message: "scaling"}})
+	require.NoError(t, err)
+
+	r = runCLI(t, url, "", "job", id)
+	require.NoError(t, r.err)
+	for _, want := range []string{"active", "1 of 2", "host-1", "40% scaling", "lease expires:", "tags:", "img"} {
+		require.Contains(t, r.stdout, want)
+	}
+
+	zero := spool.Duration(0)
+	_, err = c.Fail(ctx, id, spool.FailRequest{Token: jobs[0].Lease.Token, Error: "disk full", RetryIn: &zero})
+	require.NoError(t, err)
+	jobs, err = c.Lease(ctx, spool.LeaseRequest{Queues: []string{"work"}, Wait: &lease})
+	require.NoError(t, err)
+	require.Len(t, jobs, 1)
+
+	// job --wait returns when the job finishes.
+	done := make(chan result, 1)
+	go func() { done <- runCLI(t, url, "", "job", id, "--wait", "20s") }()
+	_, err = c.Complete(ctx, id, spool.CompleteRequest{Token: jobs[0].Lease.Token, Result: json.RawMessage(`{"ok":true}`)})
+	require.NoError(t, err)
+	r = <-done
+	require.NoError(t, r.err)
+	for _, want := range []string{"succeeded", "2 of 2", `result:`, `{"ok":true}`, "errors:", "attempt 1", "disk full", "finished:"} {
+		require.Contains(t, r.stdout, want)
+	}
+
+	// cancel and retry.
+	r = runCLI(t, url, "", "cancel", id)
+	require.ErrorIs(t, r.err, spool.ErrConflict)
+	r = runCLI(t, url, "", "push", "work", "later", "--delay", "1h")
+	require.NoError(t, r.err)
+	later := strings.TrimSpace(r.stdout)
+	r = runCLI(t, url, "", "cancel", later)
+	require.NoError(t, r.err)
+	require.Contains(t, r.stdout, "cancelled")
+	r = runCLI(t, url, "", "retry", later, "--json")
+	require.NoError(t, r.err)
+	var j spool.Job
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &j))
+	require.Equal(t, spool.StateReady, j.State)
+}
+
+// syncBuffer is a bytes.Buffer safe for one writer and one reader.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+var listeningRE = regexp.MustCompile(`msg=listening addr=(\S+)`)
+
+func TestServe(t *testing.T) {
+	t.Parallel()
+	data := filepath.Join(t.TempDir(), "data")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stderr syncBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"serve", "--addr", "127.0.0.1:0", "--log-level", "debug"}, env{
+			stdin:  strings.NewReader(""),
+			stdout: &bytes.Buffer{},
+			stderr: &stderr,
+			// The environment names the data directory; no flag does.
+			getenv: func(k string) string { return map[string]string{EnvData: data, EnvAddr: "127.0.0.1:1"}[k] },
+		})
+	}()
+
+	var addr string
+	require.Eventually(t, func() bool {
+		if m := listeningRE.FindStringSubmatch(stderr.String()); m != nil {
+			addr = m[1]
+			return true
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("serve ended early: %v\n%s", err, stderr.String())
+		default:
+		}
+		return false
+	}, 20*time.Second, 10*time.Millisecond, "no listening line in:\n%s", stderr.String())
+	require.NotEqual(t, "127.0.0.1:0", addr, "the log names the real port")
+
+	r := runCLI(t, "http://"+addr, "", "push", "q", "t", "{}")
+	require.NoError(t, r.err, r.stderr)
+	require.DirExists(t, data, "SPOOL_DATA names the data directory")
+
+	cancel()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not stop after its context ended")
+	}
+	require.Contains(t, stderr.String(), "msg=stopped")
+}
+
+func TestServeBadSettings(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		args []string
+		vars map[string]string
+		want string
+	}{
+		{[]string{"serve", "--log-level", "loud"}, nil, "--log-level"},
+		{[]string{"serve", "--log-format", "xml"}, nil, "--log-format"},
+		{[]string{"serve"}, map[string]string{EnvLogFormat: "yaml"}, "--log-format"},
+		{[]string{"serve", "extra"}, nil, "no arguments"},
+	}
+	for _, tt := range tests {
+		r := runEnv(t, tt.vars, "", tt.args...)
+		require.Error(t, r.err)
+		require.Contains(t, r.err.Error(), tt.want)
+		require.Equal(t, 2, exitCode(r.err))
+	}
+
+	// A port in use is a failure to serve, not a usage error.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	r := runEnv(t, nil, "", "serve", "--addr", ln.Addr().String(), "--data", t.TempDir())
+	require.Error(t, r.err)
+	require.Contains(t, r.err.Error(), "listening on")
+	require.Equal(t, 1, exitCode(r.err))
+}
+
+func TestReport(t *testing.T) {
+	t.Parallel()
+	var b bytes.Buffer
+	require.Equal(t, 0, Report(nil, &b))
+	require.Empty(t, b.String())
+	require.Equal(t, 1, Report(errors.New("boom"), &b))
+	require.Equal(t, "spool: boom\n", b.String())
+	b.Reset()
+	require.Equal(t, 2, Report(&UsageError{Cmd: "spool push", Err: errors.New("bad")}, &b))
+	require.Equal(t, "spool: bad\nRun 'spool push --help' for usage.\n", b.String())
+}
+
+func TestHelp(t *testing.T) {
+	t.Parallel()
+	r := runEnv(t, nil, "", "--help")
+	require.NoError(t, r.err)
+	for _, cmd := range []string{"serve", "push", "job", "queues"} {
+		require.Contains(t, r.stdout, cmd)
+	}
+	r = runEnv(t, nil, "")
+	require.NoError(t, r.err)
+	require.Contains(t, r.stdout, "Usage:")
+}

@@ -1,0 +1,209 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/spoolq/spool"
+)
+
+func newJobCmd(e env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "job ID",
+		Short: "Show a job: state, attempts, errors, result, progress",
+		Long: `Show a job. With --wait, wait up to that long for it to finish
+(succeeded, dead or cancelled) and show it as it is then.`,
+		Example: `  spool job 0190a7e4-8c1e-7c3a-9d52-5b1f0e2a9c11
+  spool job 0190a7e4-8c1e-7c3a-9d52-5b1f0e2a9c11 --wait 30s --json`,
+		Args: argsBetween(1, 1, "a job ID"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			wait := time.Duration(0)
+			if s, _ := cmd.Flags().GetString("wait"); s != "" {
+				d, err := spool.ParseDuration(s)
+				if err != nil {
+					return usagef("--wait: %v", err)
+				}
+				if d > spool.MaxWait {
+					return usagef("--wait must be at most %s", spool.MaxWait)
+				}
+				wait = d
+			}
+			c, err := newClient(cmd, e)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			job, err := c.Get(cmd.Context(), args[0], wait)
+			if err != nil {
+				return explain(c, err)
+			}
+			if asJSON, _ := cmd.Flags().GetBool("json"); asJSON {
+				return printJSON(e.stdout, job)
+			}
+			return printJob(e.stdout, job, time.Now())
+		},
+	}
+	cmd.Flags().String("wait", "", "wait up to this long for the job to finish, e.g. 30s")
+	cmd.Flags().Bool("json", false, "print the job as JSON")
+	return cmd
+}
+
+func newCancelCmd(e env) *cobra.Command {
+	return jobActionCmd(e, "cancel", "Cancel a job (an active one at its next heartbeat or ack)")
+}
+
+func newRetryCmd(e env) *cobra.Command {
+	return jobActionCmd(e, "retry", "Put a dead or cancelled job back in its queue")
+}
+
+// jobActionCmd is a command that changes one job and shows it.
+func jobActionCmd(e env, name, short string) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   name + " ID",
+		Short: short,
+		Args:  argsBetween(1, 1, "a job ID"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := newClient(cmd, e)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			act := c.Cancel
+			if name == "retry" {
+				act = c.Retry
+			}
+			job, err := act(cmd.Context(), args[0])
+			if err != nil {
+				return explain(c, err)
+			}
+			if asJSON, _ := cmd.Flags().GetBool("json"); asJSON {
+				return printJSON(e.stdout, job)
+			}
+			return printJob(e.stdout, job, time.Now())
+		},
+	}
+	cmd.Flags().Bool("json", false, "print the job as JSON")
+	return cmd
+}
+
+// printJob writes a person's view of a job.
+func printJob(w io.Writer, j *spool.Job, now time.Time) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	row := func(k, v string) {
+		if v != "" {
+			fmt.Fprintf(tw, "%s:\t%s\n", k, v)
+		}
+	}
+	state := string(j.State)
+	if j.CancelRequested && j.State == spool.StateActive {
+		state += " (cancel requested)"
+	}
+	row("id", j.ID)
+	row("queue", j.Queue)
+	row("type", j.Type)
+	row("state", state)
+	row("attempts", fmt.Sprintf("%d of %d", j.Attempt, j.MaxAttempts))
+	if j.Priority != 0 {
+		row("priority", strconv.Itoa(j.Priority))
+	}
+	row("created", when(&j.CreatedAt, now))
+	if j.State == spool.StateScheduled || j.RunAt.After(j.CreatedAt) {
+		row("run at", when(&j.RunAt, now))
+	}
+	row("started", when(j.StartedAt, now))
+	row("finished", when(j.FinishedAt, now))
+	if j.Timeout > 0 {
+		row("timeout", j.Timeout.D().String())
+	}
+	row("worker", j.Worker)
+	if j.State == spool.StateActive {
+		row("lease expires", when(j.LeaseExpiresAt, now))
+	}
+	if p := j.Progress; p != nil {
+		v := strconv.FormatFloat(p.Percent, 'f', -1, 64) + "%"
+		if p.Message != "" {
+			v += " " + p.Message
+		}
+		row("progress", v+" ("+when(&p.UpdatedAt, now)+")")
+	}
+	row("idempotency key", j.IdempotencyKey)
+	row("tags", strings.Join(j.Tags, ", "))
+	row("payload", string(j.Payload))
+	row("result", string(j.Result))
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if len(j.Errors) > 0 {
+		fmt.Fprintln(w, "errors:")
+		for _, e := range j.Errors {
+			fmt.Fprintf(w, "  attempt %d, %s: %s\n", e.Attempt, when(&e.At, now), e.Error)
+		}
+	}
+	return nil
+}
+
+// when formats a time with how long ago (or how far ahead) it is.
+func when(t *time.Time, now time.Time) string {
+	if t == nil || t.IsZero() {
+		return ""
+	}
+	d := now.Sub(*t).Round(time.Second)
+	s := t.Local().Format(time.RFC3339)
+	switch {
+	case d > 0:
+		return s + " (" + d.String() + " ago)"
+	case d < 0:
+		return s + " (in " + (-d).String() + ")"
+	}
+	return s + " (now)"
+}
+
+func newQueuesCmd(e env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "queues",
+		Short: "List queues with their depth by state",
+		Args:  argsBetween(0, 0, "no arguments"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := newClient(cmd, e)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			qs, err := c.Queues(cmd.Context())
+			if err != nil {
+				return explain(c, err)
+			}
+			if asJSON, _ := cmd.Flags().GetBool("json"); asJSON {
+				return printJSON(e.stdout, spool.QueuesResponse{Queues: qs})
+			}
+			return printQueues(e.stdout, qs)
+		},
+	}
+	cmd.Flags().Bool("json", false, "print the queues as JSON")
+	return cmd
+}
+
+// printQueues writes the queue table.
+func printQueues(w io.Writer, qs []spool.QueueInfo) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tREADY\tSCHEDULED\tACTIVE\tDEAD\tDEPTH\tMAX DEPTH\tPAUSED")
+	for _, q := range qs {
+		maxDepth, paused := "-", "no"
+		if q.Config.MaxDepth != nil {
+			maxDepth = strconv.FormatInt(*q.Config.MaxDepth, 10)
+		}
+		if q.Config.Paused != nil && *q.Config.Paused {
+			paused = "yes"
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%s\t%s\n", q.Name,
+			q.Counts[spool.StateReady], q.Counts[spool.StateScheduled], q.Counts[spool.StateActive],
+			q.Counts[spool.StateDead], q.Depth, maxDepth, paused)
+	}
+	return tw.Flush()
+}

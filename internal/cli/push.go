@@ -1,0 +1,159 @@
+package cli
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/spoolq/spool"
+)
+
+// maxStdinPayload bounds a payload read from stdin; the server's own limit
+// (1 MiB by default) is checked by the server.
+const maxStdinPayload = 64 << 20
+
+func newPushCmd(e env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "push QUEUE TYPE [PAYLOAD]",
+		Short: "Enqueue a job and print its id",
+		Long: `Enqueue a job of TYPE into QUEUE and print its id (with --json, the job).
+
+PAYLOAD is JSON. Without it, or when it is '-', the payload is read from
+stdin (unless stdin is a terminal, in which case the job has no payload).`,
+		Example: `  spool push emails welcome '{"to":"ada@example.com"}'
+  echo '{"report":42}' | spool push reports build --priority 10
+  spool push emails digest --delay 1h --idempotency-key digest-2024-06-01`,
+		Args: argsBetween(2, 3, "QUEUE TYPE [PAYLOAD]"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return push(cmd, e, args)
+		},
+	}
+	f := cmd.Flags()
+	f.String("delay", "", "run after this long, e.g. 30s, 5m, 2h")
+	f.String("run-at", "", "run at this time (RFC 3339, e.g. 2030-01-02T15:04:05Z)")
+	f.Int("priority", 0, fmt.Sprintf("priority in [%d, %d]; higher runs first", spool.MinPriority, spool.MaxPriority))
+	f.Int("max-attempts", 0, "attempts before the job goes dead (default: the queue's)")
+	f.String("timeout", "", "how long one attempt may run, e.g. 10m")
+	f.String("idempotency-key", "", "a key that makes a repeated push return the first job")
+	f.StringArray("tag", nil, "a tag (repeat for more)")
+	f.Bool("json", false, "print the whole job as JSON")
+	return cmd
+}
+
+func push(cmd *cobra.Command, e env, args []string) error {
+	queue, typ := args[0], args[1]
+	if err := spool.ValidateQueueName(queue); err != nil {
+		return usagef("%v", err)
+	}
+	req := spool.EnqueueRequest{Type: typ}
+	f := cmd.Flags()
+	var err error
+	if req.Payload, err = readPayload(e, args[2:]); err != nil {
+		return err
+	}
+	if s, _ := f.GetString("delay"); s != "" {
+		d, err := spool.ParseDuration(s)
+		if err != nil {
+			return usagef("--delay: %v", err)
+		}
+		req.Delay = ptr(spool.Duration(d))
+	}
+	if s, _ := f.GetString("run-at"); s != "" {
+		if req.Delay != nil {
+			return usagef("give --delay or --run-at, not both")
+		}
+		t, err := time.Parse(time.RFC3339, s)
+		if err != nil {
+			return usagef("--run-at %q: use RFC 3339, such as 2030-01-02T15:04:05Z", s)
+		}
+		req.RunAt = &t
+	}
+	if s, _ := f.GetString("timeout"); s != "" {
+		d, err := spool.ParseDuration(s)
+		if err != nil {
+			return usagef("--timeout: %v", err)
+		}
+		req.Timeout = ptr(spool.Duration(d))
+	}
+	req.Priority, _ = f.GetInt("priority")
+	req.MaxAttempts, _ = f.GetInt("max-attempts")
+	req.IdempotencyKey, _ = f.GetString("idempotency-key")
+	req.Tags, _ = f.GetStringArray("tag")
+	asJSON, _ := f.GetBool("json")
+
+	c, err := newClient(cmd, e)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	job, existing, err := c.Enqueue(cmd.Context(), queue, req)
+	if err != nil {
+		return explain(c, err)
+	}
+	if existing {
+		fmt.Fprintf(e.stderr, "spool: idempotency key %q names job %s, enqueued before; nothing new was enqueued\n", req.IdempotencyKey, job.ID)
+	}
+	if asJSON {
+		return printJSON(e.stdout, job)
+	}
+	_, err = fmt.Fprintln(e.stdout, job.ID)
+	return err
+}
+
+// readPayload returns the payload from the argument, or stdin when the
+// argument is absent or "-". Empty input is no payload.
+func readPayload(e env, args []string) (json.RawMessage, error) {
+	var (
+		raw  []byte
+		from = "payload"
+	)
+	if len(args) == 1 && args[0] != "-" {
+		raw = []byte(args[0])
+	} else {
+		if len(args) == 0 && isTerminal(e.stdin) {
+			return nil, nil
+		}
+		from = "payload from stdin"
+		b, err := io.ReadAll(io.LimitReader(e.stdin, maxStdinPayload+1))
+		if err != nil {
+			return nil, fmt.Errorf("reading the payload from stdin: %w", err)
+		}
+		if len(b) > maxStdinPayload {
+			return nil, usagef("%s is larger than %d MiB", from, maxStdinPayload>>20)
+		}
+		raw = b
+	}
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 {
+		return nil, nil
+	}
+	if !json.Valid(raw) {
+		var v any
+		err := json.Unmarshal(raw, &v)
+		return nil, usagef("%s is not valid JSON (%v); a string needs quotes, e.g. '\"hello\"'", from, err)
+	}
+	return json.RawMessage(raw), nil
+}
+
+// isTerminal reports whether r is an interactive terminal.
+func isTerminal(r io.Reader) bool {
+	f, ok := r.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func ptr[T any](v T) *T { return &v }

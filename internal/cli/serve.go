@@ -1,0 +1,103 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/spoolq/spool/server"
+)
+
+func newServeCmd(e env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the Spool server",
+		Long: `Run the Spool server: the HTTP API on --addr, jobs stored in --data.
+
+Settings come from the flag, else the environment variable, else the default:
+  --addr        ` + EnvAddr + `        (default ` + DefaultAddr + `; port 0 picks a free port)
+  --data        ` + EnvData + `        (default ` + DefaultDataDir + `)
+  --log-level   ` + EnvLogLevel + `   (debug, info, warn, error; default info)
+  --log-format  ` + EnvLogFormat + `  (text or json; default text)
+
+Logs go to stderr. SIGINT or SIGTERM stops the server gracefully: it stops
+accepting, ends long-polls and finishes in-flight requests.`,
+		Args: argsBetween(0, 0, "no arguments"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return serve(cmd, e)
+		},
+	}
+	f := cmd.Flags()
+	f.String("addr", "", "listen address HOST:PORT")
+	f.String("data", "", "data directory")
+	f.String("log-level", "", "log level: debug, info, warn or error")
+	f.String("log-format", "", "log format: text or json")
+	f.Duration("shutdown-timeout", 30*time.Second, "how long a graceful shutdown may take")
+	return cmd
+}
+
+func serve(cmd *cobra.Command, e env) error {
+	addr := setting(cmd, e, "addr", EnvAddr, DefaultAddr)
+	dataDir := setting(cmd, e, "data", EnvData, DefaultDataDir)
+	log, err := newLogger(e.stderr,
+		setting(cmd, e, "log-level", EnvLogLevel, "info"),
+		setting(cmd, e, "log-format", EnvLogFormat, "text"))
+	if err != nil {
+		return err
+	}
+	shutdown, _ := cmd.Flags().GetDuration("shutdown-timeout")
+	if shutdown <= 0 {
+		return usagef("--shutdown-timeout must be positive")
+	}
+	ctx := cmd.Context()
+
+	srv, err := server.New(server.Config{
+		Addr:            addr,
+		DataDir:         dataDir,
+		Logger:          log,
+		ShutdownTimeout: shutdown,
+	})
+	if err != nil {
+		return fmt.Errorf("starting the server with data directory %q: %w", dataDir, err)
+	}
+	defer func() {
+		if err := srv.Close(); err != nil {
+			log.Error("closing the store", "error", err)
+		}
+	}()
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", addr, err)
+	}
+	log.Info("listening", "addr", ln.Addr().String(), "data", dataDir)
+	err = srv.Serve(ctx, ln)
+	if err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, context.Canceled) {
+		return fmt.Errorf("serving on %s: %w", ln.Addr(), err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// newLogger returns a slog logger writing to w.
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, usagef("--log-level %q: use debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch strings.ToLower(format) {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, usagef("--log-format %q: use text or json", format)
+}
