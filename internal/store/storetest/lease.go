@@ -109,8 +109,9 @@ func testLease(t *testing.T, newStore NewStore) {
 		sched := job("q", scheduled(at(time.Minute)))
 		future := job("q", func(r *store.Record) { r.RunAt = at(2 * time.Minute) }) // ready, run_at ahead
 		waiting := job("q", state(spool.StateWaiting))
-		done := job("q", state(spool.StateSucceeded), func(r *store.Record) { r.FinishedAt = ptr(t0) })
+		done := job("q", func(r *store.Record) { r.RunAt = at(-time.Hour) })
 		h.insert(sched, future, waiting, done)
+		h.finish(done.ID, spool.StateSucceeded, t0)
 		require.Empty(t, h.lease([]string{"q"}, 10, t0))
 		require.Empty(t, h.lease([]string{"q"}, 10, at(119*time.Second)), "the scheduled job is due but not ready")
 		got := h.lease([]string{"q"}, 10, at(2*time.Minute))

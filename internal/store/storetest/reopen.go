@@ -13,14 +13,14 @@ import (
 	"github.com/spoolq/spool/internal/store"
 )
 
-// Open opens the store kept in dir, creating it if dir is empty.
-type Open = func(t *testing.T, dir string) store.Store
+// OpenStore opens the store kept in dir, creating it if dir is empty.
+type OpenStore = func(t *testing.T, dir string) store.Store
 
 // RunReopen checks that everything a store holds survives Close and a new
 // open on the same directory: jobs in every state with their payloads,
 // results, tokens and revisions, and every index rebuilt from them (leasing
 // order, depth, idempotency keys, queue configs, expiries, purge order).
-func RunReopen(t *testing.T, open Open) {
+func RunReopen(t *testing.T, open OpenStore) {
 	t.Run("Everything", func(t *testing.T) {
 		t.Parallel()
 		testReopenEverything(t, open)
@@ -97,7 +97,7 @@ func requireSameState(t *testing.T, want, got reopenState) {
 	require.Equal(t, want.lists, got.lists)
 }
 
-func testReopenEverything(t *testing.T, open Open) {
+func testReopenEverything(t *testing.T, open OpenStore) {
 	dir := t.TempDir()
 	h := &h{t: t, s: open(t, dir), ctx: t.Context()}
 
