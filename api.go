@@ -90,10 +90,20 @@ type FailRequest struct {
 	Final bool `json:"final,omitempty"`
 }
 
+// ReleaseRequest is the body of POST /v1/jobs/{id}/release: a worker hands
+// an active job back without finishing it (it is shutting down, or the job
+// is meant for another pool). The job is ready again at once and the
+// attempt does not count.
+type ReleaseRequest struct {
+	Token string `json:"token"`
+}
+
 // Ack outcomes for POST /v1/acks.
 const (
 	OutcomeComplete = "complete"
 	OutcomeFail     = "fail"
+	// OutcomeRelease hands the job back as POST /v1/jobs/{id}/release does.
+	OutcomeRelease = "release"
 )
 
 // Ack is one element of POST /v1/acks.

@@ -264,6 +264,11 @@ func (r *FailRequest) Validate() error {
 	return nil
 }
 
+// Validate checks a release request.
+func (r *ReleaseRequest) Validate() error {
+	return validText("token", r.Token, MaxKeyLen, true)
+}
+
 // Validate checks a batch of acks.
 func (r *AcksRequest) Validate(l Limits) error {
 	l = l.WithDefaults()
@@ -285,8 +290,14 @@ func (r *AcksRequest) Validate(l Limits) error {
 			case OutcomeFail:
 				f := FailRequest{Token: a.Token, Error: a.Error, RetryIn: a.RetryIn, Final: a.Final}
 				err = f.Validate()
+			case OutcomeRelease:
+				rr := ReleaseRequest{Token: a.Token}
+				err = rr.Validate()
+				if err == nil && (len(a.Result) > 0 || a.Error != "" || a.RetryIn != nil || a.Final) {
+					err = Invalidf("a release takes only id and token: result, error, retry_in and final do not apply")
+				}
 			default:
-				err = Invalidf("outcome must be %q or %q", OutcomeComplete, OutcomeFail)
+				err = Invalidf("outcome must be %q, %q or %q", OutcomeComplete, OutcomeFail, OutcomeRelease)
 			}
 		}
 		if err != nil {

@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	mrand "math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
+	"reflect"
 	"strings"
 	"time"
 )
@@ -28,6 +30,11 @@ type Client struct {
 	hc        *http.Client
 	timeout   time.Duration
 	userAgent string
+	retry     RetryPolicy
+	// rand draws jitter in [0,1); sleep waits between retries. Tests
+	// replace them to measure waits without waiting.
+	rand  func() float64
+	sleep func(ctx context.Context, d time.Duration) error
 }
 
 // Option configures a Client.
@@ -46,9 +53,10 @@ func WithHTTPClient(hc *http.Client) Option {
 	}
 }
 
-// WithTimeout sets the default per-call timeout, applied only when the
-// caller's context has no deadline (default DefaultTimeout). Zero or a
-// negative value disables it.
+// WithTimeout sets the default timeout of one try of a call, applied only
+// when the caller's context has no deadline (default DefaultTimeout). A try
+// that times out may be retried (see RetryPolicy). Zero or a negative value
+// disables it.
 func WithTimeout(d time.Duration) Option {
 	return func(c *Client) error {
 		c.timeout = d
@@ -81,7 +89,8 @@ func New(serverURL string, opts ...Option) (*Client, error) {
 	u.Path = strings.TrimRight(u.Path, "/")
 	u.RawPath = ""
 	u.RawQuery, u.Fragment = "", ""
-	c := &Client{base: u, timeout: DefaultTimeout, userAgent: "spool-go-client"}
+	c := &Client{base: u, timeout: DefaultTimeout, userAgent: "spool-go-client",
+		retry: DefaultRetryPolicy, rand: mrand.Float64, sleep: sleepCtx}
 	for _, o := range opts {
 		if err := o(c); err != nil {
 			return nil, err
@@ -121,18 +130,56 @@ type call struct {
 	// wait is how long the server may hold the request (long-poll); it
 	// extends the default timeout.
 	wait time.Duration
+	// repeat says which failures may be retried.
+	repeat repeat
 }
 
 // response is what do returns for a 2xx answer.
 type response struct {
 	status int
 	header http.Header
+	// tries is how many times the request was sent.
+	tries int
 }
 
-// do sends a call and decodes a 2xx answer's JSON body into out (when not
-// nil). Error answers become *Error; transport failures are wrapped with the
-// method and path.
+// do sends a call, retrying temporary failures as the retry policy and the
+// call's repeat mode allow, and decodes a 2xx answer's JSON body into out
+// (when not nil). Error answers become *Error; transport failures are
+// *TransportError. After retries, the error of the last try is returned.
 func (c *Client) do(ctx context.Context, cl call, out any) (*response, error) {
+	var body []byte
+	if cl.body != nil {
+		b, err := json.Marshal(cl.body)
+		if err != nil {
+			return nil, fmt.Errorf("encoding %s %s: %w", cl.method, cl.path, err)
+		}
+		body = b
+	}
+	for try := 1; ; try++ {
+		resp, err := c.once(ctx, cl, body, out)
+		if err == nil {
+			resp.tries = try
+			return resp, nil
+		}
+		if try > c.retry.MaxRetries || ctx.Err() != nil || !retryable(cl.repeat, err) {
+			return nil, err
+		}
+		d := c.backoff(try, err)
+		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < d {
+			return nil, err // the wait would outlast the caller's deadline
+		}
+		if c.sleep(ctx, d) != nil {
+			return nil, err
+		}
+		if out != nil {
+			// A try that failed while decoding may have filled part of out.
+			reflect.ValueOf(out).Elem().SetZero()
+		}
+	}
+}
+
+// once sends one try of a call.
+func (c *Client) once(ctx context.Context, cl call, body []byte, out any) (*response, error) {
 	if _, ok := ctx.Deadline(); !ok && c.timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, c.timeout+cl.wait)
@@ -148,15 +195,11 @@ func (c *Client) do(ctx context.Context, cl call, out any) (*response, error) {
 	if len(cl.query) > 0 {
 		u.RawQuery = cl.query.Encode()
 	}
-	var body io.Reader
-	if cl.body != nil {
-		b, err := json.Marshal(cl.body)
-		if err != nil {
-			return nil, fmt.Errorf("encoding %s %s: %w", cl.method, cl.path, err)
-		}
-		body = bytes.NewReader(b)
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
 	}
-	req, err := http.NewRequestWithContext(ctx, cl.method, u.String(), body)
+	req, err := http.NewRequestWithContext(ctx, cl.method, u.String(), rd)
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: %w", cl.method, cl.path, err)
 	}
@@ -164,7 +207,7 @@ func (c *Client) do(ctx context.Context, cl call, out any) (*response, error) {
 		req.Header[k] = v
 	}
 	req.Header.Set("Accept", "application/json")
-	if cl.body != nil {
+	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	if c.userAgent != "" {

@@ -2,7 +2,9 @@ package client
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"time"
@@ -11,45 +13,97 @@ import (
 )
 
 // Enqueue adds a job to a queue. The job is on disk when Enqueue returns
-// without error. existing is true when req.IdempotencyKey matched an
-// earlier job, which is returned instead of a new one.
+// without error. existing is true when req.IdempotencyKey matched a job
+// enqueued earlier, which is returned instead of a new one.
 //
-// A full queue returns an *Error that unwraps to spool.ErrQueueFull, with
-// RetryAfter set to the server's estimate of when there will be room.
+// Enqueue retries a full queue (honouring its Retry-After), a server that
+// cannot serve, a broken connection and a timeout, as the Client's
+// RetryPolicy says, and sends the same idempotency key with every retry, so
+// a retried enqueue never creates a second job. When req has no key and
+// retries are on, Enqueue makes one up ("spool-go-" and 26 random
+// characters; it shows in the job's idempotency_key); existing is then
+// false. With a key of your own, existing may also be true after a retry
+// whose first try reached the server, since that try enqueued the job.
+//
+// A full queue that stays full is an *Error that unwraps to
+// spool.ErrQueueFull, with RetryAfter set to the server's estimate of when
+// there will be room. Give ctx a deadline to bound how long Enqueue may
+// wait: it never sleeps past it.
 func (c *Client) Enqueue(ctx context.Context, queue string, req spool.EnqueueRequest) (job *spool.Job, existing bool, err error) {
 	if queue == "" {
 		return nil, false, errors.New("client: Enqueue: empty queue name")
 	}
-	job = new(spool.Job)
-	resp, err := c.do(ctx, call{
+	auto := false
+	if req.IdempotencyKey == "" && c.retry.MaxRetries > 0 {
+		req.IdempotencyKey = newIdempotencyKey()
+		auto = true
+	}
+	cl := call{
 		method: http.MethodPost,
 		path:   "/v1/queues/" + pathEscape(queue) + "/jobs",
 		body:   req,
-	}, job)
+		repeat: repeatSafe,
+	}
+	if req.IdempotencyKey != "" {
+		// The header also lets net/http resend the request on a
+		// keep-alive connection that the server closed.
+		cl.header = http.Header{idempotencyHeader: {req.IdempotencyKey}}
+	}
+	job = new(spool.Job)
+	resp, err := c.do(ctx, cl, job)
 	if err != nil {
 		return nil, false, err
 	}
-	return job, resp.status == http.StatusOK, nil
+	return job, resp.status == http.StatusOK && !auto, nil
+}
+
+// Push enqueues a job of type typ with payload and options: the short form
+// of Enqueue, with the same retries and idempotency guarantee.
+//
+// payload is any value encoding/json can marshal, or raw JSON given as
+// json.RawMessage or []byte; nil means no payload.
+//
+//	job, err := c.Push(ctx, "emails", "welcome", map[string]string{"to": "ada@example.com"},
+//		client.Delay(time.Minute), client.MaxAttempts(5))
+func (c *Client) Push(ctx context.Context, queue, typ string, payload any, opts ...EnqueueOption) (*spool.Job, error) {
+	req, err := NewRequest(typ, payload, opts...)
+	if err != nil {
+		return nil, err
+	}
+	job, _, err := c.Enqueue(ctx, queue, req)
+	return job, err
 }
 
 // EnqueueBatch adds many jobs to a queue, all or none, and returns them in
 // request order. A job whose idempotency key matched an earlier one is that
-// earlier job.
+// earlier job. Retries are those of Enqueue: with retries on, the batch
+// carries an Idempotency-Key header, which the server turns into a key for
+// each job that has none, so a retried batch never stores its jobs twice.
 func (c *Client) EnqueueBatch(ctx context.Context, queue string, reqs []spool.EnqueueRequest) ([]*spool.Job, error) {
 	if queue == "" {
 		return nil, errors.New("client: EnqueueBatch: empty queue name")
 	}
-	var out spool.JobsResponse
-	_, err := c.do(ctx, call{
+	cl := call{
 		method: http.MethodPost,
 		path:   "/v1/queues/" + pathEscape(queue) + "/jobs:batch",
 		body:   spool.BatchEnqueueRequest{Jobs: reqs},
-	}, &out)
-	if err != nil {
+		repeat: repeatSafe,
+	}
+	if c.retry.MaxRetries > 0 {
+		cl.header = http.Header{idempotencyHeader: {newIdempotencyKey()}}
+	}
+	var out spool.JobsResponse
+	if _, err := c.do(ctx, cl, &out); err != nil {
 		return nil, err
 	}
 	return out.Jobs, nil
 }
+
+// idempotencyHeader names the header that carries an idempotency key.
+const idempotencyHeader = "Idempotency-Key"
+
+// newIdempotencyKey returns a fresh random idempotency key.
+func newIdempotencyKey() string { return "spool-go-" + rand.Text() }
 
 // Get returns a job. With wait > 0 the server holds the request until the
 // job is finished (succeeded, dead or cancelled) or the wait ends, and
@@ -58,7 +112,7 @@ func (c *Client) Get(ctx context.Context, id string, wait time.Duration) (*spool
 	if id == "" {
 		return nil, errors.New("client: Get: empty job id")
 	}
-	cl := call{method: http.MethodGet, path: "/v1/jobs/" + pathEscape(id), wait: wait}
+	cl := call{method: http.MethodGet, path: "/v1/jobs/" + pathEscape(id), wait: wait, repeat: repeatSafe}
 	if wait > 0 {
 		cl.query = url.Values{"wait": {wait.String()}}
 	}
@@ -67,6 +121,50 @@ func (c *Client) Get(ctx context.Context, id string, wait time.Duration) (*spool
 		return nil, err
 	}
 	return job, nil
+}
+
+// waitStep is the longest long-poll of Wait; it loops for longer waits.
+const waitStep = 30 * time.Second
+
+// Wait returns a job once it is finished (succeeded, dead or cancelled),
+// long-polling the server in a loop until it is or ctx ends. When ctx ends
+// first, Wait returns the job as last seen (nil if never) and an error that
+// wraps ctx's error. Check the job's State: a job that failed for good is
+// returned without error.
+func (c *Client) Wait(ctx context.Context, id string) (*spool.Job, error) {
+	if id == "" {
+		return nil, errors.New("client: Wait: empty job id")
+	}
+	var last *spool.Job
+	for {
+		if err := ctx.Err(); err != nil {
+			return last, fmt.Errorf("waiting for job %s: %w", id, err)
+		}
+		wait := waitStep
+		if dl, ok := ctx.Deadline(); ok {
+			// End the long-poll before the deadline, so its answer is read.
+			left := time.Until(dl)
+			switch {
+			case left > 2*time.Second:
+				left -= time.Second
+			default:
+				left /= 2
+			}
+			wait = min(wait, left.Truncate(time.Millisecond))
+		}
+		wait = max(wait, 10*time.Millisecond)
+		job, err := c.Get(ctx, id, wait)
+		if err != nil {
+			if ctx.Err() != nil {
+				return last, fmt.Errorf("waiting for job %s: %w", id, ctx.Err())
+			}
+			return last, err
+		}
+		last = job
+		if job.State.Terminal() {
+			return job, nil
+		}
+	}
 }
 
 // Cancel cancels a job. A job not yet started is cancelled at once; an
@@ -99,7 +197,7 @@ func (c *Client) Retry(ctx context.Context, id string) (*spool.Job, error) {
 // Queues describes every queue the server knows.
 func (c *Client) Queues(ctx context.Context) ([]spool.QueueInfo, error) {
 	var out spool.QueuesResponse
-	if _, err := c.do(ctx, call{method: http.MethodGet, path: "/v1/queues"}, &out); err != nil {
+	if _, err := c.do(ctx, call{method: http.MethodGet, path: "/v1/queues", repeat: repeatSafe}, &out); err != nil {
 		return nil, err
 	}
 	return out.Queues, nil
@@ -112,7 +210,7 @@ func (c *Client) Queue(ctx context.Context, name string) (*spool.QueueInfo, erro
 		return nil, errors.New("client: Queue: empty queue name")
 	}
 	out := new(spool.QueueInfo)
-	if _, err := c.do(ctx, call{method: http.MethodGet, path: "/v1/queues/" + pathEscape(name)}, out); err != nil {
+	if _, err := c.do(ctx, call{method: http.MethodGet, path: "/v1/queues/" + pathEscape(name), repeat: repeatSafe}, out); err != nil {
 		return nil, err
 	}
 	return out, nil
@@ -125,7 +223,7 @@ func (c *Client) UpdateQueue(ctx context.Context, name string, cfg spool.QueueCo
 		return nil, errors.New("client: UpdateQueue: empty queue name")
 	}
 	out := new(spool.QueueInfo)
-	if _, err := c.do(ctx, call{method: http.MethodPatch, path: "/v1/queues/" + pathEscape(name), body: cfg}, out); err != nil {
+	if _, err := c.do(ctx, call{method: http.MethodPatch, path: "/v1/queues/" + pathEscape(name), body: cfg, repeat: repeatSafe}, out); err != nil {
 		return nil, err
 	}
 	return out, nil
@@ -158,7 +256,7 @@ func (c *Client) ListJobs(ctx context.Context, queue string, opts ListJobsOption
 		q.Set("cursor", opts.Cursor)
 	}
 	out := new(spool.JobList)
-	if _, err := c.do(ctx, call{method: http.MethodGet, path: "/v1/queues/" + pathEscape(queue) + "/jobs", query: q}, out); err != nil {
+	if _, err := c.do(ctx, call{method: http.MethodGet, path: "/v1/queues/" + pathEscape(queue) + "/jobs", query: q, repeat: repeatSafe}, out); err != nil {
 		return nil, err
 	}
 	return out, nil

@@ -137,6 +137,11 @@ func TestBadInputs(t *testing.T) {
 		{name: "complete a ready job", method: "POST", path: "/v1/jobs/{ready}/complete", body: `{"token":"{token}"}`, status: 409, code: spool.CodeLeaseLost},
 		{name: "complete result over limit", method: "POST", path: "/v1/jobs/{active}/complete", body: `{"token":"{token}","result":"` + big(2000) + `"}`, status: 413, code: spool.CodeTooLarge, msg: "result"},
 		{name: "fail bad retry_in", method: "POST", path: "/v1/jobs/{active}/fail", body: `{"token":"{token}","retry_in":"-5s"}`, status: 400, code: bad, msg: "retry_in"},
+		{name: "release without token", method: "POST", path: "/v1/jobs/{active}/release", body: `{}`, status: 400, code: bad, msg: "token is required"},
+		{name: "release unknown field", method: "POST", path: "/v1/jobs/{active}/release", body: `{"token":"{token}","delay":"1s"}`, status: 400, code: bad, msg: `unknown field "delay"`},
+		{name: "release wrong token", method: "POST", path: "/v1/jobs/{active}/release", body: `{"token":"wrong"}`, status: 409, code: spool.CodeLeaseLost},
+		{name: "release a ready job", method: "POST", path: "/v1/jobs/{ready}/release", body: `{"token":"{token}"}`, status: 409, code: spool.CodeLeaseLost},
+		{name: "acks release with an error", method: "POST", path: "/v1/acks", body: `{"acks":[{"id":"{active}","token":"{token}","outcome":"release","error":"x"}]}`, status: 400, code: bad, msg: "acks[0]: a release takes only id and token"},
 		{name: "acks empty", method: "POST", path: "/v1/acks", body: `{"acks":[]}`, status: 400, code: bad, msg: "acks is empty"},
 		{name: "acks bad outcome", method: "POST", path: "/v1/acks", body: `{"acks":[{"id":"{active}","token":"{token}","outcome":"done"}]}`, status: 400, code: bad, msg: "acks[0]: outcome"},
 		// Status changes that the state forbids.

@@ -52,6 +52,16 @@ func (s *Server) fail(ctx context.Context, c *call, req *spool.FailRequest) (int
 	return http.StatusOK, job, nil
 }
 
+// release: POST /v1/jobs/{id}/release hands an active job back: ready at
+// once, the attempt not counted.
+func (s *Server) release(ctx context.Context, c *call, req *spool.ReleaseRequest) (int, *spool.Job, error) {
+	job, err := s.engine.Release(ctx, c.id, *req)
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, job, nil
+}
+
 // acks: POST /v1/acks → one result per ack, in order; each ack stands
 // alone.
 func (s *Server) acks(ctx context.Context, c *call, req *spool.AcksRequest) (int, *spool.AcksResponse, error) {

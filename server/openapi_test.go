@@ -195,6 +195,7 @@ func TestOpenAPISchemasMatchWireTypes(t *testing.T) {
 		"HeartbeatResponse":   {reflect.TypeFor[spool.HeartbeatResponse](), true},
 		"CompleteRequest":     {reflect.TypeFor[spool.CompleteRequest](), false},
 		"FailRequest":         {reflect.TypeFor[spool.FailRequest](), false},
+		"ReleaseRequest":      {reflect.TypeFor[spool.ReleaseRequest](), false},
 		"Ack":                 {reflect.TypeFor[spool.Ack](), false},
 		"AcksRequest":         {reflect.TypeFor[spool.AcksRequest](), false},
 		"AckResult":           {reflect.TypeFor[spool.AckResult](), true},

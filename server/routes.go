@@ -49,6 +49,7 @@ func (s *Server) routeTable() []route {
 		{method: http.MethodPost, pattern: "/v1/jobs/{id}/heartbeat", serve: endpoint(s.heartbeat)},
 		{method: http.MethodPost, pattern: "/v1/jobs/{id}/complete", serve: endpoint(s.complete)},
 		{method: http.MethodPost, pattern: "/v1/jobs/{id}/fail", serve: endpoint(s.fail)},
+		{method: http.MethodPost, pattern: "/v1/jobs/{id}/release", serve: endpoint(s.release)},
 		{method: http.MethodPost, pattern: "/v1/acks", serve: endpoint(s.acks)},
 		// Queues.
 		{method: http.MethodGet, pattern: "/v1/queues", serve: endpoint(s.listQueues)},

@@ -134,3 +134,39 @@ func TestAcksBatchWithOneStaleToken(t *testing.T) {
 	require.Equal(t, spool.StateActive, ts.get(jobs[1].ID).State, "the stale ack changed nothing")
 	require.Equal(t, "bad input", ts.get(jobs[2].ID).Errors[0].Error)
 }
+
+// A released job is ready again at once, its attempt not counted, and a
+// waiting lease gets it.
+func TestReleaseHandsJobBack(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	j := ts.enqueue("q", spool.EnqueueRequest{Type: "t", MaxAttempts: 2})
+	l := ts.leaseOne("q")
+	require.Equal(t, 1, l.Attempt)
+
+	var rel spool.Job
+	ts.do("POST", "/v1/jobs/"+j.ID+"/release", spool.ReleaseRequest{Token: l.Lease.Token}).ok(t, http.StatusOK, &rel)
+	require.Equal(t, spool.StateReady, rel.State)
+	require.Equal(t, 0, rel.Attempt)
+	require.Empty(t, rel.Errors)
+	require.Nil(t, rel.LeaseExpiresAt)
+
+	// The spent token is refused and changes nothing.
+	ts.do("POST", "/v1/jobs/"+j.ID+"/release", spool.ReleaseRequest{Token: l.Lease.Token}).fails(t, http.StatusConflict, spool.CodeLeaseLost)
+
+	again := ts.leaseOne("q")
+	require.Equal(t, j.ID, again.ID)
+	require.Equal(t, 1, again.Attempt, "the released attempt did not count")
+
+	// Through the batch acks as well.
+	var out spool.AcksResponse
+	ts.do("POST", "/v1/acks", spool.AcksRequest{Acks: []spool.Ack{
+		{ID: j.ID, Token: again.Lease.Token, Outcome: spool.OutcomeRelease},
+	}}).ok(t, http.StatusOK, &out)
+	require.Len(t, out.Results, 1)
+	require.Nil(t, out.Results[0].Error)
+	require.Equal(t, spool.StateReady, out.Results[0].State)
+	got := ts.get(j.ID)
+	require.Equal(t, 0, got.Attempt)
+	require.Equal(t, spool.StateReady, got.State)
+}

@@ -280,8 +280,8 @@ func (e *Engine) after(prev spool.State, r *store.Record) {
 	}
 }
 
-// Ack applies many completes and fails; each stands alone. Successful
-// changes are written together, sharing one sync.
+// Ack applies many completes, fails and releases; each stands alone.
+// Successful changes are written together, sharing one sync.
 func (e *Engine) Ack(ctx context.Context, acks []spool.Ack) ([]spool.AckResult, error) {
 	out := make([]spool.AckResult, len(acks))
 	pending := make([]int, 0, len(acks))
@@ -290,14 +290,7 @@ func (e *Engine) Ack(ctx context.Context, acks []spool.Ack) ([]spool.AckResult, 
 		out[i].ID = a.ID
 		rec, err := e.st.Get(ctx, a.ID)
 		if err == nil {
-			switch a.Outcome {
-			case spool.OutcomeComplete:
-				err = e.applyComplete(rec, a.Token, a.Result)
-			case spool.OutcomeFail:
-				err = e.applyFail(ctx, rec, a.Token, a.Error, a.RetryIn, a.Final)
-			default:
-				err = spool.Invalidf("outcome must be %q or %q", spool.OutcomeComplete, spool.OutcomeFail)
-			}
+			err = e.applyAck(ctx, rec, a)
 		} else {
 			err = e.notFound(a.ID, err)
 		}
@@ -322,10 +315,7 @@ func (e *Engine) Ack(ctx context.Context, acks []spool.Ack) ([]spool.AckResult, 
 			var rec *store.Record
 			a := acks[i]
 			rec, err = e.mutate(ctx, a.ID, func(r *store.Record) error {
-				if a.Outcome == spool.OutcomeComplete {
-					return e.applyComplete(r, a.Token, a.Result)
-				}
-				return e.applyFail(ctx, r, a.Token, a.Error, a.RetryIn, a.Final)
+				return e.applyAck(ctx, r, a)
 			})
 			if err != nil {
 				out[i].Error = errorDetail(err)
@@ -334,9 +324,26 @@ func (e *Engine) Ack(ctx context.Context, acks []spool.Ack) ([]spool.AckResult, 
 			recs[k] = rec
 		}
 		out[i].State = recs[k].State
-		e.after(spool.StateActive, recs[k])
+		if acks[i].Outcome == spool.OutcomeRelease {
+			e.afterRelease(recs[k])
+		} else {
+			e.after(spool.StateActive, recs[k])
+		}
 	}
 	return out, nil
+}
+
+// applyAck applies one element of a batch ack to its record.
+func (e *Engine) applyAck(ctx context.Context, r *store.Record, a spool.Ack) error {
+	switch a.Outcome {
+	case spool.OutcomeComplete:
+		return e.applyComplete(r, a.Token, a.Result)
+	case spool.OutcomeFail:
+		return e.applyFail(ctx, r, a.Token, a.Error, a.RetryIn, a.Final)
+	case spool.OutcomeRelease:
+		return e.applyRelease(r, a.Token)
+	}
+	return spool.Invalidf("outcome must be %q, %q or %q", spool.OutcomeComplete, spool.OutcomeFail, spool.OutcomeRelease)
 }
 
 // errorDetail is the client-safe form of an error of a batch element.

@@ -78,13 +78,15 @@ func cloneTime(t *time.Time) *time.Time {
 
 // InsertParams asks to store new jobs atomically: all or none.
 type InsertParams struct {
-	// Jobs are complete records (id, state ready or scheduled, run_at,
-	// created_at, ...) built by the engine. Rev and Token are ignored.
+	// Jobs are complete records (id, state waiting, scheduled or ready,
+	// run_at, created_at, ...) built by the engine. Rev and Token are
+	// ignored. An id that already exists fails the insert with
+	// spool.ErrConflict.
 	Jobs []*Record
 	// MaxDepth per queue named in Jobs: the insert fails with a
 	// *spool.QueueFullError (and stores nothing) if, for any queue, the jobs
-	// not yet terminal plus the new ones would exceed it. Queues absent from
-	// the map are unbounded.
+	// not yet terminal plus the new non-terminal ones (idempotent repeats
+	// excluded) would exceed it. Queues absent from the map are unbounded.
 	MaxDepth map[string]int64
 }
 
@@ -116,7 +118,9 @@ type LeaseParams struct {
 type Change struct {
 	// Record is the new content. Its ID names the job; Rev must equal the
 	// stored Rev or the change fails with spool.ErrConflict. Payload is never
-	// rewritten; Result is written when non-nil.
+	// rewritten; Result is written when non-nil. ID, Queue, CreatedAt and
+	// IdempotencyKey are fixed by the engine; Job.Lease is not stored. Two
+	// changes of one job in one call apply in order (the second conflicts).
 	Record *Record
 }
 
@@ -142,7 +146,9 @@ type QueueRecord struct {
 }
 
 // Store is the storage seam. All methods are safe for concurrent use, and
-// every write is durable (synced) before the method returns.
+// every write is durable (synced) before the method returns. Limits (Max,
+// limit, Limit) must be positive, else spool.ErrInvalid. After Close every
+// method returns an error wrapping spool.ErrUnavailable.
 type Store interface {
 	// Insert stores new jobs (see InsertParams).
 	Insert(ctx context.Context, p InsertParams) ([]InsertResult, error)
@@ -155,23 +161,25 @@ type Store interface {
 	// Update applies compare-and-set changes, each on its own: errs[i] is
 	// nil, spool.ErrNotFound or spool.ErrConflict (stale Rev). All
 	// successful changes are synced together. The returned records are the
-	// stored results (nil where errs[i] != nil).
+	// stored results with payload and result (nil where errs[i] != nil).
 	Update(ctx context.Context, changes []Change) (recs []*Record, errs []error, err error)
 	// ListJobs returns a page of a queue's jobs in id order (without payload
-	// and result) and the cursor of the next page ("" at the end).
+	// and result) and the cursor of the next page ("" at the end: a full
+	// page is never followed by an empty one).
 	ListJobs(ctx context.Context, p ListJobsParams) ([]*Record, string, error)
 	// PromoteDue makes up to limit scheduled jobs with run_at <= now ready
 	// (ready_at = now) and returns the queues that received jobs.
 	PromoteDue(ctx context.Context, now time.Time, limit int) ([]string, error)
 	// ExpiredLeases returns up to limit active jobs whose lease expired at
-	// or before now (with their tokens), oldest expiry first.
+	// or before now (with their tokens, without payloads), oldest expiry
+	// first.
 	ExpiredLeases(ctx context.Context, now time.Time, limit int) ([]*Record, error)
-	// Purge deletes up to limit terminal jobs of queue finished before
-	// before, with their idempotency keys, and returns how many.
+	// Purge deletes up to limit terminal jobs of queue finished strictly
+	// before before, with their idempotency keys, and returns how many.
 	Purge(ctx context.Context, queue string, before time.Time, limit int) (int, error)
 	// Queue returns one queue, or spool.ErrNotFound if it was never used.
 	Queue(ctx context.Context, name string) (*QueueRecord, error)
-	// Queues lists every queue that was ever used, by name.
+	// Queues lists every queue that was ever used, sorted by name.
 	Queues(ctx context.Context) ([]*QueueRecord, error)
 	// SetQueueConfig stores a queue's overrides, creating the queue.
 	SetQueueConfig(ctx context.Context, name string, cfg spool.QueueConfig) error

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"time"
 
@@ -24,18 +25,27 @@ var jobColumns = []string{
 // cols returns the record columns qualified by alias ("" for none); with
 // bodies false, payload and result are read as NULL.
 func cols(alias string, bodies bool) string {
+	return colsWith(alias, func(col string) string {
+		if bodies {
+			return col
+		}
+		return "NULL::bytea"
+	})
+}
+
+// colsWith is cols with body(column) as the expression read for payload and
+// result.
+func colsWith(alias string, body func(col string) string) string {
 	var b strings.Builder
 	for i, c := range jobColumns {
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		if !bodies && (c == "payload" || c == "result") {
-			b.WriteString("NULL::bytea")
-			continue
-		}
 		if alias != "" {
-			b.WriteString(alias)
-			b.WriteByte('.')
+			c = alias + "." + c
+		}
+		if strings.HasSuffix(c, "payload") || strings.HasSuffix(c, "result") {
+			c = body(c) + " AS " + jobColumns[i]
 		}
 		b.WriteString(c)
 	}
@@ -119,17 +129,16 @@ func scanRecord(row pgx.Row, extra ...any) (*store.Record, error) {
 }
 
 func corrupt(id, column string, err error) error {
-	return &corruptError{id: id, column: column, err: err}
+	return &dataError{what: fmt.Sprintf("column %s of job %q", column, id), err: err}
 }
 
-type corruptError struct {
-	id, column string
-	err        error
+// dataError is stored data this build cannot read.
+type dataError struct {
+	what string
+	err  error
 }
 
-func (e *corruptError) Error() string {
-	return "job " + e.id + " has an unreadable " + e.column + " column: " + e.err.Error()
-}
+func (e *dataError) Error() string { return "unreadable " + e.what + ": " + e.err.Error() }
 
 func utcPtr(t *time.Time) *time.Time {
 	if t == nil {
@@ -152,17 +161,17 @@ func deref[T any](p *T) T {
 // one prepared plan, whatever the batch size. Optional values travel as ""
 // and become NULL in SQL (nullif); string lists and JSON travel as text.
 type jobParams struct {
-	id, queue, typ, state                  []string
-	priority, attempt, maxAttempts         []int32
-	rev, timeout                           []int64
-	backoffBase, backoffMax                []*int64
-	runAt, createdAt                       []time.Time
+	id, queue, typ, state                   []string
+	priority, attempt, maxAttempts          []int32
+	rev, timeout                            []int64
+	backoffBase, backoffMax                 []*int64
+	runAt, createdAt                        []time.Time
 	readyAt, startedAt, finishedAt, leaseAt []*time.Time
-	cancelRequested                        []bool
-	token, worker, idemKey, orderingKey    []string
-	dependsOn, tags, errorsJSON, progress  []string
-	payload, result                        [][]byte
-	hasResult                              []bool
+	cancelRequested                         []bool
+	token, worker, idemKey, orderingKey     []string
+	dependsOn, tags, errorsJSON, progress   []string
+	payload, result                         [][]byte
+	hasResult                               []bool
 }
 
 func newJobParams(n int) *jobParams {
@@ -272,7 +281,7 @@ func bytesOrNil(b []byte) []byte {
 }
 
 // textArray writes ss as a PostgreSQL array literal ("" for none), which
-// SQL casts with nullif(x, '')::text[]. Every element is quoted, with
+// SQL casts with nullif(x, ”)::text[]. Every element is quoted, with
 // backslash and double quote escaped.
 func textArray(ss []string) string {
 	if len(ss) == 0 {
@@ -309,9 +318,13 @@ func stored(r *store.Record) *store.Record {
 			*p = &t
 		}
 	}
-	if c.Lease != nil {
-		c.Lease = nil
+	for i := range c.Errors {
+		c.Errors[i].At = c.Errors[i].At.UTC()
 	}
+	if c.Progress != nil {
+		c.Progress.UpdatedAt = c.Progress.UpdatedAt.UTC()
+	}
+	c.Lease = nil // derived from Token and LeaseExpiresAt, never stored
 	return c
 }
 

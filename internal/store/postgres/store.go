@@ -35,7 +35,28 @@ type Options struct {
 	// version instead of migrating it: for deployments where migrations
 	// run separately (Migrate, a `spool migrate` command).
 	SkipMigrations bool
+
+	// admission tunes the max_depth check; zero fields take the defaults.
+	// Set by tests only.
+	admission admission
 }
+
+// admission tunes Insert's max_depth check (see spool_check_depth in the
+// migrations): up to tickets inserts of at most maxFastGain jobs each are
+// admitted to one queue concurrently while it has more than
+// tickets*maxFastGain free places; closer to its limit, and for larger
+// batches, inserts into a queue are admitted one at a time.
+type admission struct {
+	tickets     int32
+	maxFastGain int64
+}
+
+// Defaults of admission: a queue more than 4,096 jobs below its max_depth
+// admits 32 concurrent inserts of up to 128 jobs.
+const (
+	defaultTickets     = 32
+	defaultMaxFastGain = 128
+)
 
 // DefaultSchema is the schema used when Options.Schema is empty.
 const DefaultSchema = "public"
@@ -46,6 +67,12 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Schema == "" {
 		o.Schema = DefaultSchema
+	}
+	if o.admission.tickets <= 0 {
+		o.admission.tickets = defaultTickets
+	}
+	if o.admission.maxFastGain <= 0 {
+		o.admission.maxFastGain = defaultMaxFastGain
 	}
 	return o
 }
@@ -63,9 +90,10 @@ func (o Options) validate() error {
 // Store is the PostgreSQL store.Store. It is safe for concurrent use, and
 // several Stores (in several processes) may share one schema.
 type Store struct {
-	pool   *pgxpool.Pool
-	log    *slog.Logger
-	schema string
+	pool      *pgxpool.Pool
+	log       *slog.Logger
+	schema    string
+	admission admission
 
 	closed    atomic.Bool
 	closeOnce sync.Once
@@ -94,7 +122,7 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	if rp["application_name"] == "" {
 		rp["application_name"] = "spool"
 	}
-	s := &Store{log: opts.Logger, schema: opts.Schema}
+	s := &Store{log: opts.Logger, schema: opts.Schema, admission: opts.admission}
 	cfg.AfterConnect = s.afterConnect
 
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
@@ -174,8 +202,9 @@ func (s *Store) begin(ctx context.Context) error {
 
 // SQLSTATEs raised by the store's own SQL (see the migrations).
 const (
-	codeQueueFull   = "SP001"
-	codeKeyVanished = "SP002"
+	codeQueueFull        = "SP001"
+	codeKeyVanished      = "SP002"
+	codeAdmitExclusively = "SP003"
 )
 
 // interpretError translates an error of pgx or PostgreSQL into the spool
@@ -193,6 +222,10 @@ func interpretError(op string, err error) error {
 	}
 	if errors.Is(err, pgx.ErrNoRows) {
 		return fmt.Errorf("postgres store: %s: %w", op, spool.ErrNotFound)
+	}
+	var de *dataError
+	if errors.As(err, &de) {
+		return fmt.Errorf("postgres store: %s: %v", op, de)
 	}
 	var pe *pgconn.PgError
 	if !errors.As(err, &pe) {
@@ -213,11 +246,11 @@ func interpretError(op string, err error) error {
 		// value out of range) and other integrity violations: the input.
 		sentinel = spool.ErrInvalid
 	case class == "08", // connection exception
-		class == "40",   // serialization failure, deadlock detected
-		class == "53",   // insufficient resources
-		class == "55",   // object not in prerequisite state (lock not available)
-		class == "57",   // operator intervention: shutdown, query canceled (timeouts)
-		class == "58",   // system error (I/O)
+		class == "40",      // serialization failure, deadlock detected
+		class == "53",      // insufficient resources
+		class == "55",      // object not in prerequisite state (lock not available)
+		class == "57",      // operator intervention: shutdown, query canceled (timeouts)
+		class == "58",      // system error (I/O)
 		pe.Code == "25006": // read-only transaction: a standby, after a failover
 		sentinel = spool.ErrUnavailable
 	default:
@@ -241,7 +274,7 @@ func sqlState(err error) string {
 // was rolled back and failed for a reason that does not repeat.
 func retryable(err error) bool {
 	switch sqlState(err) {
-	case "40001", "40P01", codeKeyVanished:
+	case "40001", "40P01", codeKeyVanished, codeAdmitExclusively:
 		return true
 	}
 	return false

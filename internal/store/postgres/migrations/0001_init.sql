@@ -64,7 +64,7 @@ CREATE INDEX spool_jobs_ready_since ON spool_jobs (queue, (coalesce(ready_at, cr
 CREATE INDEX spool_jobs_scheduled ON spool_jobs (run_at)
     WHERE state = 'scheduled';
 -- ExpiredLeases: a missing expiry sorts first (expired, never stuck).
-CREATE INDEX spool_jobs_active ON spool_jobs ((coalesce(lease_expires_at, '-infinity'::timestamptz)))
+CREATE INDEX spool_jobs_active ON spool_jobs ((coalesce(lease_expires_at, '-infinity'::timestamptz)), id)
     WHERE state = 'active';
 -- Purge: oldest finished first; a missing finish time sorts first.
 CREATE INDEX spool_jobs_terminal ON spool_jobs (queue, (coalesce(finished_at, '-infinity'::timestamptz)))
@@ -162,32 +162,80 @@ CREATE TRIGGER spool_jobs_counts_delete AFTER DELETE ON spool_jobs
 -- spool_check_depth is Insert's admission check, called by the insert
 -- statement once its rows are in (and before its counter trigger runs):
 -- gains[i] new jobs not yet terminal go to queues[i], whose max_depth is
--- limits[i]. It takes a transaction-scoped advisory lock per queue (in key
--- order, so inserts spanning several queues cannot deadlock), then counts
--- with a fresh snapshot (each statement of a VOLATILE function takes one
--- under READ COMMITTED): every insert into a bounded queue that committed
--- before the lock was granted is counted, and none can commit while it is
--- held, so concurrent producers never overshoot. A full queue raises
--- SQLSTATE SP001 with the depth in DETAIL, which aborts the whole insert.
-CREATE FUNCTION spool_check_depth(queues text[], gains bigint[], limits bigint[]) RETURNS boolean
+-- limits[i]. A full queue raises SQLSTATE SP001 with the depth in DETAIL,
+-- which aborts the whole insert.
+--
+-- It is exact under concurrent producers, and keeps group commit for queues
+-- far from full. Each queue has `tickets` advisory locks (transaction-scoped,
+-- keyed by schema, queue and ticket number):
+--
+--   * Fast path, when the queue is far from full (depth + gain + tickets *
+--     max_fast_gain <= limit) and the gain is at most max_fast_gain: hold ONE
+--     ticket (any free one), recount, and go. At most `tickets` fast inserts
+--     of a queue are in flight, each adding at most max_fast_gain jobs, so
+--     committed depth + everything in flight stays within the limit.
+--   * Exclusive path, near the limit, for large batches, or when `exclusive`
+--     is set: hold EVERY ticket of the queue, so no other insert into it is
+--     in flight, then count exactly.
+--
+-- Counts are read with a fresh snapshot once the locks are held (each
+-- statement of a VOLATILE function takes one under READ COMMITTED), so they
+-- include every insert that committed before. Queues are handled in name
+-- order and tickets in number order, and a transaction only ever waits for
+-- a lock ordered after every lock it holds: no deadlock. The one exception,
+-- a fast path whose recount finds the queue has come close to its limit,
+-- cannot wait for the other tickets while holding one: it raises SP003 and
+-- the caller runs the insert again with exclusive set.
+CREATE FUNCTION spool_check_depth(queues text[], gains bigint[], limits bigint[],
+                                  exclusive boolean, tickets integer, max_fast_gain bigint) RETURNS boolean
 LANGUAGE plpgsql VOLATILE SET search_path FROM CURRENT AS $$
 DECLARE
+    headroom bigint := tickets * max_fast_gain;
+    prefix text := 'spool.depth/' || current_schema() || '/';
     i integer;
+    t integer;
+    start integer;
     depth bigint;
+    fast boolean;
+    got boolean;
 BEGIN
     IF coalesce(cardinality(queues), 0) = 0 THEN
         RETURN true;
     END IF;
-    PERFORM pg_advisory_xact_lock(k)
-    FROM (SELECT DISTINCT hashtextextended('spool.depth/' || current_schema() || '/' || q, 0) AS k
-          FROM unnest(queues) AS q ORDER BY 1) AS keys;
-    FOR i IN 1 .. cardinality(queues) LOOP
-        SELECT coalesce(sum(n), 0) INTO depth FROM spool_queue_counts
-        WHERE queue = queues[i] AND state IN ('waiting', 'scheduled', 'ready', 'active');
-        IF depth + gains[i] > limits[i] THEN
-            RAISE EXCEPTION 'queue % is full', queues[i] USING
-                ERRCODE = 'SP001',
-                DETAIL = json_build_object('queue', queues[i], 'depth', depth, 'max_depth', limits[i])::text;
+    FOR i IN SELECT u.ord FROM unnest(queues) WITH ORDINALITY AS u(q, ord) ORDER BY u.q COLLATE "C" LOOP
+        fast := false;
+        IF NOT exclusive AND gains[i] <= max_fast_gain THEN
+            SELECT coalesce(sum(n), 0) INTO depth FROM spool_queue_counts
+            WHERE queue = queues[i] AND state IN ('waiting', 'scheduled', 'ready', 'active');
+            fast := depth + gains[i] + headroom <= limits[i];
+        END IF;
+        IF fast THEN
+            start := floor(random() * tickets);
+            got := false;
+            FOR t IN 0 .. tickets - 1 LOOP
+                got := pg_try_advisory_xact_lock(hashtextextended(prefix || queues[i], (start + t) % tickets));
+                EXIT WHEN got;
+            END LOOP;
+            IF NOT got THEN
+                PERFORM pg_advisory_xact_lock(hashtextextended(prefix || queues[i], start));
+            END IF;
+            SELECT coalesce(sum(n), 0) INTO depth FROM spool_queue_counts
+            WHERE queue = queues[i] AND state IN ('waiting', 'scheduled', 'ready', 'active');
+            IF depth + gains[i] + headroom > limits[i] THEN
+                RAISE EXCEPTION 'queue % came close to its limit: admit exclusively', queues[i]
+                    USING ERRCODE = 'SP003';
+            END IF;
+        ELSE
+            FOR t IN 0 .. tickets - 1 LOOP
+                PERFORM pg_advisory_xact_lock(hashtextextended(prefix || queues[i], t));
+            END LOOP;
+            SELECT coalesce(sum(n), 0) INTO depth FROM spool_queue_counts
+            WHERE queue = queues[i] AND state IN ('waiting', 'scheduled', 'ready', 'active');
+            IF depth + gains[i] > limits[i] THEN
+                RAISE EXCEPTION 'queue % is full', queues[i] USING
+                    ERRCODE = 'SP001',
+                    DETAIL = json_build_object('queue', queues[i], 'depth', depth, 'max_depth', limits[i])::text;
+            END IF;
         END IF;
     END LOOP;
     RETURN true;
