@@ -192,8 +192,9 @@ func newJobParams(n int) *jobParams {
 	}
 }
 
-// add appends one record; rev is the revision to store.
-func (p *jobParams) add(r *store.Record, rev uint64, token string) error {
+// add appends one record; rev is the revision to store. Update leaves the
+// payload out (it is never rewritten): no need to send it.
+func (p *jobParams) add(r *store.Record, rev uint64, token string, payload bool) error {
 	errs, err := encodeJSON(r.Errors, len(r.Errors) > 0)
 	if err != nil {
 		return spool.Invalidf("job %q: errors cannot be stored: %v", r.ID, err)
@@ -234,7 +235,11 @@ func (p *jobParams) add(r *store.Record, rev uint64, token string) error {
 	p.tags = append(p.tags, textArray(r.Tags))
 	p.errorsJSON = append(p.errorsJSON, errs)
 	p.progress = append(p.progress, prog)
-	p.payload = append(p.payload, bytesOrNil(r.Payload))
+	if payload {
+		p.payload = append(p.payload, bytesOrNil(r.Payload))
+	} else {
+		p.payload = append(p.payload, nil)
+	}
 	p.result = append(p.result, bytesOrNil(r.Result))
 	p.hasResult = append(p.hasResult, r.Result != nil)
 	return nil

@@ -119,6 +119,11 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	}
 	rp := cfg.ConnConfig.RuntimeParams
 	rp["search_path"] = pgx.Identifier{opts.Schema}.Sanitize()
+	// The statements rely on READ COMMITTED: a fresh snapshot per statement
+	// (the admission check counts after taking its locks) and re-checks of
+	// concurrently updated rows. A server default of REPEATABLE READ or
+	// SERIALIZABLE would break the first and turn the second into errors.
+	rp["default_transaction_isolation"] = "read committed"
 	if rp["application_name"] == "" {
 		rp["application_name"] = "spool"
 	}
@@ -166,12 +171,25 @@ func (s *Store) afterConnect(ctx context.Context, conn *pgx.Conn) error {
 	return nil
 }
 
-// checkServer warns about server settings that void the durability
-// contract and that a session cannot change.
+// minServerVersion is the oldest PostgreSQL the SQL runs on (12: MATERIALIZED
+// common table expressions).
+const minServerVersion = 120000
+
+// checkServer refuses a server too old for the store's SQL, and warns about
+// settings that void the durability contract and that a session cannot
+// change.
 func (s *Store) checkServer(ctx context.Context) error {
-	var fsync string
-	if err := s.pool.QueryRow(ctx, `SELECT current_setting('fsync')`).Scan(&fsync); err != nil {
+	var (
+		version int
+		fsync   string
+	)
+	err := s.pool.QueryRow(ctx, `SELECT current_setting('server_version_num')::int, current_setting('fsync')`).
+		Scan(&version, &fsync)
+	if err != nil {
 		return interpretError("checking server settings", err)
+	}
+	if version < minServerVersion {
+		return fmt.Errorf("postgres store: the server runs PostgreSQL %d.%d; spool needs 12 or later", version/10000, version%10000)
 	}
 	if fsync != "on" {
 		s.log.Warn("PostgreSQL runs with fsync off: a crash of its host can lose acknowledged jobs", "fsync", fsync)

@@ -77,7 +77,7 @@ CREATE INDEX spool_jobs_list ON spool_jobs (queue, state, id);
 
 -- Jobs per queue and state, kept by the triggers below in the transaction
 -- of every write, so admission (max_depth) and queue counts read a few rows
--- instead of counting jobs. Each statement adds its deltas to one of 16
+-- instead of counting jobs. Each statement adds its deltas to one of 32
 -- shards picked at random, so that concurrent writers to one queue seldom
 -- wait on the same row; readers sum the shards.
 CREATE TABLE spool_queue_counts (
@@ -96,7 +96,7 @@ CREATE TABLE spool_queue_counts (
 CREATE FUNCTION spool_jobs_counts_insert() RETURNS trigger
 LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
 DECLARE
-    v_shard smallint := floor(random() * 16);
+    v_shard smallint := floor(random() * 32);
 BEGIN
     INSERT INTO spool_queues (name)
     SELECT DISTINCT queue FROM new_rows ORDER BY 1
@@ -112,7 +112,7 @@ $$;
 CREATE FUNCTION spool_jobs_counts_update() RETURNS trigger
 LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
 DECLARE
-    v_shard smallint := floor(random() * 16);
+    v_shard smallint := floor(random() * 32);
 BEGIN
     WITH d AS (
         SELECT queue, state, sum(delta) AS delta
@@ -139,7 +139,7 @@ $$;
 CREATE FUNCTION spool_jobs_counts_delete() RETURNS trigger
 LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
 DECLARE
-    v_shard smallint := floor(random() * 16);
+    v_shard smallint := floor(random() * 32);
 BEGIN
     INSERT INTO spool_queue_counts AS c (queue, state, shard, n)
     SELECT queue, state, v_shard, -count(*) FROM old_rows

@@ -1,0 +1,42 @@
+package postgres
+
+import "github.com/spoolq/spool/internal/store"
+
+// Exported for the tests of package postgres_test.
+var (
+	LeaseSQL    = leaseSQL
+	ListAllSQL  = listAllSQL
+	ExpiredSQL  = expiredSQL
+	PromoteSQL  = promoteSQL
+	PurgeSQL    = purgeSQL
+	InsertSQL   = insertSQL
+	UpdateSQL   = updateSQL
+	JobColumns  = jobColumns
+	TextArray   = textArray
+	Retryable   = retryable
+	Interpret   = interpretError
+	Migrations  = migrations
+	LeaseRound1 = leaseFirstRound
+)
+
+// WithAdmission sets the admission tuning of opts.
+func WithAdmission(opts Options, tickets int32, maxFastGain int64) Options {
+	opts.admission = admission{tickets: tickets, maxFastGain: maxFastGain}
+	return opts
+}
+
+const (
+	DefaultTickets     = defaultTickets
+	DefaultMaxFastGain = defaultMaxFastGain
+)
+
+// JobArgs returns the unnest parameters of Insert and Update for recs.
+func JobArgs(recs ...*store.Record) []any {
+	p := newJobParams(len(recs))
+	for _, r := range recs {
+		if err := p.add(r, r.Rev, r.Token, true); err != nil {
+			panic(err)
+		}
+	}
+	return p.args()
+}
