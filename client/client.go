@@ -53,10 +53,11 @@ func WithHTTPClient(hc *http.Client) Option {
 	}
 }
 
-// WithTimeout sets the default timeout of one try of a call, applied only
-// when the caller's context has no deadline (default DefaultTimeout). A try
-// that times out may be retried (see RetryPolicy). Zero or a negative value
-// disables it.
+// WithTimeout sets the default per-call timeout, applied only when the
+// caller's context has no deadline (default DefaultTimeout). It bounds the
+// whole call, retries included: a retry whose wait (a Retry-After, say)
+// would outlast it is not made. Long-polls get their wait on top of it.
+// Zero or a negative value disables it.
 func WithTimeout(d time.Duration) Option {
 	return func(c *Client) error {
 		c.timeout = d
@@ -146,7 +147,14 @@ type response struct {
 // call's repeat mode allow, and decodes a 2xx answer's JSON body into out
 // (when not nil). Error answers become *Error; transport failures are
 // *TransportError. After retries, the error of the last try is returned.
+// The default timeout, when it applies, bounds the whole call, retries
+// included.
 func (c *Client) do(ctx context.Context, cl call, out any) (*response, error) {
+	if _, ok := ctx.Deadline(); !ok && c.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.timeout+cl.wait)
+		defer cancel()
+	}
 	var body []byte
 	if cl.body != nil {
 		b, err := json.Marshal(cl.body)
@@ -180,11 +188,6 @@ func (c *Client) do(ctx context.Context, cl call, out any) (*response, error) {
 
 // once sends one try of a call.
 func (c *Client) once(ctx context.Context, cl call, body []byte, out any) (*response, error) {
-	if _, ok := ctx.Deadline(); !ok && c.timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, c.timeout+cl.wait)
-		defer cancel()
-	}
 	u := *c.base
 	u.RawPath = c.base.EscapedPath() + cl.path
 	p, err := url.PathUnescape(u.RawPath)

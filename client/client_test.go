@@ -20,19 +20,43 @@ import (
 
 // newServer runs a real Spool server in-process on a temporary data
 // directory and returns a client for it.
-func newServer(t testing.TB) *client.Client {
+func newServer(t testing.TB, opts ...client.Option) *client.Client {
 	t.Helper()
-	srv, err := server.New(server.Config{DataDir: t.TempDir()})
+	c, _ := newServerWith(t, serverSetup{}, opts...)
+	return c
+}
+
+// serverSetup adjusts the in-process server of a test.
+type serverSetup struct {
+	// wrap, if set, wraps the server's handler (to inject failures).
+	wrap func(http.Handler) http.Handler
+	// cfg, if set, adjusts the server's config.
+	cfg func(*server.Config)
+}
+
+// newServerWith is newServer with a setup; it also returns the server.
+func newServerWith(t testing.TB, setup serverSetup, opts ...client.Option) (*client.Client, *server.Server) {
+	t.Helper()
+	cfg := server.Config{DataDir: t.TempDir()}
+	if setup.cfg != nil {
+		setup.cfg(&cfg)
+	}
+	srv, err := server.New(cfg)
 	require.NoError(t, err)
-	ts := httptest.NewServer(srv.Handler())
+	h := srv.Handler()
+	if setup.wrap != nil {
+		h = setup.wrap(h)
+	}
+	ts := httptest.NewServer(h)
 	t.Cleanup(func() {
+		srv.Engine().Stop() // end long-polls so the listener closes at once
 		ts.Close()
 		require.NoError(t, srv.Close())
 	})
-	c, err := client.New(ts.URL)
+	c, err := client.New(ts.URL, opts...)
 	require.NoError(t, err)
 	t.Cleanup(c.Close)
-	return c
+	return c, srv
 }
 
 func dur(d time.Duration) *spool.Duration { v := spool.Duration(d); return &v }
@@ -334,9 +358,14 @@ func TestTransportError(t *testing.T) {
 	require.NoError(t, err)
 	addr := ln.Addr().String()
 	require.NoError(t, ln.Close())
-	c, err := client.New("http://" + addr)
+	var slept []time.Duration
+	c, err := client.New("http://"+addr, client.WithSleep(func(_ context.Context, d time.Duration) error {
+		slept = append(slept, d)
+		return nil
+	}))
 	require.NoError(t, err)
 	_, err = c.Queues(context.Background())
+	require.Len(t, slept, client.DefaultRetryPolicy.MaxRetries, "a refused connection is retried")
 	var te *client.TransportError
 	require.ErrorAs(t, err, &te)
 	var ce *client.Error

@@ -8,6 +8,7 @@ import (
 	"log"
 	"net/http/httptest"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spoolq/spool"
@@ -110,4 +111,109 @@ func ExampleError() {
 	}
 	// Output:
 	// 503 queue_full true
+}
+
+// A producer enqueues a job and waits for its outcome, which a worker
+// (here a goroutine using the low-level calls) records.
+func ExampleClient_Wait() {
+	url, stop := startServer()
+	defer stop()
+	ctx := context.Background()
+	c, err := client.New(url)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+
+	job, err := c.Push(ctx, "reports", "monthly", map[string]string{"month": "2026-02"},
+		client.MaxAttempts(3), client.Tags("finance"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	go func() {
+		wait := spool.Duration(10 * time.Second)
+		jobs, err := c.Lease(ctx, spool.LeaseRequest{Queues: []string{"reports"}, Wait: &wait})
+		if err != nil || len(jobs) == 0 {
+			log.Fatal("no job to work on: ", err)
+		}
+		_, err = c.Complete(ctx, jobs[0].ID, spool.CompleteRequest{Token: jobs[0].Lease.Token,
+			Result: json.RawMessage(`{"url":"/files/2026-02.pdf"}`)})
+		if err != nil {
+			log.Fatal(err)
+		}
+	}()
+
+	// Wait long-polls until the job is finished, however long that takes;
+	// give ctx a deadline to bound it.
+	done, err := c.Wait(ctx, job.ID)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(done.State, done.Attempt, string(done.Result))
+	// Output:
+	// succeeded 1 {"url":"/files/2026-02.pdf"}
+}
+
+// A worker runs jobs with the handler of their type: it leases in batches,
+// heartbeats while the handler runs, acknowledges in batches, and on
+// shutdown hands back what it could not finish.
+func ExampleWorker() {
+	url, stop := startServer()
+	defer stop()
+	ctx := context.Background()
+	c, err := client.New(url)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+
+	w, err := client.NewWorker(c, client.WorkerOptions{Queues: []string{"images"}, Concurrency: 4})
+	if err != nil {
+		log.Fatal(err)
+	}
+	w.Handle("resize", func(ctx context.Context, job *client.Job) (any, error) {
+		var in struct {
+			URL   string `json:"url"`
+			Width int    `json:"width"`
+		}
+		if err := job.Decode(&in); err != nil {
+			return nil, client.Permanent(err) // a bad payload stays bad: no retry
+		}
+		job.Progress(50, "downloaded") // shown in the job's status
+		if in.Width <= 0 {
+			return nil, client.Permanent(fmt.Errorf("width %d is not positive", in.Width))
+		}
+		return map[string]any{"thumbnail": fmt.Sprintf("%s?w=%d", in.URL, in.Width)}, nil
+	})
+	runCtx, shutdown := context.WithCancel(ctx)
+	stopped := make(chan error, 1)
+	go func() { stopped <- w.Run(runCtx) }()
+
+	good, err := c.Push(ctx, "images", "resize", map[string]any{"url": "https://example.com/cat.jpg", "width": 320})
+	if err != nil {
+		log.Fatal(err)
+	}
+	bad, err := c.Push(ctx, "images", "resize", map[string]any{"url": "https://example.com/dog.jpg", "width": 0})
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, id := range []string{good.ID, bad.ID} {
+		j, err := c.Wait(ctx, id)
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Println(strings.TrimSpace(fmt.Sprint(j.State, " ", string(j.Result))))
+		for _, e := range j.Errors {
+			fmt.Println("  attempt", e.Attempt, "failed:", e.Error)
+		}
+	}
+
+	shutdown() // stop leasing, let running jobs finish, release the rest
+	if err := <-stopped; err != nil {
+		log.Fatal(err)
+	}
+	// Output:
+	// succeeded {"thumbnail":"https://example.com/cat.jpg?w=320"}
+	// dead
+	//   attempt 1 failed: width 0 is not positive
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"iter"
 	"net/http"
 	"net/url"
 	"time"
@@ -260,4 +261,34 @@ func (c *Client) ListJobs(ctx context.Context, queue string, opts ListJobsOption
 		return nil, err
 	}
 	return out, nil
+}
+
+// Jobs iterates over a queue's jobs (those in opts.State, if set), oldest
+// first, fetching a page of opts.Limit (default: the server's) at a time.
+// Jobs carry no payload or result. An error ends the iteration; it is
+// yielded with a nil job.
+//
+//	for job, err := range c.Jobs(ctx, "emails", client.ListJobsOptions{State: spool.StateDead}) {
+//		if err != nil { return err }
+//		...
+//	}
+func (c *Client) Jobs(ctx context.Context, queue string, opts ListJobsOptions) iter.Seq2[*spool.Job, error] {
+	return func(yield func(*spool.Job, error) bool) {
+		for {
+			page, err := c.ListJobs(ctx, queue, opts)
+			if err != nil {
+				yield(nil, err)
+				return
+			}
+			for _, j := range page.Jobs {
+				if !yield(j, nil) {
+					return
+				}
+			}
+			if page.NextCursor == "" || len(page.Jobs) == 0 {
+				return
+			}
+			opts.Cursor = page.NextCursor
+		}
+	}
 }

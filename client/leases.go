@@ -38,7 +38,8 @@ func (c *Client) Heartbeat(ctx context.Context, id string, req spool.HeartbeatRe
 		return nil, errors.New("client: Heartbeat: empty job id")
 	}
 	out := new(spool.HeartbeatResponse)
-	if _, err := c.do(ctx, call{method: http.MethodPost, path: "/v1/jobs/" + pathEscape(id) + "/heartbeat", body: req}, out); err != nil {
+	cl := call{method: http.MethodPost, path: "/v1/jobs/" + pathEscape(id) + "/heartbeat", body: req, repeat: repeatSafe}
+	if _, err := c.do(ctx, cl, out); err != nil {
 		return nil, err
 	}
 	return out, nil
@@ -72,7 +73,24 @@ func (c *Client) Fail(ctx context.Context, id string, req spool.FailRequest) (*s
 	return job, nil
 }
 
-// Ack records many completes and fails in one request. Each ack stands
+// Release hands an active job back without finishing it: the job is ready
+// again at once for any worker, and the attempt does not count (no error
+// is recorded). A job whose cancel was requested becomes cancelled. A stale
+// token is an error that unwraps to spool.ErrLeaseLost. The job is returned
+// as it is now.
+func (c *Client) Release(ctx context.Context, id, token string) (*spool.Job, error) {
+	if id == "" {
+		return nil, errors.New("client: Release: empty job id")
+	}
+	job := new(spool.Job)
+	cl := call{method: http.MethodPost, path: "/v1/jobs/" + pathEscape(id) + "/release", body: spool.ReleaseRequest{Token: token}}
+	if _, err := c.do(ctx, cl, job); err != nil {
+		return nil, err
+	}
+	return job, nil
+}
+
+// Ack records many completes, fails and releases in one request. Each ack stands
 // alone: the results, in request order, say which were applied and why the
 // others were not.
 func (c *Client) Ack(ctx context.Context, acks []spool.Ack) ([]spool.AckResult, error) {

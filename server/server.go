@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -20,7 +21,9 @@ import (
 
 	"github.com/spoolq/spool"
 	"github.com/spoolq/spool/internal/engine"
+	"github.com/spoolq/spool/internal/store"
 	"github.com/spoolq/spool/internal/store/embedded"
+	"github.com/spoolq/spool/internal/store/postgres"
 )
 
 // Config configures a Server. Zero fields take defaults.
@@ -28,7 +31,16 @@ type Config struct {
 	// Addr is the listen address for ListenAndServe (default 127.0.0.1:7077).
 	Addr string
 	// DataDir is the embedded store's directory (default ./spool-data).
+	// Unused when Store names a database.
 	DataDir string
+	// Store is the URL of a PostgreSQL database (postgres://... or
+	// postgresql://...) that this node shares with any number of other
+	// nodes; "" (the default) means the embedded store in DataDir. The
+	// URL's search_path parameter names the schema of the tables (one
+	// schema; default public); pool_max_conns sizes the connection pool
+	// (default DefaultStoreMaxConns). Pending migrations are applied at
+	// start.
+	Store string
 	// Limits bound request sizes and counts (default spool.DefaultLimits).
 	Limits spool.Limits
 	// Defaults are queue defaults (default engine.DefaultDefaults).
@@ -51,6 +63,12 @@ const (
 	DefaultDataDir         = "./spool-data"
 	DefaultShutdownTimeout = 30 * time.Second
 	DefaultRequestTimeout  = 30 * time.Second
+	// DefaultStoreMaxConns is the connection pool size of a PostgreSQL
+	// store whose URL sets no pool_max_conns.
+	DefaultStoreMaxConns = 16
+	// storeOpenTimeout bounds connecting to the database and migrating it
+	// at start.
+	storeOpenTimeout = time.Minute
 )
 
 // HTTP server timeouts. A long-poll holds its request open up to
@@ -128,6 +146,9 @@ func (c Config) validate() error {
 	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
 		bad("Addr %q is not host:port: %v", c.Addr, err)
 	}
+	if c.Store != "" && !isPostgresURL(c.Store) {
+		bad("Store %q is not a PostgreSQL URL (postgres://user@host/database); leave it empty for the embedded store", postgres.RedactURL(c.Store))
+	}
 	l := c.Limits
 	if l.MaxPayloadBytes < 0 {
 		bad("Limits.MaxPayloadBytes must not be negative, got %d", l.MaxPayloadBytes)
@@ -175,11 +196,17 @@ func (c Config) validate() error {
 	return errors.Join(errs...)
 }
 
+// isPostgresURL reports whether a Store setting names a PostgreSQL
+// database.
+func isPostgresURL(s string) bool {
+	return strings.HasPrefix(s, "postgres://") || strings.HasPrefix(s, "postgresql://")
+}
+
 // Server is a running Spool broker: store, engine and HTTP handler.
 type Server struct {
 	cfg     Config
 	log     *slog.Logger
-	store   *embedded.Store
+	store   store.Store
 	engine  *engine.Engine
 	reg     *prometheus.Registry
 	routes  []route
@@ -191,16 +218,17 @@ type Server struct {
 	closeErr  error
 }
 
-// New opens the store in cfg.DataDir, starts the engine, and returns a
-// Server ready to serve. Close it to release the store.
+// New opens the store (the database cfg.Store names, else the embedded
+// store in cfg.DataDir), starts the engine, and returns a Server ready to
+// serve. Close it to release the store.
 func New(cfg Config) (*Server, error) {
 	cfg = cfg.withDefaults()
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	st, err := embedded.Open(cfg.DataDir, embedded.Options{Logger: cfg.Logger.With("component", "store")})
+	st, err := openStore(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("server: opening the store in %q: %w", cfg.DataDir, err)
+		return nil, err
 	}
 	s, err := build(cfg, st)
 	if err != nil {
@@ -209,8 +237,39 @@ func New(cfg Config) (*Server, error) {
 	return s, nil
 }
 
+// openStore opens the store cfg names.
+func openStore(cfg Config) (store.Store, error) {
+	log := cfg.Logger.With("component", "store")
+	if cfg.Store == "" {
+		st, err := embedded.Open(cfg.DataDir, embedded.Options{Logger: log})
+		if err != nil {
+			return nil, fmt.Errorf("server: opening the store in %q: %w", cfg.DataDir, err)
+		}
+		return st, nil
+	}
+	opts := postgres.Options{Logger: log}
+	if !strings.Contains(cfg.Store, "pool_max_conns=") {
+		opts.MaxConns = DefaultStoreMaxConns
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), storeOpenTimeout)
+	defer cancel()
+	st, err := postgres.Open(ctx, cfg.Store, opts)
+	if err != nil {
+		return nil, fmt.Errorf("server: opening the PostgreSQL store at %s: %w", postgres.RedactURL(cfg.Store), err)
+	}
+	return st, nil
+}
+
+// storeDesc names the store in logs.
+func (c Config) storeDesc() string {
+	if c.Store != "" {
+		return postgres.RedactURL(c.Store)
+	}
+	return "embedded:" + c.DataDir
+}
+
 // build assembles metrics, engine and routes on an open store.
-func build(cfg Config, st *embedded.Store) (*Server, error) {
+func build(cfg Config, st store.Store) (*Server, error) {
 	reg := prometheus.NewRegistry()
 	if err := registerAll(reg,
 		collectors.NewGoCollector(),
@@ -282,7 +341,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	s.log.Info("spool server started", "addr", ln.Addr().String(), "data_dir", s.cfg.DataDir)
+	s.log.Info("spool server started", "addr", ln.Addr().String(), "store", s.cfg.storeDesc())
 
 	select {
 	case err := <-errc:

@@ -1,8 +1,9 @@
 // Package cli is the spool command line: `spool serve` runs the server;
-// push, job and queues drive a server through the Go SDK. Run is the whole
-// program minus the process: cmd/spool only wires it to os.Args, the
-// standard streams, signals and the exit code, so every command is tested
-// in-process.
+// push, job, wait, jobs, dead, queues, cancel and retry drive a server
+// through the Go SDK, and `spool work` runs jobs with any command. Run is
+// the whole program minus the process: cmd/spool only wires it to os.Args,
+// the standard streams, signals and the exit code, so every command is
+// tested in-process.
 package cli
 
 import (
@@ -137,11 +138,16 @@ func newRoot(e env, started *bool) *cobra.Command {
 	root.PersistentFlags().String("server", "", "server URL (env "+EnvServer+", default "+DefaultServer+")")
 	root.AddCommand(
 		newServeCmd(e),
+		newMigrateCmd(e),
 		newPushCmd(e),
 		newJobCmd(e),
 		newQueuesCmd(e),
 		newCancelCmd(e),
 		newRetryCmd(e),
+		newWaitCmd(e),
+		newJobsCmd(e),
+		newDeadCmd(e),
+		newWorkCmd(e),
 	)
 	return root
 }

@@ -406,7 +406,7 @@ func TestHelp(t *testing.T) {
 	t.Parallel()
 	r := runEnv(t, nil, "", "--help")
 	require.NoError(t, r.err)
-	for _, cmd := range []string{"serve", "push", "job", "queues"} {
+	for _, cmd := range []string{"serve", "push", "job", "queues", "wait", "jobs", "dead", "work", "cancel", "retry"} {
 		require.Contains(t, r.stdout, cmd)
 	}
 	r = runEnv(t, nil, "")

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -11,6 +12,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/spoolq/spool"
+	"github.com/spoolq/spool/client"
+	"github.com/spoolq/spool/internal/engine"
 )
 
 func newJobCmd(e env) *cobra.Command {
@@ -59,7 +62,60 @@ func newCancelCmd(e env) *cobra.Command {
 }
 
 func newRetryCmd(e env) *cobra.Command {
-	return jobActionCmd(e, "retry", "Put a dead or cancelled job back in its queue")
+	cmd := jobActionCmd(e, "retry", "Put a dead or cancelled job back in its queue (or every dead job of a queue)")
+	cmd.Use = "retry ID | retry --all-dead QUEUE"
+	cmd.Long = `Put a dead or cancelled job back in its queue, ready, with a fresh set of
+attempts (its past errors are kept). With --all-dead, put back every dead
+job of QUEUE.`
+	cmd.Example = `  spool retry 0190f5e4-7b8a-7c3d-9e2f-1a2b3c4d5e6f
+  spool retry --all-dead emails`
+	cmd.Args = argsBetween(1, 1, "a job ID (or, with --all-dead, a QUEUE)")
+	one := cmd.RunE
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		if all, _ := cmd.Flags().GetBool("all-dead"); all {
+			return retryAllDead(cmd, e, args[0])
+		}
+		return one(cmd, args)
+	}
+	cmd.Flags().Bool("all-dead", false, "retry every dead job of the queue named instead of an ID")
+	return cmd
+}
+
+// retryAllDead retries the dead jobs of a queue, page by page.
+func retryAllDead(cmd *cobra.Command, e env, queue string) error {
+	if err := spool.ValidateQueueName(queue); err != nil {
+		return usagef("%v", err)
+	}
+	if asJSON, _ := cmd.Flags().GetBool("json"); asJSON {
+		return usagef("--json does not go with --all-dead")
+	}
+	c, err := newClient(cmd, e)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	ctx := cmd.Context()
+	retried, gone := 0, 0
+	for j, err := range c.Jobs(ctx, queue, client.ListJobsOptions{State: spool.StateDead, Limit: engine.MaxPageSize}) {
+		if err == nil {
+			_, err = c.Retry(ctx, j.ID)
+			if errors.Is(err, spool.ErrNotFound) || errors.Is(err, spool.ErrConflict) {
+				gone++ // purged or retried by someone else since the listing
+				continue
+			}
+		}
+		if err != nil {
+			fmt.Fprintf(e.stdout, "retried %d dead job(s) of %s before an error\n", retried, queue)
+			return explain(c, err)
+		}
+		retried++
+	}
+	if retried == 0 && gone == 0 {
+		_, err = fmt.Fprintf(e.stdout, "no dead jobs in %s\n", queue)
+		return err
+	}
+	_, err = fmt.Fprintf(e.stdout, "retried %d dead job(s) of %s\n", retried, queue)
+	return err
 }
 
 // jobActionCmd is a command that changes one job and shows it.

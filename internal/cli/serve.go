@@ -8,25 +8,38 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/spoolq/spool/internal/store/postgres"
 	"github.com/spoolq/spool/server"
 )
+
+// EnvStore names the store of serve and migrate when --store is not given.
+const EnvStore = "SPOOL_STORE"
 
 func newServeCmd(e env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the Spool server",
-		Long: `Run the Spool server: the HTTP API on --addr, jobs stored in --data.
+		Long: `Run the Spool server: the HTTP API on --addr, jobs stored in --data, or in
+the PostgreSQL database --store names.
 
 Settings come from the flag, else the environment variable, else the default:
   --addr        ` + EnvAddr + `        (default ` + DefaultAddr + `; port 0 picks a free port)
   --data        ` + EnvData + `        (default ` + DefaultDataDir + `)
+  --store       ` + EnvStore + `       (default: the embedded store in --data)
   --log-level   ` + EnvLogLevel + `   (debug, info, warn, error; default info)
   --log-format  ` + EnvLogFormat + `  (text or json; default text)
+
+--store postgres://user:password@host:5432/database?search_path=spool makes
+this node one of any number of nodes sharing that database (schema
+search_path, default public; pool_max_conns=N sizes the connection pool,
+default 16). Pending schema migrations are applied at start; 'spool migrate'
+applies them beforehand.
 
 Logs go to stderr. SIGINT or SIGTERM stops the server gracefully: it stops
 accepting, ends long-polls and finishes in-flight requests.`,
@@ -38,6 +51,7 @@ accepting, ends long-polls and finishes in-flight requests.`,
 	f := cmd.Flags()
 	f.String("addr", "", "listen address HOST:PORT")
 	f.String("data", "", "data directory")
+	f.String("store", "", "PostgreSQL URL of a store shared by several nodes (default: the embedded store in --data)")
 	f.String("log-level", "", "log level: debug, info, warn or error")
 	f.String("log-format", "", "log format: text or json")
 	f.Duration("shutdown-timeout", 30*time.Second, "how long a graceful shutdown may take")
@@ -47,6 +61,14 @@ accepting, ends long-polls and finishes in-flight requests.`,
 func serve(cmd *cobra.Command, e env) error {
 	addr := setting(cmd, e, "addr", EnvAddr, DefaultAddr)
 	dataDir := setting(cmd, e, "data", EnvData, DefaultDataDir)
+	storeURL := setting(cmd, e, "store", EnvStore, "")
+	if storeURL != "" && !strings.HasPrefix(storeURL, "postgres://") && !strings.HasPrefix(storeURL, "postgresql://") {
+		return usagef("--store: %q is not a PostgreSQL URL (postgres://user@host/database)", postgres.RedactURL(storeURL))
+	}
+	where := "data directory " + strconv.Quote(dataDir)
+	if storeURL != "" {
+		where = "store " + postgres.RedactURL(storeURL)
+	}
 	log, err := newLogger(e.stderr,
 		setting(cmd, e, "log-level", EnvLogLevel, "info"),
 		setting(cmd, e, "log-format", EnvLogFormat, "text"))
@@ -62,11 +84,12 @@ func serve(cmd *cobra.Command, e env) error {
 	srv, err := server.New(server.Config{
 		Addr:            addr,
 		DataDir:         dataDir,
+		Store:           storeURL,
 		Logger:          log,
 		ShutdownTimeout: shutdown,
 	})
 	if err != nil {
-		return fmt.Errorf("starting the server with data directory %q: %w", dataDir, err)
+		return fmt.Errorf("starting the server with %s: %w", where, err)
 	}
 	defer func() {
 		if err := srv.Close(); err != nil {
@@ -77,7 +100,11 @@ func serve(cmd *cobra.Command, e env) error {
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", addr, err)
 	}
-	log.Info("listening", "addr", ln.Addr().String(), "data", dataDir)
+	if storeURL != "" {
+		log.Info("listening", "addr", ln.Addr().String(), "store", postgres.RedactURL(storeURL))
+	} else {
+		log.Info("listening", "addr", ln.Addr().String(), "data", dataDir)
+	}
 	err = srv.Serve(ctx, ln)
 	if err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, context.Canceled) {
 		return fmt.Errorf("serving on %s: %w", ln.Addr(), err)

@@ -59,6 +59,12 @@ type Config struct {
 	MaintenanceInterval time.Duration
 	// ConfigTTL bounds how long a queue's config is cached (default 2s).
 	ConfigTTL time.Duration
+	// RecheckInterval applies when the store is shared by several nodes
+	// (it implements store.Notifier): every long-poll looks again at this
+	// interval even if no wake-up came, a safety net for wake-ups lost
+	// with a node that died between its commit and its notification
+	// (default DefaultRecheckInterval). Unused with other stores.
+	RecheckInterval time.Duration
 	// Metrics receives counters and histograms; nil disables them.
 	Metrics *Metrics
 }
@@ -106,6 +112,9 @@ func (c *Config) fill() error {
 	}
 	if c.ConfigTTL <= 0 {
 		c.ConfigTTL = 2 * time.Second
+	}
+	if c.RecheckInterval <= 0 {
+		c.RecheckInterval = DefaultRecheckInterval
 	}
 	return nil
 }
@@ -169,8 +178,9 @@ func (e *Engine) Store() store.Store { return e.st }
 // Defaults returns the queue defaults in force.
 func (e *Engine) Defaults() Defaults { return e.cfg.Defaults }
 
-// Start runs the maintenance loop until Stop or ctx ends. Calling it twice
-// is an error.
+// Start runs the maintenance loop until Stop or ctx ends, and, when the
+// store is shared by several nodes (store.Notifier), the loops that bring
+// the other nodes' wake-ups (see cluster.go). Calling it twice is an error.
 func (e *Engine) Start(ctx context.Context) error {
 	e.lifeMu.Lock()
 	defer e.lifeMu.Unlock()
@@ -179,14 +189,20 @@ func (e *Engine) Start(ctx context.Context) error {
 	}
 	ctx, e.cancel = context.WithCancel(ctx)
 	e.done = make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() { e.maintenanceLoop(ctx) })
+	if n, ok := e.notifier(); ok {
+		wg.Go(func() { e.listenLoop(ctx, n) })
+		wg.Go(func() { e.recheckLoop(ctx) })
+	}
 	go func() {
-		defer close(e.done)
-		e.maintenanceLoop(ctx)
+		wg.Wait()
+		close(e.done)
 	}()
 	return nil
 }
 
-// Stop ends the maintenance loop, waits for it, and makes waiting
+// Stop ends the engine's loops, waits for them, and makes waiting
 // long-polls return. It is idempotent. The store stays open: close it after.
 func (e *Engine) Stop() {
 	e.stopOne.Do(func() { close(e.stopped) })

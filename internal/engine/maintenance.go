@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/spoolq/spool"
@@ -21,46 +22,80 @@ func (e *Engine) poke() {
 	}
 }
 
+// maintenanceLoop runs a full pass (Maintain) at start and then every
+// MaintenanceInterval, and in between promotes due jobs when the store
+// says the next one is due (its optional NextDue) or a job was just
+// scheduled (poke): a job is promoted on time without running the whole
+// pass (expiry and purge, several store calls) at every due instant.
 func (e *Engine) maintenanceLoop(ctx context.Context) {
-	t := time.NewTimer(0)
-	defer t.Stop()
+	full := time.NewTicker(e.cfg.MaintenanceInterval)
+	defer full.Stop()
+	due := time.NewTimer(time.Hour)
+	defer due.Stop()
+	var fl failureLog
+	fl.note(ctx, e.log, e.Maintain(ctx))
 	for {
+		if fl.failed == 0 {
+			e.armDue(due)
+		} else {
+			// The store fails: retry at the full passes only, rather
+			// than at every due instant.
+			due.Stop()
+		}
+		var err error
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case <-full.C:
+			err = e.Maintain(ctx)
+		case <-due.C:
+			err = e.promote(ctx)
 		case <-e.wake:
-			// A newly scheduled job may be due before the next pass:
-			// passes are cheap, so run one now and sleep again.
+			// A newly scheduled job may be due before the next pass.
+			err = e.promote(ctx)
 		}
-		if err := e.Maintain(ctx); err != nil && ctx.Err() == nil {
-			e.log.Warn("maintenance pass failed", "error", err)
-		}
-		if !t.Stop() {
-			select {
-			case <-t.C:
-			default:
-			}
-		}
-		t.Reset(e.nextPass())
+		fl.note(ctx, e.log, err)
 	}
 }
 
-// nextPass is how long the loop sleeps: the maintenance interval, or less
-// when a scheduled job is due sooner.
-func (e *Engine) nextPass() time.Duration {
-	d := e.cfg.MaintenanceInterval
-	if next, ok := e.st.(interface{ NextDue() (time.Time, bool) }); ok {
-		if at, ok := next.NextDue(); ok {
-			if until := at.Sub(e.clock.Now()); until < d {
-				d = until
-			}
-		}
+// armDue sets the due timer to the store's next due job, if it knows one
+// (the full passes cover the rest).
+func (e *Engine) armDue(due *time.Timer) {
+	next, ok := e.st.(interface{ NextDue() (time.Time, bool) })
+	if !ok {
+		due.Stop()
+		return
 	}
+	at, ok := next.NextDue()
+	if !ok {
+		due.Stop()
+		return
+	}
+	d := at.Sub(e.clock.Now())
 	if d < time.Millisecond {
 		d = time.Millisecond
 	}
-	return d
+	due.Reset(d)
+}
+
+// failureLog logs the first failure of a run of failed passes as a
+// warning and the rest at debug level, so that a database that is down
+// for a minute does not fill the log, and says when passes work again.
+type failureLog struct{ failed int }
+
+func (f *failureLog) note(ctx context.Context, log *slog.Logger, err error) {
+	switch {
+	case ctx.Err() != nil:
+	case err != nil && f.failed == 0:
+		f.failed++
+		log.Warn("maintenance pass failed; retrying (further failures are logged at debug level)", "error", err)
+	case err != nil:
+		f.failed++
+		log.Debug("maintenance pass failed", "error", err, "failures", f.failed)
+	case f.failed > 0:
+		log.Info("maintenance passes succeed again", "failed_passes", f.failed)
+		f.failed = 0
+	}
 }
 
 // Maintain runs one maintenance pass: promote due jobs, expire lapsed

@@ -6,9 +6,11 @@
 //
 // # Schema (version 1, migrations/0001_init.sql)
 //
-// The tables live in Options.Schema ("public" by default; the pool sets
-// search_path, so one database can hold several stores, as the tests do
-// with a schema each). Numbered migrations are embedded and applied at Open
+// The tables live in Options.Schema, else the schema the connection URL's
+// search_path parameter names (postgres://host/db?search_path=spool: how
+// `spool serve --store` and `spool migrate` choose it), else "public"; the
+// pool sets search_path to it, so one database can hold several stores, as
+// the tests do with a schema each. Numbered migrations are embedded and applied at Open
 // inside one transaction holding pg_advisory_xact_lock on the schema's
 // name, so nodes starting together apply each migration once;
 // spool_migrations records them, and a schema newer than the build is
@@ -107,9 +109,85 @@
 // Times are stored with PostgreSQL's microsecond precision and read back in
 // UTC; Insert returns its records so truncated, as a later Get would.
 //
-// # Not here yet
+// # Wake-ups across nodes (store.Notifier)
 //
-// Cross-node wake-ups (LISTEN/NOTIFY): a long-polling Lease on one node is
-// woken by jobs that become ready on the same node only; the store seam has
-// no way yet to tell the engine about writes made elsewhere.
+// A long-poll waits in the engine of its node, which wakes it when that
+// node writes. The Store tells the other nodes with NOTIFY, on a channel
+// per schema ("spool:<schema>"), and hears them with LISTEN (Listen):
+//
+//   - What: after a write commits, the Store records its wake-ups: the
+//     queues that received ready jobs (Insert; Update to ready: a retry
+//     now, a release, a dead job retried; PromoteDue), the jobs that
+//     finished (Update to a terminal state), and queues whose config
+//     changed (SetQueueConfig: other nodes drop their cached copy, so a
+//     pause or a new max_depth takes effect cluster-wide at once). Lease,
+//     heartbeats and Purge wake nobody and send nothing.
+//   - When: right after the commit, from one goroutine per Store (the
+//     sender), one transaction at a time: everything committed while a
+//     NOTIFY is in flight goes in the next, so a node sends one line per
+//     queue per round trip however many jobs and transactions it carried,
+//     and a write never waits for it. The NOTIFY transaction commits with
+//     synchronous_commit off: the data it points to was flushed before.
+//     Not inside the writing transaction: a transaction that notifies
+//     takes a database-wide lock at commit and holds it through its WAL
+//     flush, so every enqueue of every node would commit one after the
+//     other. Measured on the test VM (2 vCPUs, 32 connections, one-row
+//     inserts): 13,000-16,000 commits/s without NOTIFY, 3,800-4,200 with
+//     pg_notify in the same transaction, 7,000 with a NOTIFY transaction
+//     after each write, 12,000 with the coalescing sender. The price: a
+//     node that dies between a commit and its NOTIFY loses that wake-up,
+//     which the engine covers by looking again at its RecheckInterval (5s).
+//   - Format: "spool1 <node id>" then one line per wake-up ("q<queue>",
+//     "j<job id>", "c<queue>", "*" for a resync), split into notifications
+//     of at most 7,900 bytes. The node id is random per Store: Listen
+//     skips its own Store's notifications, whose waiters its engine has
+//     already woken. When the sender cannot send (the database is away),
+//     it keeps retrying, and what piled up is replaced by one "*".
+//   - Listen holds one connection of its own, outside the pool
+//     (application_name spool-listener), checks it when idle for 15s, and
+//     reconnects after any failure with a jittered backoff from 50ms to
+//     2s. Each time LISTEN takes effect it reports a Resync (the engine
+//     wakes every waiter once, and drops its cached queue configs):
+//     notifications sent while it was not listening are lost.
+//
+// # Promoting scheduled jobs on time (NextDue)
+//
+// The engine's maintenance loop asks the store's optional NextDue when the
+// next scheduled job is due and promotes it then, instead of at its next
+// pass (every second). NextDue costs no query: each PromoteDue reads the
+// earliest run_at left, in the same round trip (one probe of
+// spool_jobs_scheduled), and the Store's own writes of scheduled jobs
+// (delayed enqueues, retries after a backoff) lower it at once. A job
+// scheduled through another node is promoted by that node on time; if that
+// node is gone, by any node at its next maintenance pass (within the
+// maintenance interval). A shorter maintenance interval would do the same
+// at the price of a whole pass (expire, purge: several queries) per
+// interval on every node, and still add up to an interval of latency.
+//
+// # Losing the database
+//
+// Every method fails with an error wrapping spool.ErrUnavailable while the
+// database cannot be reached (connection refused, reset, shutting down,
+// connection attempts bounded by connect_timeout, default 5s): the HTTP
+// layer answers 503 and /readyz answers 503. Nothing is retried blindly: a
+// write whose outcome is unknown is left to the client, whose retries carry
+// an idempotency key. pgxpool discards broken connections and pings those
+// idle for more than a second before use, so the node recovers by itself
+// when the database is back; the listening connection reconnects (and
+// resyncs) and the sender delivers what it kept. test/multinode stops,
+// starts and restarts PostgreSQL under load to check all of it.
+//
+// # How exact max_depth is across nodes
+//
+// Inserts are admitted exactly (see Operations): committed jobs not yet
+// terminal plus every insert in flight, on any node, never exceed the
+// max_depth the inserts were given. What each node gives is its engine's
+// cached copy of the queue's config: after a PATCH on one node, the others
+// use the new max_depth once the queue-changed notification arrives
+// (milliseconds), or after the config cache's TTL (2s) if it was lost. And
+// Engine.Retry of a dead job checks the depth without the admission locks,
+// so concurrent retries may overshoot by their number. Both are bounded
+// and short-lived, and max_depth is back pressure, not an invariant that
+// something else relies on: good enough, and far cheaper than one lock per
+// queue (see Operations).
 package postgres

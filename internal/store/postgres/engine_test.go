@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -12,6 +14,8 @@ import (
 
 	"github.com/spoolq/spool"
 	"github.com/spoolq/spool/internal/engine"
+	"github.com/spoolq/spool/internal/store"
+	"github.com/spoolq/spool/internal/store/postgres"
 )
 
 // TestEngineOnTwoNodes runs the real engine on two stores sharing one
@@ -100,4 +104,188 @@ func maintainBoth(t *testing.T, nodes []*engine.Engine) {
 	for _, err := range errs {
 		require.NoError(t, err)
 	}
+}
+
+// watched is a Store whose Lease calls are reported, so that a test knows
+// a long-poll has looked and is waiting. Embedding keeps Listen and
+// NextDue: the engine sees a store.Notifier.
+type watched struct {
+	*postgres.Store
+	looked chan int
+}
+
+func (w *watched) Lease(ctx context.Context, p store.LeaseParams) ([]*store.Record, error) {
+	recs, err := w.Store.Lease(ctx, p)
+	select {
+	case w.looked <- len(recs):
+	default:
+	}
+	return recs, err
+}
+
+// startedNode returns a started engine (real clock) on a new store on
+// schema: a node of a cluster.
+func startedNode(t *testing.T, schema string) (*engine.Engine, *watched) {
+	t.Helper()
+	st := &watched{Store: open(t, schema), looked: make(chan int, 1)}
+	e, err := engine.New(engine.Config{Store: st, RecheckInterval: time.Hour})
+	require.NoError(t, err)
+	require.NoError(t, e.Start(context.Background()))
+	t.Cleanup(e.Stop)
+	return e, st
+}
+
+// longPoll starts a lease request on e that waits up to 30s, waits until
+// it has looked at the store and found nothing, and returns the channel of
+// its answer.
+func longPoll(t *testing.T, e *engine.Engine, st *watched, queue string) <-chan []*spool.Job {
+	t.Helper()
+	select {
+	case <-st.looked: // a stale report
+	default:
+	}
+	out := make(chan []*spool.Job, 1)
+	wait := spool.Duration(30 * time.Second)
+	go func() {
+		jobs, err := e.Lease(context.Background(), spool.LeaseRequest{Queues: []string{queue}, Max: 1, Wait: &wait, Worker: "b"})
+		if err != nil {
+			t.Errorf("long-poll: %v", err)
+		}
+		out <- jobs
+	}()
+	select {
+	case n := <-st.looked:
+		require.Zero(t, n, "nothing is ready before the write")
+	case <-time.After(20 * time.Second):
+		t.Fatal("the long-poll did not look at the store")
+	}
+	return out
+}
+
+// woken waits for a long-poll's answer: it must come well before its 30s
+// wait ends, which only a wake-up from the other node can do.
+func woken(t *testing.T, ch <-chan []*spool.Job, since time.Time) ([]*spool.Job, time.Duration) {
+	t.Helper()
+	select {
+	case jobs := <-ch:
+		return jobs, time.Since(since)
+	case <-time.After(25 * time.Second):
+		t.Fatal("the long-poll on the other node was not woken")
+		return nil, 0
+	}
+}
+
+// TestCrossNodeWakeUps: a long-poll on node B answers within milliseconds
+// of node A making a job ready (enqueue, retry after a failure, release,
+// promotion of a scheduled job, retry of a dead job), and a status wait on
+// B of A finishing the job. The latencies are logged; the test only
+// requires them well below the 30s wait.
+func TestCrossNodeWakeUps(t *testing.T) {
+	t.Parallel()
+	schema := freshSchema(t)
+	a, _ := startedNode(t, schema)
+	b, bst := startedNode(t, schema)
+	ctx := t.Context()
+	d := func(x time.Duration) *spool.Duration { v := spool.Duration(x); return &v }
+	var report []string
+	note := func(what string, lat time.Duration) {
+		report = append(report, fmt.Sprintf("%s %s", what, lat.Round(10*time.Microsecond)))
+	}
+	// b's long-poll is waiting when a writes; the latency is from the
+	// write's return (its commit) to b's answer.
+	wake := func(what string, write func() string) *spool.Job {
+		t.Helper()
+		ch := longPoll(t, b, bst, "q")
+		id := write()
+		jobs, lat := woken(t, ch, time.Now())
+		require.Len(t, jobs, 1, what)
+		require.Equal(t, id, jobs[0].ID, what)
+		note(what, lat)
+		return jobs[0]
+	}
+
+	var id string
+	j := wake("enqueue", func() string {
+		res, err := a.Enqueue(ctx, "q", []spool.EnqueueRequest{{Type: "t", MaxAttempts: 2}})
+		require.NoError(t, err)
+		id = res[0].Job.ID
+		return id
+	})
+	j = wake("fail, retry now", func() string {
+		_, err := a.Fail(ctx, id, spool.FailRequest{Token: j.Lease.Token, Error: "x", RetryIn: d(0)})
+		require.NoError(t, err)
+		return id
+	})
+	j = wake("release", func() string {
+		_, err := a.Release(ctx, id, spool.ReleaseRequest{Token: j.Lease.Token})
+		require.NoError(t, err)
+		return id
+	})
+	// Status wait on b, finished on a.
+	got := make(chan *spool.Job, 1)
+	go func() {
+		g, err := b.Get(ctx, id, 30*time.Second)
+		if err != nil {
+			t.Errorf("status wait: %v", err)
+		}
+		got <- g
+	}()
+	_, err := a.Fail(ctx, id, spool.FailRequest{Token: j.Lease.Token, Error: "final", Final: true})
+	require.NoError(t, err)
+	start := time.Now()
+	select {
+	case g := <-got:
+		require.Equal(t, spool.StateDead, g.State)
+		note("status wait, finished", time.Since(start))
+	case <-time.After(25 * time.Second):
+		t.Fatal("the status wait on b was not woken")
+	}
+	wake("retry dead job", func() string {
+		_, err := a.Retry(ctx, id)
+		require.NoError(t, err)
+		return id
+	})
+	// A scheduled job: a promotes it when due (its NextDue), b hears it;
+	// measured from the job's run_at.
+	const delay = 300 * time.Millisecond
+	ch := longPoll(t, b, bst, "q")
+	res, err := a.Enqueue(ctx, "q", []spool.EnqueueRequest{{Type: "t", Delay: d(delay)}})
+	require.NoError(t, err)
+	jobs, lat := woken(t, ch, res[0].Job.RunAt)
+	require.Len(t, jobs, 1)
+	require.Equal(t, res[0].Job.ID, jobs[0].ID)
+	note("scheduled, after due", lat)
+	t.Logf("cross-node wake-up latencies (a writes, b answers): %s", strings.Join(report, "; "))
+}
+
+// TestCrossNodeWakeUpAfterListenerLoss: the listening connection of node
+// B is cut; a job enqueued on A meanwhile still wakes B's long-poll, by
+// the resync of B's reconnected listener if the notification was lost.
+func TestCrossNodeWakeUpAfterListenerLoss(t *testing.T) {
+	t.Parallel()
+	schema := freshSchema(t)
+	a, err := engine.New(engine.Config{Store: open(t, schema), RecheckInterval: time.Hour})
+	require.NoError(t, err)
+	b, bst := startedNode(t, schema)
+	// b listens once its listener has issued LISTEN.
+	require.Eventually(t, func() bool { return listenerCount(t, schema) == 1 }, 20*time.Second, 5*time.Millisecond)
+
+	ch := longPoll(t, b, bst, "q")
+	terminateListener(t, schema)
+	res, err := a.Enqueue(t.Context(), "q", []spool.EnqueueRequest{{Type: "t"}})
+	require.NoError(t, err)
+	jobs, lat := woken(t, ch, time.Now())
+	require.Len(t, jobs, 1)
+	require.Equal(t, res[0].Job.ID, jobs[0].ID)
+	t.Logf("woken %s after the enqueue, across a listener reconnection", lat.Round(time.Millisecond))
+}
+
+func listenerCount(t *testing.T, schema string) int {
+	var n int
+	err := admin.get(t).QueryRow(context.Background(), `
+		SELECT count(*) FROM pg_stat_activity
+		WHERE application_name = $1 AND query = 'LISTEN "' || $2 || '"'`,
+		postgres.ListenApplicationName, postgres.ChannelName(schema)).Scan(&n)
+	require.NoError(t, err)
+	return n
 }

@@ -40,3 +40,20 @@ func JobArgs(recs ...*store.Record) []any {
 	}
 	return p.args()
 }
+
+// ChannelName is the NOTIFY channel of a schema.
+var ChannelName = channelName
+
+// ParsePayload decodes a notification as Listen does, for node own.
+var ParsePayload = parsePayload
+
+// Payloads returns the notifications that carry the given wake-ups, as
+// node sends them.
+func Payloads(node string, ready, changed, finished []string) []string {
+	n := &sender{node: node, queues: map[string]struct{}{}, changed: map[string]struct{}{}, jobs: map[string]struct{}{},
+		kick: make(chan struct{}, 1)}
+	n.add(ready, changed, finished)
+	return n.take()
+}
+
+const MaxPayload = maxPayload

@@ -70,12 +70,32 @@ func LatestVersion() int {
 // find nothing to do). A schema already migrated by a newer build is
 // refused.
 func (s *Store) Migrate(ctx context.Context) error {
+	_, _, err := s.migrate(ctx)
+	return err
+}
+
+// MigrateSchema applies the pending migrations to the schema that url and
+// opts name (opts.SkipMigrations is ignored), and returns its version
+// before and after: what `spool migrate` runs.
+func MigrateSchema(ctx context.Context, url string, opts Options) (schema string, from, to int, err error) {
+	opts.SkipMigrations = true
+	opts.noVersionCheck = true
+	s, err := Open(ctx, url, opts)
+	if err != nil {
+		return "", 0, 0, err
+	}
+	defer s.Close()
+	from, to, err = s.migrate(ctx)
+	return s.schema, from, to, err
+}
+
+func (s *Store) migrate(ctx context.Context) (from, to int, err error) {
 	if err := s.begin(ctx); err != nil {
-		return err
+		return 0, 0, err
 	}
 	ms, err := migrations()
 	if err != nil {
-		return fmt.Errorf("postgres store: %w", err)
+		return 0, 0, fmt.Errorf("postgres store: %w", err)
 	}
 	applied := 0
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
@@ -104,6 +124,7 @@ func (s *Store) Migrate(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		from = current
 		if err := s.compatible(current, len(ms)); err != nil {
 			return err
 		}
@@ -121,14 +142,14 @@ func (s *Store) Migrate(ctx context.Context) error {
 	})
 	if err != nil {
 		if isOwn(err) {
-			return err
+			return from, from, err
 		}
-		return interpretError("migrating schema "+s.schema, err)
+		return from, from, interpretError("migrating schema "+s.schema, err)
 	}
 	if applied > 0 {
 		s.log.Info("postgres store migrated", "schema", s.schema, "applied", applied, "version", len(ms))
 	}
-	return nil
+	return from, from + applied, nil
 }
 
 // checkVersion fails unless the schema is at this build's version.

@@ -23,9 +23,12 @@ import (
 type Options struct {
 	// Logger receives the store's messages. Nil discards them.
 	Logger *slog.Logger
-	// Schema holds the store's tables; "" means "public". It is created by
-	// the migrations if missing. Several stores (or test runs) share one
-	// database through distinct schemas.
+	// Schema holds the store's tables; "" means the search_path parameter
+	// of the connection URL if it names one schema
+	// (postgres://host/db?search_path=spool), else "public". It is created
+	// by the migrations if missing. Several stores (or test runs) share one
+	// database through distinct schemas; nodes that share a queue system
+	// use the same schema.
 	Schema string
 	// MaxConns bounds the connection pool; 0 means pgxpool's default (the
 	// larger of 4 and the number of CPUs), which URL parameter
@@ -35,6 +38,9 @@ type Options struct {
 	// version instead of migrating it: for deployments where migrations
 	// run separately (Migrate, a `spool migrate` command).
 	SkipMigrations bool
+	// noVersionCheck (with SkipMigrations) skips the version check too:
+	// MigrateSchema migrates right after.
+	noVersionCheck bool
 
 	// admission tunes the max_depth check; zero fields take the defaults.
 	// Set by tests only.
@@ -88,13 +94,26 @@ func (o Options) validate() error {
 }
 
 // Store is the PostgreSQL store.Store. It is safe for concurrent use, and
-// several Stores (in several processes) may share one schema.
+// several Stores (in several processes) may share one schema. It is also a
+// store.Notifier: Listen reports the writes of the other Stores on the
+// schema.
 type Store struct {
 	pool      *pgxpool.Pool
 	log       *slog.Logger
 	schema    string
 	admission admission
 
+	// node names this Store in its notifications; sender sends them;
+	// listenCfg configures Listen's own connection.
+	node      string
+	sender    *sender
+	listenCfg *pgx.ConnConfig
+	// due is what NextDue answers.
+	due dueCache
+
+	// life ends at Close: it stops the sender and any Listen.
+	life      context.Context
+	endLife   context.CancelFunc
 	closed    atomic.Bool
 	closeOnce sync.Once
 }
@@ -105,7 +124,6 @@ var _ store.Store = (*Store)(nil)
 // connection string, as pgx accepts), applies pending migrations (unless
 // opts.SkipMigrations) and returns the store.
 func Open(ctx context.Context, url string, opts Options) (*Store, error) {
-	opts = opts.withDefaults()
 	if err := opts.validate(); err != nil {
 		return nil, err
 	}
@@ -117,7 +135,23 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	if opts.MaxConns > 0 {
 		cfg.MaxConns = opts.MaxConns
 	}
+	if cfg.ConnConfig.ConnectTimeout == 0 {
+		// Without it a host that does not answer holds every request
+		// until its own deadline; with it, requests fail fast (503) while
+		// the database is out of reach. URL parameter connect_timeout
+		// overrides it.
+		cfg.ConnConfig.ConnectTimeout = defaultConnectTimeout
+	}
 	rp := cfg.ConnConfig.RuntimeParams
+	if opts.Schema == "" {
+		if opts.Schema, err = schemaFromURL(rp["search_path"]); err != nil {
+			return nil, err
+		}
+	}
+	opts = opts.withDefaults()
+	if err := opts.validate(); err != nil {
+		return nil, err
+	}
 	rp["search_path"] = pgx.Identifier{opts.Schema}.Sanitize()
 	// The statements rely on READ COMMITTED: a fresh snapshot per statement
 	// (the admission check counts after taking its locks) and re-checks of
@@ -127,7 +161,8 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	if rp["application_name"] == "" {
 		rp["application_name"] = "spool"
 	}
-	s := &Store{log: opts.Logger, schema: opts.Schema, admission: opts.admission}
+	s := &Store{log: opts.Logger, schema: opts.Schema, admission: opts.admission, node: newNodeID(),
+		listenCfg: cfg.ConnConfig.Copy()}
 	cfg.AfterConnect = s.afterConnect
 
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
@@ -139,15 +174,20 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 		pool.Close()
 		return nil, err
 	}
-	if opts.SkipMigrations {
+	switch {
+	case opts.noVersionCheck:
+	case opts.SkipMigrations:
 		err = s.checkVersion(ctx)
-	} else {
+	default:
 		err = s.Migrate(ctx)
 	}
 	if err != nil {
 		pool.Close()
 		return nil, err
 	}
+	s.life, s.endLife = context.WithCancel(context.Background())
+	s.sender = newSender(s)
+	go s.sender.run(s.life)
 	s.log.Info("postgres store opened", "host", cfg.ConnConfig.Host, "database", cfg.ConnConfig.Database,
 		"schema", s.schema, "max_conns", cfg.MaxConns)
 	return s, nil
@@ -169,6 +209,26 @@ func (s *Store) afterConnect(ctx context.Context, conn *pgx.Conn) error {
 		}
 	}
 	return nil
+}
+
+// defaultConnectTimeout bounds a connection attempt when the URL does not.
+const defaultConnectTimeout = 5 * time.Second
+
+// schemaFromURL returns the schema named by the URL's search_path
+// parameter: "" when absent, an error when it names several.
+func schemaFromURL(searchPath string) (string, error) {
+	sp := strings.TrimSpace(searchPath)
+	if sp == "" {
+		return "", nil
+	}
+	if strings.Contains(sp, ",") {
+		return "", spool.Invalidf("postgres store: the URL's search_path %q names several schemas; name the one schema of the store", searchPath)
+	}
+	if len(sp) >= 2 && sp[0] == '"' && sp[len(sp)-1] == '"' {
+		return strings.ReplaceAll(sp[1:len(sp)-1], `""`, `"`), nil
+	}
+	// PostgreSQL folds an unquoted name to lower case.
+	return strings.ToLower(sp), nil
 }
 
 // minServerVersion is the oldest PostgreSQL the SQL runs on (12: MATERIALIZED
@@ -199,9 +259,13 @@ func (s *Store) checkServer(ctx context.Context) error {
 
 // Close closes the pool, waiting for calls in progress. It is idempotent;
 // afterwards every method returns an error wrapping spool.ErrUnavailable.
+// Wake-ups not yet sent to other nodes get one last, short attempt, and a
+// Listen in progress returns.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.closed.Store(true)
+		s.endLife()
+		<-s.sender.done
 		s.pool.Close()
 		s.log.Info("postgres store closed", "schema", s.schema)
 	})
@@ -317,6 +381,9 @@ func retry(ctx context.Context, fn func() error) error {
 		}
 	}
 }
+
+// RedactURL returns a connection URL fit for logs: its password hidden.
+func RedactURL(url string) string { return redact(url) }
 
 // redact hides the password of a connection URL.
 func redact(raw string) string {

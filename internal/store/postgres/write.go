@@ -198,6 +198,13 @@ func (s *Store) Insert(ctx context.Context, p store.InsertParams) ([]store.Inser
 			res[i] = store.InsertResult{Record: res[f].Record.Clone(), Existing: true}
 		}
 	}
+	created := make([]*store.Record, 0, len(inserted))
+	for _, r := range res {
+		if !r.Existing {
+			created = append(created, r.Record)
+		}
+	}
+	s.written(created)
 	return res, nil
 }
 
@@ -447,7 +454,31 @@ func (s *Store) Update(ctx context.Context, changes []store.Change) ([]*store.Re
 	if err != nil {
 		return nil, nil, interpretError(fmt.Sprintf("updating %d jobs", len(changes)), err)
 	}
+	s.written(recs)
 	return recs, errs, nil
+}
+
+// written tells the other nodes, and NextDue, about committed records:
+// ready ones wake their queue, finished ones their job's waiters, and
+// scheduled ones may be due before NextDue thought.
+func (s *Store) written(recs []*store.Record) {
+	var ready, finished []string
+	for _, r := range recs {
+		if r == nil {
+			continue
+		}
+		switch {
+		case r.State == spool.StateReady:
+			if !slices.Contains(ready, r.Queue) {
+				ready = append(ready, r.Queue)
+			}
+		case r.State == spool.StateScheduled:
+			s.due.lower(r.RunAt)
+		case r.State.Terminal():
+			finished = append(finished, r.ID)
+		}
+	}
+	s.sender.add(ready, nil, finished)
 }
 
 type queryer interface {
@@ -505,8 +536,14 @@ UPDATE spool_jobs j SET state = 'ready', ready_at = $1, rev = j.rev + 1
 WHERE j.id = ANY (ARRAY(SELECT id FROM due))
 RETURNING j.queue`
 
+// nextDueSQL reads the earliest run_at of a scheduled job (one probe of
+// spool_jobs_scheduled), after promoteSQL in the same round trip: a new
+// statement, so it sees the promotion.
+const nextDueSQL = `SELECT min(run_at) FROM spool_jobs WHERE state = 'scheduled'`
+
 // PromoteDue makes up to limit scheduled jobs with run_at <= now ready and
-// returns the queues that received jobs, by name.
+// returns the queues that received jobs, by name. It also refreshes what
+// NextDue answers.
 func (s *Store) PromoteDue(ctx context.Context, now time.Time, limit int) ([]string, error) {
 	if err := s.begin(ctx); err != nil {
 		return nil, err
@@ -515,27 +552,41 @@ func (s *Store) PromoteDue(ctx context.Context, now time.Time, limit int) ([]str
 		return nil, spool.Invalidf("promote limit must be positive, got %d", limit)
 	}
 	queues := []string{}
+	var next *time.Time
+	mark := s.due.mark()
 	err := retry(ctx, func() error {
 		queues = queues[:0]
-		rows, err := s.pool.Query(ctx, promoteSQL, now, int64(limit))
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
+		b := &pgx.Batch{}
+		b.Queue(promoteSQL, now, int64(limit))
+		b.Queue(nextDueSQL)
+		br := s.pool.SendBatch(ctx, b)
+		rows, err := br.Query()
+		for err == nil && rows.Next() {
 			var q string
-			if err := rows.Scan(&q); err != nil {
-				return err
-			}
+			err = rows.Scan(&q)
 			queues = append(queues, q)
 		}
-		return rows.Err()
+		if rows != nil {
+			rows.Close()
+			err = cmp.Or(err, rows.Err())
+		}
+		if err == nil {
+			err = br.QueryRow().Scan(&next)
+		}
+		return cmp.Or(err, br.Close())
 	})
 	if err != nil {
 		return nil, interpretError("promoting due jobs", err)
 	}
+	var at time.Time
+	if next != nil {
+		at = next.UTC()
+	}
+	s.due.refresh(mark, at, now)
 	slices.Sort(queues)
-	return slices.Compact(queues), nil
+	queues = slices.Compact(queues)
+	s.sender.add(queues, nil, nil)
+	return queues, nil
 }
 
 // purgeSQL deletes a queue's oldest terminal jobs finished before $2.
@@ -585,5 +636,9 @@ func (s *Store) SetQueueConfig(ctx context.Context, name string, cfg spool.Queue
 	}
 	_, err = s.pool.Exec(ctx, `INSERT INTO spool_queues (name, config) VALUES ($1, $2::jsonb)
 		ON CONFLICT (name) DO UPDATE SET config = excluded.config`, name, string(b))
-	return interpretError(fmt.Sprintf("setting the config of queue %q", name), err)
+	if err != nil {
+		return interpretError(fmt.Sprintf("setting the config of queue %q", name), err)
+	}
+	s.sender.add(nil, []string{name}, nil)
+	return nil
 }

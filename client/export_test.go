@@ -1,0 +1,23 @@
+package client
+
+import (
+	"context"
+	"time"
+)
+
+// WithSleep replaces the wait between retries (tests record the waits
+// instead of waiting).
+func WithSleep(f func(ctx context.Context, d time.Duration) error) Option {
+	return func(c *Client) error {
+		c.sleep = f
+		return nil
+	}
+}
+
+// WithRand replaces the jitter source: f returns a float in [0,1).
+func WithRand(f func() float64) Option {
+	return func(c *Client) error {
+		c.rand = f
+		return nil
+	}
+}

@@ -1,0 +1,149 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"math"
+	"net"
+	"net/http"
+	"syscall"
+	"time"
+
+	"github.com/spoolq/spool"
+)
+
+// RetryPolicy says how a Client retries a call that failed for a reason
+// that may pass: the server answered 429 or 503 (a full queue, a server
+// stopping), a proxy answered 502 or 504, the connection failed, or the
+// attempt timed out. The n-th retry waits a random time in [0, min(Max,
+// Base*2^(n-1))) ("full jitter"), or the server's Retry-After when that is
+// longer. Retrying stops after MaxRetries retries, and before any wait that
+// would end past the context's deadline (or the default timeout, see
+// WithTimeout): the last error is then returned.
+//
+// Only calls that are safe to repeat are retried after a failure that
+// leaves unknown whether the server acted (a timeout, a broken connection,
+// a 502/503/504): reads, queue config changes, heartbeats, and enqueues,
+// which carry an idempotency key across their retries (see Enqueue). Calls
+// that are not safe to repeat (Lease, Complete, Fail, Ack, Release, Cancel,
+// Retry) are retried only when the server surely did not act: 429, 503
+// queue_full, or a connection that could not be opened.
+type RetryPolicy struct {
+	// MaxRetries is the number of retries after the first try; 0 disables
+	// retries.
+	MaxRetries int
+	// Base is the backoff before the first retry (at most; jitter draws
+	// below it). Default 100ms.
+	Base time.Duration
+	// Max caps the backoff of any retry, Retry-After aside. Default 5s.
+	Max time.Duration
+}
+
+// DefaultRetryPolicy is the policy of a Client created without
+// WithRetryPolicy.
+var DefaultRetryPolicy = RetryPolicy{MaxRetries: 6, Base: 100 * time.Millisecond, Max: 5 * time.Second}
+
+// NoRetry is a policy that never retries.
+var NoRetry = RetryPolicy{}
+
+// WithRetryPolicy sets how the Client retries failed calls (default
+// DefaultRetryPolicy; NoRetry turns retries off). Zero Base and Max take
+// the defaults.
+func WithRetryPolicy(p RetryPolicy) Option {
+	return func(c *Client) error {
+		if p.MaxRetries < 0 || p.Base < 0 || p.Max < 0 {
+			return errors.New("client: WithRetryPolicy: MaxRetries, Base and Max must not be negative")
+		}
+		if p.Base == 0 {
+			p.Base = DefaultRetryPolicy.Base
+		}
+		if p.Max == 0 {
+			p.Max = DefaultRetryPolicy.Max
+		}
+		if p.Base > p.Max {
+			return errors.New("client: WithRetryPolicy: Base must not exceed Max")
+		}
+		c.retry = p
+		return nil
+	}
+}
+
+// repeat says which failures of a call may be retried.
+type repeat int
+
+const (
+	// repeatIfUnsent retries only failures that prove the server did not
+	// act on the request.
+	repeatIfUnsent repeat = iota
+	// repeatSafe retries every temporary failure: sending the request
+	// twice does no harm.
+	repeatSafe
+)
+
+// retryable reports whether err, the failure of one try of a call, may be
+// retried.
+func retryable(mode repeat, err error) bool {
+	var ce *Error
+	if errors.As(err, &ce) {
+		switch ce.Status {
+		case http.StatusTooManyRequests:
+			return true
+		case http.StatusServiceUnavailable:
+			// A full queue stored nothing; other 503s (a request that ran
+			// out of time, a server stopping) may have done their work.
+			return ce.Code == spool.CodeQueueFull || mode == repeatSafe
+		case http.StatusBadGateway, http.StatusGatewayTimeout:
+			return mode == repeatSafe
+		}
+		return false
+	}
+	var te *TransportError
+	if errors.As(err, &te) {
+		return notSent(te.Err) || mode == repeatSafe
+	}
+	return false
+}
+
+// notSent reports whether a transport failure happened before the request
+// could reach the server: no connection could be opened.
+func notSent(err error) bool {
+	if errors.Is(err, syscall.ECONNREFUSED) {
+		return true
+	}
+	var dns *net.DNSError
+	if errors.As(err, &dns) {
+		return true
+	}
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
+}
+
+// backoff is the wait before retry n (n >= 1) after err: full jitter over
+// the capped exponential, or the server's Retry-After when longer.
+func (c *Client) backoff(n int, err error) time.Duration {
+	ceil := float64(c.retry.Base) * math.Pow(2, float64(n-1))
+	if ceil > float64(c.retry.Max) {
+		ceil = float64(c.retry.Max)
+	}
+	d := time.Duration(c.rand() * ceil)
+	var ce *Error
+	if errors.As(err, &ce) && ce.RetryAfter > d {
+		d = ce.RetryAfter
+	}
+	return d
+}
+
+// sleepCtx waits d, or until ctx is done (its error is returned then).
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
