@@ -29,6 +29,10 @@ var (
 	ErrUnauthorized = errors.New("unauthorized")
 	// ErrForbidden: credentials do not allow the operation (403).
 	ErrForbidden = errors.New("forbidden")
+	// ErrNoSubscribers: a message was published to a topic that no queue
+	// takes it from (404, code no_subscribers); nothing was stored. It
+	// also matches ErrNotFound.
+	ErrNoSubscribers = errors.New("no subscribers")
 )
 
 // QueueFullError says which queue refused jobs and for how long the caller
@@ -72,6 +76,14 @@ func TooLargef(format string, args ...any) error {
 	return &messageError{msg: fmt.Sprintf(format, args...), err: ErrTooLarge}
 }
 
+// NoSubscribersf returns an error wrapping ErrNoSubscribers and ErrNotFound.
+func NoSubscribersf(format string, args ...any) error {
+	return &messageError{msg: fmt.Sprintf(format, args...), err: noSubscribers}
+}
+
+// noSubscribers makes errors.Is match both ErrNoSubscribers and ErrNotFound.
+var noSubscribers = errors.Join(ErrNoSubscribers, ErrNotFound)
+
 // messageError carries a human message whose text is safe to show clients,
 // and a sentinel for errors.Is.
 type messageError struct {
@@ -86,6 +98,7 @@ func (e *messageError) Unwrap() error { return e.err }
 const (
 	CodeInvalid          = "invalid_request"
 	CodeNotFound         = "not_found"
+	CodeNoSubscribers    = "no_subscribers"
 	CodeQueueFull        = "queue_full"
 	CodeLeaseLost        = "lease_lost"
 	CodeConflict         = "conflict"
@@ -103,6 +116,8 @@ func Code(err error) string {
 	switch {
 	case errors.Is(err, ErrInvalid):
 		return CodeInvalid
+	case errors.Is(err, ErrNoSubscribers):
+		return CodeNoSubscribers
 	case errors.Is(err, ErrNotFound):
 		return CodeNotFound
 	case errors.Is(err, ErrQueueFull):

@@ -47,6 +47,8 @@ func (e *Error) Unwrap() error {
 		return spool.ErrInvalid
 	case spool.CodeNotFound:
 		return spool.ErrNotFound
+	case spool.CodeNoSubscribers:
+		return spool.ErrNoSubscribers
 	case spool.CodeQueueFull:
 		return spool.ErrQueueFull
 	case spool.CodeLeaseLost:

@@ -14,9 +14,15 @@ import (
 	"github.com/spoolq/spool"
 )
 
+// optionalBody is a request type whose body may be empty (all fields
+// optional): an empty body leaves it at its zero value.
+type optionalBody interface{ optionalBody() }
+
 // decodeBody reads the request body (at most Limits.MaxBodyBytes) and
 // decodes it into dst: one JSON value, unknown fields refused, nothing but
-// white space after it. For *noBody, an empty body is accepted.
+// white space after it. For *noBody and an optionalBody, an empty body is
+// accepted.
+
 func (s *Server) decodeBody(c *call, dst any) error {
 	buf := getBuf()
 	defer putBuf(buf)
@@ -31,6 +37,9 @@ func (s *Server) decodeBody(c *call, dst any) error {
 	data := buf.Bytes()
 	if len(bytes.TrimSpace(data)) == 0 {
 		if _, ok := dst.(*noBody); ok {
+			return nil
+		}
+		if _, ok := dst.(optionalBody); ok {
 			return nil
 		}
 		return spool.Invalidf("the request body is empty; send a JSON object (see /v1/openapi.json)")

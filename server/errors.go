@@ -15,6 +15,7 @@ import (
 var statusOf = map[string]int{
 	spool.CodeInvalid:          http.StatusBadRequest,
 	spool.CodeNotFound:         http.StatusNotFound,
+	spool.CodeNoSubscribers:    http.StatusNotFound,
 	spool.CodeQueueFull:        http.StatusServiceUnavailable,
 	spool.CodeLeaseLost:        http.StatusConflict,
 	spool.CodeConflict:         http.StatusConflict,

@@ -206,6 +206,12 @@ func TestOpenAPISchemasMatchWireTypes(t *testing.T) {
 		"ErrorBody":           {reflect.TypeFor[spool.ErrorBody](), true},
 		"ErrorDetail":         {reflect.TypeFor[spool.ErrorDetail](), true},
 		"Status":              {reflect.TypeFor[statusResponse](), true},
+		"SubscribeRequest":    {reflect.TypeFor[spool.SubscribeRequest](), false},
+		"Subscription":        {reflect.TypeFor[spool.Subscription](), true},
+		"TopicInfo":           {reflect.TypeFor[spool.TopicInfo](), true},
+		"TopicsResponse":      {reflect.TypeFor[spool.TopicsResponse](), true},
+		"PublishBatchRequest": {reflect.TypeFor[spool.PublishBatchRequest](), false},
+		"Unsubscribed":        {reflect.TypeFor[unsubscribed](), true},
 	}
 	for name, w := range schemas {
 		sch, ok := doc.Components.Schemas[name]

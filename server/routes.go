@@ -40,10 +40,17 @@ func (s *Server) routeTable() []route {
 		// Producers.
 		{method: http.MethodPost, pattern: "/v1/queues/{queue}/jobs", serve: endpoint(s.enqueue)},
 		{method: http.MethodPost, pattern: "/v1/queues/{queue}/jobs:batch", serve: endpoint(s.enqueueBatch)},
+		// Topics.
+		{method: http.MethodGet, pattern: "/v1/topics", serve: endpoint(s.listTopics)},
+		{method: http.MethodPut, pattern: "/v1/topics/{topic}/subscriptions/{queue}", serve: endpoint(s.subscribe)},
+		{method: http.MethodDelete, pattern: "/v1/topics/{topic}/subscriptions/{queue}", serve: endpoint(s.unsubscribe)},
+		{method: http.MethodPost, pattern: "/v1/topics/{topic}/messages", serve: endpoint(s.publish)},
+		{method: http.MethodPost, pattern: "/v1/topics/{topic}/messages:batch", serve: endpoint(s.publishBatch)},
 		// Status.
 		{method: http.MethodGet, pattern: "/v1/jobs/{id}", query: []string{"wait"}, longPoll: true, serve: endpoint(s.getJob)},
 		{method: http.MethodDelete, pattern: "/v1/jobs/{id}", serve: endpoint(s.cancelJob)},
 		{method: http.MethodPost, pattern: "/v1/jobs/{id}/retry", serve: endpoint(s.retryJob)},
+		{method: http.MethodGet, pattern: "/v1/events", query: []string{"queue", "job", "stats"}, raw: http.HandlerFunc(s.serveEvents)},
 		// Workers.
 		{method: http.MethodPost, pattern: "/v1/leases", longPoll: true, serve: endpoint(s.lease)},
 		{method: http.MethodPost, pattern: "/v1/jobs/{id}/heartbeat", serve: endpoint(s.heartbeat)},

@@ -1,5 +1,5 @@
 // Package cli is the spool command line: `spool serve` runs the server;
-// push, job, wait, jobs, dead, queues, cancel and retry drive a server
+// push, job, wait, jobs, dead, queues, cancel, retry and topic drive a server
 // through the Go SDK, and `spool work` runs jobs with any command. Run is
 // the whole program minus the process: cmd/spool only wires it to os.Args,
 // the standard streams, signals and the exit code, so every command is
@@ -148,6 +148,7 @@ func newRoot(e env, started *bool) *cobra.Command {
 		newJobsCmd(e),
 		newDeadCmd(e),
 		newWorkCmd(e),
+		newTopicCmd(e),
 	)
 	return root
 }

@@ -33,6 +33,13 @@ stdin (unless stdin is a terminal, in which case the job has no payload).`,
 			return push(cmd, e, args)
 		},
 	}
+	addEnqueueFlags(cmd)
+	cmd.Flags().Bool("json", false, "print the whole job as JSON")
+	return cmd
+}
+
+// addEnqueueFlags adds the flags of an enqueue request (push, topic publish).
+func addEnqueueFlags(cmd *cobra.Command) {
 	f := cmd.Flags()
 	f.String("delay", "", "run after this long, e.g. 30s, 5m, 2h")
 	f.String("run-at", "", "run at this time (RFC 3339, e.g. 2030-01-02T15:04:05Z)")
@@ -41,8 +48,6 @@ stdin (unless stdin is a terminal, in which case the job has no payload).`,
 	f.String("timeout", "", "how long one attempt may run, e.g. 10m")
 	f.String("idempotency-key", "", "a key that makes a repeated push return the first job")
 	f.StringArray("tag", nil, "a tag (repeat for more)")
-	f.Bool("json", false, "print the whole job as JSON")
-	return cmd
 }
 
 func push(cmd *cobra.Command, e env, args []string) error {
@@ -50,41 +55,11 @@ func push(cmd *cobra.Command, e env, args []string) error {
 	if err := spool.ValidateQueueName(queue); err != nil {
 		return usagef("%v", err)
 	}
-	req := spool.EnqueueRequest{Type: typ}
-	f := cmd.Flags()
-	var err error
-	if req.Payload, err = readPayload(e, args[2:]); err != nil {
+	req, err := enqueueRequest(cmd, e, typ, args[2:])
+	if err != nil {
 		return err
 	}
-	if s, _ := f.GetString("delay"); s != "" {
-		d, err := spool.ParseDuration(s)
-		if err != nil {
-			return usagef("--delay: %v", err)
-		}
-		req.Delay = ptr(spool.Duration(d))
-	}
-	if s, _ := f.GetString("run-at"); s != "" {
-		if req.Delay != nil {
-			return usagef("give --delay or --run-at, not both")
-		}
-		t, err := time.Parse(time.RFC3339, s)
-		if err != nil {
-			return usagef("--run-at %q: use RFC 3339, such as 2030-01-02T15:04:05Z", s)
-		}
-		req.RunAt = &t
-	}
-	if s, _ := f.GetString("timeout"); s != "" {
-		d, err := spool.ParseDuration(s)
-		if err != nil {
-			return usagef("--timeout: %v", err)
-		}
-		req.Timeout = ptr(spool.Duration(d))
-	}
-	req.Priority, _ = f.GetInt("priority")
-	req.MaxAttempts, _ = f.GetInt("max-attempts")
-	req.IdempotencyKey, _ = f.GetString("idempotency-key")
-	req.Tags, _ = f.GetStringArray("tag")
-	asJSON, _ := f.GetBool("json")
+	asJSON, _ := cmd.Flags().GetBool("json")
 
 	c, err := newClient(cmd, e)
 	if err != nil {
@@ -103,6 +78,46 @@ func push(cmd *cobra.Command, e env, args []string) error {
 	}
 	_, err = fmt.Fprintln(e.stdout, job.ID)
 	return err
+}
+
+// enqueueRequest builds an enqueue request of type typ from the payload
+// argument (or stdin) and the flags of addEnqueueFlags.
+func enqueueRequest(cmd *cobra.Command, e env, typ string, payloadArgs []string) (spool.EnqueueRequest, error) {
+	req := spool.EnqueueRequest{Type: typ}
+	f := cmd.Flags()
+	var err error
+	if req.Payload, err = readPayload(e, payloadArgs); err != nil {
+		return req, err
+	}
+	if s, _ := f.GetString("delay"); s != "" {
+		d, err := spool.ParseDuration(s)
+		if err != nil {
+			return req, usagef("--delay: %v", err)
+		}
+		req.Delay = ptr(spool.Duration(d))
+	}
+	if s, _ := f.GetString("run-at"); s != "" {
+		if req.Delay != nil {
+			return req, usagef("give --delay or --run-at, not both")
+		}
+		t, err := time.Parse(time.RFC3339, s)
+		if err != nil {
+			return req, usagef("--run-at %q: use RFC 3339, such as 2030-01-02T15:04:05Z", s)
+		}
+		req.RunAt = &t
+	}
+	if s, _ := f.GetString("timeout"); s != "" {
+		d, err := spool.ParseDuration(s)
+		if err != nil {
+			return req, usagef("--timeout: %v", err)
+		}
+		req.Timeout = ptr(spool.Duration(d))
+	}
+	req.Priority, _ = f.GetInt("priority")
+	req.MaxAttempts, _ = f.GetInt("max-attempts")
+	req.IdempotencyKey, _ = f.GetString("idempotency-key")
+	req.Tags, _ = f.GetStringArray("tag")
+	return req, nil
 }
 
 // readPayload returns the payload from the argument, or stdin when the

@@ -30,6 +30,11 @@ type Defaults struct {
 	BackoffMax  time.Duration
 	// Lease is the lease duration when a lease request or heartbeat names none.
 	Lease time.Duration
+	// DropUnrouted makes a publish whose messages no subscription takes an
+	// accepted no-op (202, no jobs). By default it is refused with
+	// spool.ErrNoSubscribers (404 no_subscribers), so that a typo in a
+	// topic name does not silently lose messages.
+	DropUnrouted bool
 }
 
 // DefaultDefaults are Spool's out-of-the-box queue settings.
@@ -67,6 +72,9 @@ type Config struct {
 	RecheckInterval time.Duration
 	// Metrics receives counters and histograms; nil disables them.
 	Metrics *Metrics
+	// EventLog is how many job events are kept for streams that resume
+	// (default DefaultEventLog).
+	EventLog int
 }
 
 func (c *Config) fill() error {
@@ -147,6 +155,9 @@ type Engine struct {
 	done    chan struct{}
 	stopped chan struct{} // closed by Stop: long-polls return at once
 	stopOne sync.Once
+
+	// events holds the latest job events for GET /v1/events.
+	events *eventLog
 }
 
 type cachedConfig struct {
@@ -169,6 +180,7 @@ func New(cfg Config) (*Engine, error) {
 		cfgTab:  make(map[string]cachedConfig),
 		wake:    make(chan struct{}, 1),
 		stopped: make(chan struct{}),
+		events:  newEventLog(cfg.EventLog),
 	}, nil
 }
 

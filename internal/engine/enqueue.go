@@ -33,42 +33,16 @@ func (e *Engine) Enqueue(ctx context.Context, queue string, reqs []spool.Enqueue
 	}
 	now := e.clock.Now()
 	recs := make([]*store.Record, len(reqs))
-	earliest := time.Time{}
 	for i := range reqs {
 		recs[i] = e.newRecord(queue, &reqs[i], qc, now)
-		if recs[i].State == spool.StateScheduled && (earliest.IsZero() || recs[i].RunAt.Before(earliest)) {
-			earliest = recs[i].RunAt
-		}
 	}
-	res, err := e.st.Insert(ctx, store.InsertParams{Jobs: recs, MaxDepth: map[string]int64{queue: *qc.MaxDepth}})
+	out, err := e.insert(ctx, recs, map[string]int64{queue: *qc.MaxDepth}, now)
 	if err != nil {
 		var qf *spool.QueueFullError
 		if errors.As(err, &qf) {
-			_, drain, _ := e.rates.snapshot(qf.Queue, now)
-			qf.RetryAfter = retryAfter(qf.Depth, qf.MaxDepth, len(reqs), drain, rateWindow)
-			e.m.rejected(qf.Queue)
 			return nil, qf
 		}
 		return nil, fmt.Errorf("enqueueing into %q: %w", queue, err)
-	}
-	out := make([]EnqueueResult, len(res))
-	created, ready := 0, false
-	for i, r := range res {
-		out[i] = EnqueueResult{Job: view(r.Record), Existing: r.Existing}
-		if !r.Existing {
-			created++
-			ready = ready || r.Record.State == spool.StateReady
-		}
-	}
-	if created > 0 {
-		e.rates.enqueued(queue, now, created)
-		e.m.enqueued(queue, created)
-	}
-	if ready {
-		e.hub.queueReady(queue)
-	}
-	if !earliest.IsZero() {
-		e.poke()
 	}
 	return out, nil
 }

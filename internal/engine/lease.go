@@ -79,7 +79,9 @@ func (e *Engine) leaseOnce(ctx context.Context, queues []string, max int, leaseF
 		return nil, fmt.Errorf("leasing from %v: %w", open, err)
 	}
 	jobs := make([]*spool.Job, len(recs))
+	evs := make([]spool.JobEvent, len(recs))
 	for i, r := range recs {
+		evs[i] = jobEventOf(r, now)
 		j := view(r)
 		j.Lease = &spool.Lease{Token: r.Token, ExpiresAt: *r.LeaseExpiresAt}
 		jobs[i] = j
@@ -87,6 +89,7 @@ func (e *Engine) leaseOnce(ctx context.Context, queues []string, max int, leaseF
 			e.m.queueWait(r.Queue, now.Sub(*r.ReadyAt))
 		}
 	}
+	e.events.add(evs...)
 	return jobs, nil
 }
 
@@ -257,6 +260,9 @@ func (e *Engine) after(prev spool.State, r *store.Record) {
 		return
 	}
 	now := e.clock.Now()
+	if prev != r.State {
+		e.events.add(jobEventOf(r, now))
+	}
 	switch r.State {
 	case spool.StateReady:
 		e.hub.queueReady(r.Queue)

@@ -183,6 +183,53 @@ type Store interface {
 	Queues(ctx context.Context) ([]*QueueRecord, error)
 	// SetQueueConfig stores a queue's overrides, creating the queue.
 	SetQueueConfig(ctx context.Context, name string, cfg spool.QueueConfig) error
+	// Topics stores topic subscriptions.
+	Topics
 	// Close releases the store; pending writes are synced first.
 	Close() error
+}
+
+// Subscription binds a queue to a topic: every message published to Topic
+// (whose type passes Types) becomes a job in Queue.
+type Subscription struct {
+	Topic string
+	Queue string
+	// Types, when not empty, limits the subscription to messages of these
+	// types.
+	Types     []string
+	CreatedAt time.Time
+}
+
+// SubscriptionsParams selects subscriptions.
+type SubscriptionsParams struct {
+	// Topic limits the answer to one topic ("" for every topic).
+	Topic string
+	// Type, when not empty, keeps only the subscriptions that take a
+	// message of this type (those with no Types, or Types containing it).
+	Type string
+}
+
+// Topics is the part of the seam that stores topic subscriptions.
+type Topics interface {
+	// PutSubscription creates or replaces the (Topic, Queue) subscription.
+	PutSubscription(ctx context.Context, sub Subscription) error
+	// DeleteSubscription removes a subscription, or returns
+	// spool.ErrNotFound if there is none.
+	DeleteSubscription(ctx context.Context, topic, queue string) error
+	// Subscriptions lists subscriptions sorted by topic, then queue.
+	Subscriptions(ctx context.Context, p SubscriptionsParams) ([]Subscription, error)
+}
+
+// SubscriptionMatches reports whether sub takes messages of type typ: the
+// one rule every backend applies for SubscriptionsParams.Type.
+func SubscriptionMatches(sub *Subscription, typ string) bool {
+	if typ == "" || len(sub.Types) == 0 {
+		return true
+	}
+	for _, t := range sub.Types {
+		if t == typ {
+			return true
+		}
+	}
+	return false
 }

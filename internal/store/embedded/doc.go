@@ -49,6 +49,9 @@
 //	q/<queue name>         queue config overrides: JSON spool.QueueConfig.
 //	                       Written when a queue is first used, so a queue
 //	                       outlives its jobs.
+//	t/<topic>\x00<queue>   a topic subscription: JSON {"types":[...],
+//	                       "created_at":...}. No in-memory index: they
+//	                       are few, and read from Pebble (topics.go).
 //
 // Job metadata is a tagged binary encoding rather than JSON because
 // decoding it is most of the work of Open (rebuilding the indexes of a

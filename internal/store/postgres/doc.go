@@ -97,6 +97,10 @@
 //     (the engine's compare-and-set decides).
 //   - Transient failures (deadlock, serialization failure, and the store's
 //     own retry signals) are retried a few times.
+//   - A new table gets planner statistics before autovacuum comes by (see
+//     analyze.go): without them Lease sorts a queue's ready jobs in every
+//     call (5x fewer leases per second in the benchmark of
+//     test/multinode).
 //
 // # Errors
 //

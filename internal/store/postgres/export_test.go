@@ -1,6 +1,10 @@
 package postgres
 
-import "github.com/spoolq/spool/internal/store"
+import (
+	"time"
+
+	"github.com/spoolq/spool/internal/store"
+)
 
 // Exported for the tests of package postgres_test.
 var (
@@ -8,6 +12,7 @@ var (
 	ListAllSQL  = listAllSQL
 	ExpiredSQL  = expiredSQL
 	PromoteSQL  = promoteSQL
+	NextDueSQL  = nextDueSQL
 	PurgeSQL    = purgeSQL
 	InsertSQL   = insertSQL
 	UpdateSQL   = updateSQL
@@ -57,3 +62,9 @@ func Payloads(node string, ready, changed, finished []string) []string {
 }
 
 const MaxPayload = maxPayload
+
+// WithAnalyzeEvery sets how often the store checks spool_jobs' statistics.
+func WithAnalyzeEvery(opts Options, d time.Duration) Options {
+	opts.analyzeEvery = d
+	return opts
+}

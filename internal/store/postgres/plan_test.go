@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -116,6 +117,13 @@ func TestQueryPlans(t *testing.T) {
 			refuse: []string{"Seq Scan on spool_jobs"},
 		},
 		{
+			// NextDue's refresh, run by every PromoteDue: the first entry
+			// of the scheduled index, not a scan of scheduled jobs.
+			name: "NextDue", sql: postgres.NextDueSQL,
+			want:   []string{"Index Only Scan using spool_jobs_scheduled on spool_jobs", "Limit"},
+			refuse: []string{"Seq Scan on spool_jobs", "Aggregate"},
+		},
+		{
 			name: "Purge", sql: postgres.PurgeSQL, args: []any{"q1", now, int64(1000)},
 			want:   []string{"spool_jobs_terminal"},
 			refuse: []string{"Seq Scan on spool_jobs"},
@@ -146,4 +154,57 @@ func TestQueryPlans(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestNewTableIsAnalyzed: a new store whose table fills before autovacuum
+// analyzes it gets planner statistics anyway, and Lease then walks
+// spool_jobs_ready instead of sorting the queue (what it does without
+// statistics).
+func TestNewTableIsAnalyzed(t *testing.T) {
+	t.Parallel()
+	schema := freshSchema(t)
+	s := openWith(t, postgres.WithAnalyzeEvery(postgres.Options{Schema: schema, MaxConns: 4}, time.Hour))
+	insert(t, s, job("q"))
+	// Then 90,000 ready jobs in two queues, behind the store's back.
+	pool := admin.get(t)
+	_, err := pool.Exec(t.Context(), fmt.Sprintf(`
+		INSERT INTO %s.spool_jobs (id, queue, type, state, priority, rev, attempt, max_attempts, run_at, created_at, ready_at)
+		SELECT gen_random_uuid()::text, CASE WHEN i %% 3 = 0 THEN 'q' ELSE 'other' END, 't', 'ready', 0, 1, 0, 3, now(), now(), now()
+		FROM generate_series(1, 90000) AS i`, pgx.Identifier{schema}.Sanitize()))
+	require.NoError(t, err)
+	t.Logf("lease plan before any ANALYZE:\n%s", leasePlan(t, schema))
+
+	// A store that checks soon (the first one checked at Open only).
+	openWith(t, postgres.WithAnalyzeEvery(postgres.Options{Schema: schema, MaxConns: 2}, 20*time.Millisecond))
+	var last *time.Time
+	require.Eventually(t, func() bool {
+		err := pool.QueryRow(t.Context(), `SELECT coalesce(last_analyze, last_autoanalyze) FROM pg_stat_user_tables
+			WHERE schemaname = $1 AND relname = 'spool_jobs'`, schema).Scan(&last)
+		return err == nil && last != nil
+	}, 30*time.Second, 20*time.Millisecond, "spool_jobs analyzed")
+	plan := leasePlan(t, schema)
+	t.Logf("lease plan after:\n%s", plan)
+	require.Contains(t, plan, "Index Scan using spool_jobs_ready on spool_jobs")
+	require.NotContains(t, plan, "Sort")
+}
+
+func leasePlan(t *testing.T, schema string) string {
+	t.Helper()
+	tx, err := admin.get(t).Begin(t.Context())
+	require.NoError(t, err)
+	defer func() { _ = tx.Rollback(context.Background()) }()
+	_, err = tx.Exec(t.Context(), "SET LOCAL search_path = "+pgx.Identifier{schema}.Sanitize())
+	require.NoError(t, err)
+	now := time.Date(2032, time.January, 1, 0, 0, 0, 0, time.UTC)
+	rows, err := tx.Query(t.Context(), "EXPLAIN (COSTS OFF) "+postgres.LeaseSQL,
+		[]string{"q"}, now, int64(10), make([]string, 10), "w", now.Add(time.Minute))
+	require.NoError(t, err)
+	var lines []string
+	for rows.Next() {
+		var l string
+		require.NoError(t, rows.Scan(&l))
+		lines = append(lines, l)
+	}
+	require.NoError(t, rows.Err())
+	return strings.Join(lines, "\n")
 }

@@ -45,6 +45,10 @@ type Options struct {
 	// admission tunes the max_depth check; zero fields take the defaults.
 	// Set by tests only.
 	admission admission
+	// analyzeEvery is how often the Store checks that spool_jobs has
+	// planner statistics (see analyze.go); 0 means the default. Set by
+	// tests only.
+	analyzeEvery time.Duration
 }
 
 // admission tunes Insert's max_depth check (see spool_check_depth in the
@@ -80,6 +84,9 @@ func (o Options) withDefaults() Options {
 	if o.admission.maxFastGain <= 0 {
 		o.admission.maxFastGain = defaultMaxFastGain
 	}
+	if o.analyzeEvery <= 0 {
+		o.analyzeEvery = defaultAnalyzeEvery
+	}
 	return o
 }
 
@@ -111,7 +118,10 @@ type Store struct {
 	// due is what NextDue answers.
 	due dueCache
 
-	// life ends at Close: it stops the sender and any Listen.
+	// analyzed is closed when analyzeLoop ends.
+	analyzed chan struct{}
+
+	// life ends at Close: it stops the sender, analyzeLoop and any Listen.
 	life      context.Context
 	endLife   context.CancelFunc
 	closed    atomic.Bool
@@ -188,6 +198,8 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	s.life, s.endLife = context.WithCancel(context.Background())
 	s.sender = newSender(s)
 	go s.sender.run(s.life)
+	s.analyzed = make(chan struct{})
+	go s.analyzeLoop(s.life, opts.analyzeEvery)
 	s.log.Info("postgres store opened", "host", cfg.ConnConfig.Host, "database", cfg.ConnConfig.Database,
 		"schema", s.schema, "max_conns", cfg.MaxConns)
 	return s, nil
@@ -266,6 +278,7 @@ func (s *Store) Close() error {
 		s.closed.Store(true)
 		s.endLife()
 		<-s.sender.done
+		<-s.analyzed
 		s.pool.Close()
 		s.log.Info("postgres store closed", "schema", s.schema)
 	})

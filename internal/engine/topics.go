@@ -1,0 +1,192 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/spoolq/spool"
+	"github.com/spoolq/spool/internal/store"
+)
+
+// Subscribe binds queue to topic (creating or replacing the binding). With
+// types, only messages of those types reach the queue.
+func (e *Engine) Subscribe(ctx context.Context, topic, queue string, types []string) (*spool.Subscription, error) {
+	if err := validateTopicName(topic); err != nil {
+		return nil, err
+	}
+	if err := spool.ValidateQueueName(queue); err != nil {
+		return nil, err
+	}
+	types = slices.Compact(slices.Sorted(slices.Values(types)))
+	sub := store.Subscription{Topic: topic, Queue: queue, Types: types, CreatedAt: e.clock.Now().UTC().Truncate(time.Microsecond)}
+	if err := e.st.PutSubscription(ctx, sub); err != nil {
+		return nil, fmt.Errorf("subscribing queue %q to topic %q: %w", queue, topic, err)
+	}
+	return subscriptionView(&sub), nil
+}
+
+// Unsubscribe removes the binding of queue to topic; spool.ErrNotFound if
+// there is none.
+func (e *Engine) Unsubscribe(ctx context.Context, topic, queue string) error {
+	if err := validateTopicName(topic); err != nil {
+		return err
+	}
+	if err := spool.ValidateQueueName(queue); err != nil {
+		return err
+	}
+	if err := e.st.DeleteSubscription(ctx, topic, queue); err != nil {
+		return fmt.Errorf("unsubscribing queue %q from topic %q: %w", queue, topic, err)
+	}
+	return nil
+}
+
+// Topics lists every topic with at least one subscription, by name.
+func (e *Engine) Topics(ctx context.Context) ([]spool.TopicInfo, error) {
+	subs, err := e.st.Subscriptions(ctx, store.SubscriptionsParams{})
+	if err != nil {
+		return nil, fmt.Errorf("listing topics: %w", err)
+	}
+	out := []spool.TopicInfo{}
+	for i := range subs {
+		if len(out) == 0 || out[len(out)-1].Name != subs[i].Topic {
+			out = append(out, spool.TopicInfo{Name: subs[i].Topic, Subscriptions: []spool.Subscription{}})
+		}
+		t := &out[len(out)-1]
+		t.Subscriptions = append(t.Subscriptions, *subscriptionView(&subs[i]))
+	}
+	return out, nil
+}
+
+// Publish fans messages out to the queues subscribed to topic: one job per
+// message and subscribed queue whose filter takes its type, all stored in
+// one atomic insert. If any of those queues is full, nothing is stored and
+// a *spool.QueueFullError names it. Idempotency keys apply per queue, so a
+// retried publish returns the jobs of the first one. The results are in
+// message order, then queue name order. A publish that no subscription
+// takes returns spool.ErrNoSubscribers, or, with Defaults.DropUnrouted, no
+// results and no error. The messages must have passed Validate.
+func (e *Engine) Publish(ctx context.Context, topic string, msgs []spool.EnqueueRequest) ([]EnqueueResult, error) {
+	if err := validateTopicName(topic); err != nil {
+		return nil, err
+	}
+	if len(msgs) == 0 {
+		return nil, spool.Invalidf("no messages to publish")
+	}
+	subs, err := e.st.Subscriptions(ctx, store.SubscriptionsParams{Topic: topic})
+	if err != nil {
+		return nil, fmt.Errorf("reading subscriptions of topic %q: %w", topic, err)
+	}
+	now := e.clock.Now()
+	configs := make(map[string]spool.QueueConfig)
+	depth := make(map[string]int64)
+	var recs []*store.Record
+	for i := range msgs {
+		for j := range subs {
+			if !store.SubscriptionMatches(&subs[j], msgs[i].Type) {
+				continue
+			}
+			q := subs[j].Queue
+			qc, ok := configs[q]
+			if !ok {
+				if qc, err = e.queueConfig(ctx, q); err != nil {
+					return nil, err
+				}
+				configs[q] = qc
+				depth[q] = *qc.MaxDepth
+			}
+			recs = append(recs, e.newRecord(q, &msgs[i], qc, now))
+		}
+	}
+	if len(recs) == 0 {
+		if e.cfg.Defaults.DropUnrouted {
+			return []EnqueueResult{}, nil
+		}
+		if len(subs) == 0 {
+			return nil, spool.NoSubscribersf("topic %q has no subscriptions: nothing was stored; subscribe a queue with PUT /v1/topics/%s/subscriptions/{queue}", topic, topic)
+		}
+		return nil, spool.NoSubscribersf("no subscription of topic %q takes messages of these types: nothing was stored", topic)
+	}
+	return e.insert(ctx, recs, depth, now)
+}
+
+// insert stores the records of an enqueue or a publish in one atomic
+// insert and does what follows: rates, metrics, wake-ups. A full queue
+// returns a *spool.QueueFullError with RetryAfter set.
+func (e *Engine) insert(ctx context.Context, recs []*store.Record, depth map[string]int64, now time.Time) ([]EnqueueResult, error) {
+	res, err := e.st.Insert(ctx, store.InsertParams{Jobs: recs, MaxDepth: depth})
+	if err != nil {
+		var qf *spool.QueueFullError
+		if errors.As(err, &qf) {
+			n := 0
+			for _, r := range recs {
+				if r.Queue == qf.Queue {
+					n++
+				}
+			}
+			_, drain, _ := e.rates.snapshot(qf.Queue, now)
+			qf.RetryAfter = retryAfter(qf.Depth, qf.MaxDepth, n, drain, rateWindow)
+			e.m.rejected(qf.Queue)
+			return nil, qf
+		}
+		return nil, err
+	}
+	out := make([]EnqueueResult, len(res))
+	created := make(map[string]int)
+	ready := make(map[string]bool)
+	scheduled := false
+	var evs []spool.JobEvent
+	for i, r := range res {
+		out[i] = EnqueueResult{Job: view(r.Record), Existing: r.Existing}
+		if r.Existing {
+			continue
+		}
+		evs = append(evs, jobEventOf(r.Record, now))
+		q := r.Record.Queue
+		created[q]++
+		switch r.Record.State {
+		case spool.StateReady:
+			ready[q] = true
+		case spool.StateScheduled:
+			scheduled = true
+		}
+	}
+	e.events.add(evs...)
+	for q, n := range created {
+		e.rates.enqueued(q, now, n)
+		e.m.enqueued(q, n)
+	}
+	for q := range ready {
+		e.hub.queueReady(q)
+	}
+	if scheduled {
+		e.poke()
+	}
+	return out, nil
+}
+
+// validateTopicName checks a topic name: the rules of queue names.
+func validateTopicName(name string) error {
+	if err := spool.ValidateQueueName(name); err != nil {
+		return spool.Invalidf("topic name %q is not allowed: use lower-case letters, digits, '.', '_' and '-', starting with a letter or digit, at most %d characters", truncateName(name), spool.MaxNameLen)
+	}
+	return nil
+}
+
+func truncateName(s string) string {
+	if len(s) > 40 {
+		return s[:40] + "..."
+	}
+	return s
+}
+
+func subscriptionView(s *store.Subscription) *spool.Subscription {
+	return &spool.Subscription{
+		Topic:     s.Topic,
+		Queue:     s.Queue,
+		Types:     slices.Clone(s.Types),
+		CreatedAt: s.CreatedAt,
+	}
+}
