@@ -212,6 +212,8 @@ func TestOpenAPISchemasMatchWireTypes(t *testing.T) {
 		"TopicsResponse":      {reflect.TypeFor[spool.TopicsResponse](), true},
 		"PublishBatchRequest": {reflect.TypeFor[spool.PublishBatchRequest](), false},
 		"Unsubscribed":        {reflect.TypeFor[unsubscribed](), true},
+		"JobEvent":            {reflect.TypeFor[spool.JobEvent](), true},
+		"MissedEvent":         {reflect.TypeFor[spool.MissedEvent](), true},
 	}
 	for name, w := range schemas {
 		sch, ok := doc.Components.Schemas[name]
@@ -296,7 +298,7 @@ func jsonKind(t reflect.Type) string {
 		return "string"
 	case reflect.Bool:
 		return "boolean"
-	case reflect.Int, reflect.Int64, reflect.Int32:
+	case reflect.Int, reflect.Int64, reflect.Int32, reflect.Uint64:
 		return "integer"
 	case reflect.Float64, reflect.Float32:
 		return "number"

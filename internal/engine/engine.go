@@ -1,7 +1,8 @@
 // Package engine holds Spool's queue semantics, independent of storage:
 // admission and back pressure, the job state machine, the retry policy,
-// long-poll waiters, and the maintenance loops that promote due jobs, expire
-// leases and purge finished jobs. It decides; the store applies atomically.
+// long-poll waiters, topic fan-out, the job event log of GET /v1/events, and
+// the maintenance loops that promote due jobs, expire leases and purge
+// finished jobs. It decides; the store applies atomically.
 package engine
 
 import (

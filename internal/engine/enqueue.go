@@ -47,6 +47,61 @@ func (e *Engine) Enqueue(ctx context.Context, queue string, reqs []spool.Enqueue
 	return out, nil
 }
 
+// insert stores the records of an enqueue or a publish in one atomic
+// insert and does what follows: rates, metrics, wake-ups. A full queue
+// returns a *spool.QueueFullError with RetryAfter set.
+func (e *Engine) insert(ctx context.Context, recs []*store.Record, depth map[string]int64, now time.Time) ([]EnqueueResult, error) {
+	res, err := e.st.Insert(ctx, store.InsertParams{Jobs: recs, MaxDepth: depth})
+	if err != nil {
+		var qf *spool.QueueFullError
+		if errors.As(err, &qf) {
+			n := 0
+			for _, r := range recs {
+				if r.Queue == qf.Queue {
+					n++
+				}
+			}
+			_, drain, _ := e.rates.snapshot(qf.Queue, now)
+			qf.RetryAfter = retryAfter(qf.Depth, qf.MaxDepth, n, drain, rateWindow)
+			e.m.rejected(qf.Queue)
+			return nil, qf
+		}
+		return nil, err
+	}
+	out := make([]EnqueueResult, len(res))
+	created := make(map[string]int)
+	ready := make(map[string]bool)
+	scheduled := false
+	var evs []spool.JobEvent
+	for i, r := range res {
+		out[i] = EnqueueResult{Job: view(r.Record), Existing: r.Existing}
+		if r.Existing {
+			continue
+		}
+		evs = append(evs, jobEventOf(r.Record, now))
+		q := r.Record.Queue
+		created[q]++
+		switch r.Record.State {
+		case spool.StateReady:
+			ready[q] = true
+		case spool.StateScheduled:
+			scheduled = true
+		}
+	}
+	e.events.add(evs...)
+	for q, n := range created {
+		e.rates.enqueued(q, now, n)
+		e.m.enqueued(q, n)
+	}
+	for q := range ready {
+		e.hub.queueReady(q)
+	}
+	if scheduled {
+		e.poke()
+	}
+	return out, nil
+}
+
 func (e *Engine) newRecord(queue string, r *spool.EnqueueRequest, qc spool.QueueConfig, now time.Time) *store.Record {
 	runAt := now
 	switch {

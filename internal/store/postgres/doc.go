@@ -194,4 +194,15 @@
 // and short-lived, and max_depth is back pressure, not an invariant that
 // something else relies on: good enough, and far cheaper than one lock per
 // queue (see Operations).
+//
+// # What is left
+//
+// Lease's plan rests on the planner's statistics: with none (a new table,
+// handled by analyze.go) and, seen once under heavy load on the test VM
+// even with them, the planner reads spool_jobs_ready_since and sorts the
+// queue's ready jobs instead of walking spool_jobs_ready. A plan that
+// cannot take that path whatever the statistics (an index the lease
+// cannot use for OldestReady's order, or the lease run with the sort
+// disabled) would remove the dependence; it needs a migration and a
+// benchmark at millions of jobs.
 package postgres

@@ -157,9 +157,12 @@ func TestQueryPlans(t *testing.T) {
 }
 
 // TestNewTableIsAnalyzed: a new store whose table fills before autovacuum
-// analyzes it gets planner statistics anyway, and Lease then walks
-// spool_jobs_ready instead of sorting the queue (what it does without
-// statistics).
+// analyzes it gets planner statistics anyway. Without them the planner
+// estimates one ready job per queue and Lease sorts the queue's ready jobs
+// (the plan logged first); with them it walks spool_jobs_ready. The test
+// requires the statistics and only logs the plans: the planner's choice
+// is its own (under heavy load on the test VM it was seen to pick the
+// sort once even with statistics; see "What is left" in doc.go).
 func TestNewTableIsAnalyzed(t *testing.T) {
 	t.Parallel()
 	schema := freshSchema(t)
@@ -176,16 +179,23 @@ func TestNewTableIsAnalyzed(t *testing.T) {
 
 	// A store that checks soon (the first one checked at Open only).
 	openWith(t, postgres.WithAnalyzeEvery(postgres.Options{Schema: schema, MaxConns: 2}, 20*time.Millisecond))
-	var last *time.Time
+	var (
+		last      *time.Time
+		reltuples float64
+		distinct  *float64
+	)
 	require.Eventually(t, func() bool {
-		err := pool.QueryRow(t.Context(), `SELECT coalesce(last_analyze, last_autoanalyze) FROM pg_stat_user_tables
-			WHERE schemaname = $1 AND relname = 'spool_jobs'`, schema).Scan(&last)
+		err := pool.QueryRow(t.Context(), `
+			SELECT coalesce(s.last_analyze, s.last_autoanalyze), c.reltuples,
+			       (SELECT n_distinct FROM pg_stats WHERE schemaname = $1 AND tablename = 'spool_jobs' AND attname = 'queue')
+			FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid
+			WHERE s.schemaname = $1 AND s.relname = 'spool_jobs'`, schema).Scan(&last, &reltuples, &distinct)
 		return err == nil && last != nil
 	}, 30*time.Second, 20*time.Millisecond, "spool_jobs analyzed")
-	plan := leasePlan(t, schema)
-	t.Logf("lease plan after:\n%s", plan)
-	require.Contains(t, plan, "Index Scan using spool_jobs_ready on spool_jobs")
-	require.NotContains(t, plan, "Sort")
+	require.InDelta(t, 90001, reltuples, 1000, "the table's size is known")
+	require.NotNil(t, distinct, "queue has statistics")
+	require.Equal(t, 2.0, *distinct, "two queues")
+	t.Logf("lease plan after:\n%s", leasePlan(t, schema))
 }
 
 func leasePlan(t *testing.T, schema string) string {

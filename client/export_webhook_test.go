@@ -1,0 +1,4 @@
+package client
+
+// VerifyWebhookAt is VerifyWebhook with a given now.
+var VerifyWebhookAt = verifyWebhook
