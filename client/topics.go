@@ -30,7 +30,8 @@ func (c *Client) Subscribe(ctx context.Context, topic, queue string, types ...st
 
 // Unsubscribe removes the subscription of queue to topic. Jobs already
 // published stay in the queue. A queue that was not subscribed is an error
-// that unwraps to spool.ErrNotFound.
+// that unwraps to spool.ErrNotFound (also after a retry whose first try
+// did unsubscribe it but whose answer was lost).
 func (c *Client) Unsubscribe(ctx context.Context, topic, queue string) error {
 	if topic == "" || queue == "" {
 		return errors.New("client: Unsubscribe: empty topic or queue name")

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -68,7 +69,7 @@ func (s *Store) deleteSubscription(topic, queue string) (a after, err error) {
 	k := subscriptionKey(topic, queue)
 	_, closer, err := s.db.Get(k)
 	if err != nil {
-		if err == pebble.ErrNotFound {
+		if errors.Is(err, pebble.ErrNotFound) {
 			return a, spool.NotFoundf("queue %q is not subscribed to topic %q", queue, topic)
 		}
 		return a, translate("reading subscription", err)
