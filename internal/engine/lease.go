@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -295,6 +296,11 @@ func (e *Engine) Ack(ctx context.Context, acks []spool.Ack) ([]spool.AckResult, 
 	for i, a := range acks {
 		out[i].ID = a.ID
 		rec, err := e.st.Get(ctx, a.ID)
+		if errors.Is(err, spool.ErrUnavailable) {
+			// Nothing is written yet: fail the whole request (503) so
+			// the worker sends it again rather than dropping its acks.
+			return nil, fmt.Errorf("reading job %s to ack it: %w", a.ID, err)
+		}
 		if err == nil {
 			err = e.applyAck(ctx, rec, a)
 		} else {

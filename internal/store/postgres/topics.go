@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	_ "embed"
 	"fmt"
 	"time"
 
@@ -11,18 +10,6 @@ import (
 	"github.com/spoolq/spool"
 	"github.com/spoolq/spool/internal/store"
 )
-
-// topicsSchema creates the subscriptions table. It is not (yet) a numbered
-// migration: the migrator wants versions 1, 2, 3... without gaps, and the
-// number reserved for it (0100) would be one. It is applied, idempotently
-// and under an advisory lock, by the transaction of every PutSubscription;
-// readers treat a missing table as no subscriptions.
-//
-//go:embed topics.sql
-var topicsSchema string
-
-// pgerrUndefinedTable is the SQLSTATE of a query on a missing table.
-const pgerrUndefinedTable = "42P01"
 
 // PutSubscription creates or replaces a subscription.
 func (s *Store) PutSubscription(ctx context.Context, sub store.Subscription) error {
@@ -37,18 +24,10 @@ func (s *Store) PutSubscription(ctx context.Context, sub store.Subscription) err
 		types = []string{}
 	}
 	err := retry(ctx, func() error {
-		return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-			if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('spool.topics/' || current_schema(), 0))`); err != nil {
-				return err
-			}
-			if _, err := tx.Exec(ctx, topicsSchema, pgx.QueryExecModeSimpleProtocol); err != nil {
-				return err
-			}
-			_, err := tx.Exec(ctx, `INSERT INTO spool_subscriptions (topic, queue, types, created_at) VALUES ($1, $2, $3, $4)
+		_, err := s.pool.Exec(ctx, `INSERT INTO spool_subscriptions (topic, queue, types, created_at) VALUES ($1, $2, $3, $4)
 				ON CONFLICT (topic, queue) DO UPDATE SET types = excluded.types, created_at = excluded.created_at`,
-				sub.Topic, sub.Queue, types, sub.CreatedAt.UTC())
-			return err
-		})
+			sub.Topic, sub.Queue, types, sub.CreatedAt.UTC())
+		return err
 	})
 	if err != nil {
 		return interpretError(fmt.Sprintf("subscribing queue %q to topic %q", sub.Queue, sub.Topic), err)
@@ -62,10 +41,10 @@ func (s *Store) DeleteSubscription(ctx context.Context, topic, queue string) err
 		return err
 	}
 	tag, err := s.pool.Exec(ctx, `DELETE FROM spool_subscriptions WHERE topic = $1 AND queue = $2`, topic, queue)
-	if err != nil && sqlState(err) != pgerrUndefinedTable {
+	if err != nil {
 		return interpretError(fmt.Sprintf("unsubscribing queue %q from topic %q", queue, topic), err)
 	}
-	if err != nil || tag.RowsAffected() == 0 {
+	if tag.RowsAffected() == 0 {
 		return spool.NotFoundf("queue %q is not subscribed to topic %q", queue, topic)
 	}
 	return nil
@@ -80,9 +59,6 @@ func (s *Store) Subscriptions(ctx context.Context, p store.SubscriptionsParams) 
 		WHERE ($1 = '' OR topic = $1) AND ($2 = '' OR cardinality(types) = 0 OR $2 = ANY (types))
 		ORDER BY topic COLLATE "C", queue COLLATE "C"`, p.Topic, p.Type)
 	if err != nil {
-		if sqlState(err) == pgerrUndefinedTable {
-			return nil, nil
-		}
 		return nil, interpretError("listing subscriptions", err)
 	}
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Subscription, error) {
@@ -98,9 +74,6 @@ func (s *Store) Subscriptions(ctx context.Context, p store.SubscriptionsParams) 
 		return sub, nil
 	})
 	if err != nil {
-		if sqlState(err) == pgerrUndefinedTable {
-			return nil, nil
-		}
 		return nil, interpretError("listing subscriptions", err)
 	}
 	return out, nil

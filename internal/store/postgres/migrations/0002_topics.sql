@@ -1,6 +1,4 @@
--- Topic subscriptions (see topics.go). Meant to become migration 0100_topics
--- once the migrator accepts gaps in its numbering; until then topics.go
--- applies it, idempotently, before the first subscription is written.
+-- Topic subscriptions (see topics.go).
 CREATE TABLE IF NOT EXISTS spool_subscriptions (
     topic      text NOT NULL,
     queue      text NOT NULL,
