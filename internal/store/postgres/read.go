@@ -135,7 +135,7 @@ SELECT q.name, q.config, o.oldest, c.states, c.ns
 FROM spool_queues q
 LEFT JOIN LATERAL (
     SELECT coalesce(ready_at, created_at) AS oldest FROM spool_jobs
-    WHERE queue = q.name AND state = 'ready'
+    WHERE queue = q.name AND state = 'ready' AND coalesce(ready_at, created_at) IS NOT NULL
     ORDER BY coalesce(ready_at, created_at)
     LIMIT 1
 ) o ON true
