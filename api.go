@@ -21,6 +21,10 @@ type EnqueueRequest struct {
 	OrderingKey    string     `json:"ordering_key,omitempty"`
 	DependsOn      []string   `json:"depends_on,omitempty"`
 	Tags           []string   `json:"tags,omitempty"`
+	// CallbackURL, an absolute http(s) URL, receives a signed POST of the
+	// job when it reaches a terminal state (the server must have a
+	// webhook secret configured).
+	CallbackURL string `json:"callback_url,omitempty"`
 }
 
 // BatchEnqueueRequest is the body of POST /v1/queues/{queue}/jobs:batch.

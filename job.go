@@ -54,9 +54,12 @@ type Job struct {
 	OrderingKey    string          `json:"ordering_key,omitempty"`
 	DependsOn      []string        `json:"depends_on,omitempty"`
 	Tags           []string        `json:"tags,omitempty"`
-	Result         json.RawMessage `json:"result,omitempty"`
-	Errors         []AttemptError  `json:"errors,omitempty"`
-	Progress       *Progress       `json:"progress,omitempty"`
+	// CallbackURL receives the job, signed, when it reaches a terminal
+	// state (see WebhookSignatureHeader).
+	CallbackURL string          `json:"callback_url,omitempty"`
+	Result      json.RawMessage `json:"result,omitempty"`
+	Errors      []AttemptError  `json:"errors,omitempty"`
+	Progress    *Progress       `json:"progress,omitempty"`
 	// Worker names the holder of the current (or last) lease.
 	Worker          string     `json:"worker,omitempty"`
 	LeaseExpiresAt  *time.Time `json:"lease_expires_at,omitempty"`

@@ -2,6 +2,7 @@ package spool
 
 import (
 	"encoding/json"
+	"net/url"
 	"time"
 	"unicode/utf8"
 )
@@ -70,6 +71,9 @@ func ValidateQueueName(name string) error {
 	}
 	if len(name) > MaxNameLen {
 		return Invalidf("queue name %q is longer than %d characters", truncate(name, 40), MaxNameLen)
+	}
+	if name[0] == '_' {
+		return Invalidf("queue name %q is reserved: names starting with '_' are Spool's internal queues", truncate(name, 40))
 	}
 	for i := 0; i < len(name); i++ {
 		c := name[i]
@@ -152,6 +156,9 @@ func (r *EnqueueRequest) Validate(l Limits) error {
 		if err := validText("tag", t, MaxTagLen, true); err != nil {
 			return err
 		}
+	}
+	if err := ValidateCallbackURL(r.CallbackURL); err != nil {
+		return err
 	}
 	return nil
 }
@@ -334,4 +341,33 @@ func wrapIndex(field string, i int, err error) error {
 func itoa(i int) string {
 	b, _ := json.Marshal(i)
 	return string(b)
+}
+
+// MaxCallbackURLLen bounds callback_url.
+const MaxCallbackURLLen = 2048
+
+// ValidateCallbackURL checks a callback_url: empty, or an absolute http or
+// https URL with a host, no credentials, at most MaxCallbackURLLen bytes.
+// Its addresses are checked when a delivery dials them.
+func ValidateCallbackURL(raw string) error {
+	if raw == "" {
+		return nil
+	}
+	if len(raw) > MaxCallbackURLLen {
+		return Invalidf("callback_url is %d bytes; the limit is %d", len(raw), MaxCallbackURLLen)
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return Invalidf("callback_url is not a URL: %v", err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return Invalidf("callback_url must be an absolute http or https URL")
+	}
+	if u.Hostname() == "" {
+		return Invalidf("callback_url has no host")
+	}
+	if u.User != nil {
+		return Invalidf("callback_url must not carry credentials")
+	}
+	return nil
 }

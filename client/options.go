@@ -69,6 +69,13 @@ func Tags(tags ...string) EnqueueOption {
 	return func(r *spool.EnqueueRequest) { r.Tags = append(r.Tags, tags...) }
 }
 
+// CallbackURL has the server POST the job, signed, to url when it reaches a
+// terminal state (the server needs a webhook secret; check deliveries with
+// VerifyWebhook).
+func CallbackURL(url string) EnqueueOption {
+	return func(r *spool.EnqueueRequest) { r.CallbackURL = url }
+}
+
 // NewRequest builds an enqueue request for a job of type typ, encoding its
 // payload as Push does, for EnqueueBatch or Enqueue.
 func NewRequest(typ string, payload any, opts ...EnqueueOption) (spool.EnqueueRequest, error) {

@@ -53,8 +53,12 @@ func (b *batchBody) bindHeaders(h http.Header) error {
 	return nil
 }
 
-// checkRunAt refuses a run_at further ahead than a delay may be.
+// checkRunAt refuses a run_at further ahead than a delay may be, and a
+// callback_url when webhooks are off (no webhook secret).
 func (s *Server) checkRunAt(r *spool.EnqueueRequest, field string) error {
+	if r.CallbackURL != "" && s.cfg.WebhookSecret == "" {
+		return spool.Invalidf("%scallback_url: webhooks are not enabled on this server (it has no webhook secret; see spool serve --webhook-secret)", field)
+	}
 	if r.RunAt == nil {
 		return nil
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/spoolq/spool"
+	"github.com/spoolq/spool/internal/engine"
 )
 
 // route is one endpoint. The table of routes is data: the mux is built from
@@ -173,7 +174,10 @@ func (s *Server) prepare(c *call, rt route, hasQueue, hasID bool) error {
 	c.query = q
 	if hasQueue {
 		c.queue = c.r.PathValue("queue")
-		if err := spool.ValidateQueueName(c.queue); err != nil {
+		// Internal queues (names starting with '_') are refused, but the
+		// webhook deliveries' may be read (GET): they are visible.
+		readInternal := c.r.Method == http.MethodGet && c.queue == engine.WebhookQueue
+		if err := spool.ValidateQueueName(c.queue); err != nil && !readInternal {
 			return err
 		}
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/spoolq/spool/internal/store"
 	"github.com/spoolq/spool/internal/store/embedded"
 	"github.com/spoolq/spool/internal/store/postgres"
+	"github.com/spoolq/spool/internal/webhook"
 )
 
 // Config configures a Server. Zero fields take defaults.
@@ -55,6 +56,17 @@ type Config struct {
 	RequestTimeout time.Duration
 	// Clock overrides the wall clock (tests).
 	Clock engine.Clock
+	// WebhookSecret signs webhook deliveries (spool.WebhookSignatureHeader)
+	// and enables them: with a secret the server runs the delivery loop of
+	// the internal queue _spool.webhooks; without one, an enqueue with a
+	// callback_url is refused (400).
+	WebhookSecret string
+	// WebhookAllow lists the targets deliveries may reach although they
+	// are loopback, link-local or private: CIDR prefixes, addresses or
+	// host names.
+	WebhookAllow []string
+	// WebhookTimeout bounds one delivery (default 10s).
+	WebhookTimeout time.Duration
 }
 
 // Defaults of Config.
@@ -193,6 +205,15 @@ func (c Config) validate() error {
 	if c.RequestTimeout < 0 {
 		bad("RequestTimeout must not be negative, got %s", c.RequestTimeout)
 	}
+	if _, err := webhook.ParseAllowlist(c.WebhookAllow); err != nil {
+		bad("WebhookAllow: %v", err)
+	}
+	if len(c.WebhookAllow) > 0 && c.WebhookSecret == "" {
+		bad("WebhookAllow is set but WebhookSecret is empty: webhooks are off without a secret")
+	}
+	if c.WebhookTimeout < 0 {
+		bad("WebhookTimeout must not be negative, got %s", c.WebhookTimeout)
+	}
 	return errors.Join(errs...)
 }
 
@@ -208,6 +229,7 @@ type Server struct {
 	log     *slog.Logger
 	store   store.Store
 	engine  *engine.Engine
+	hooks   *webhook.Dispatcher // nil without a webhook secret
 	reg     *prometheus.Registry
 	routes  []route
 	handler http.Handler
@@ -298,8 +320,29 @@ func build(cfg Config, st store.Store) (*Server, error) {
 	s := &Server{cfg: cfg, log: cfg.Logger, store: st, engine: e, reg: reg}
 	s.routes = s.routeTable()
 	s.handler = s.newRoot(hm)
+	if cfg.WebhookSecret != "" {
+		allow, err := webhook.ParseAllowlist(cfg.WebhookAllow)
+		if err != nil {
+			return nil, fmt.Errorf("server: %w", err)
+		}
+		s.hooks, err = webhook.NewDispatcher(webhook.DispatcherConfig{
+			Engine: e,
+			Secret: cfg.WebhookSecret,
+			Sender: webhook.Config{Allowlist: allow, Timeout: cfg.WebhookTimeout},
+			Logger: cfg.Logger.With("component", "webhooks"),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("server: %w", err)
+		}
+	}
 	if err := e.Start(context.Background()); err != nil {
 		return nil, fmt.Errorf("server: starting the engine: %w", err)
+	}
+	if s.hooks != nil {
+		if err := s.hooks.Start(context.Background()); err != nil {
+			e.Stop()
+			return nil, fmt.Errorf("server: starting webhook deliveries: %w", err)
+		}
 	}
 	return s, nil
 }
@@ -355,6 +398,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	s.stopping.Store(true)
 	// Stopping the engine first makes waiting long-polls answer at once,
 	// so Shutdown does not wait out their timers.
+	s.stopHooks()
 	s.engine.Stop()
 	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
 	defer cancel()
@@ -383,10 +427,18 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
 		s.stopping.Store(true)
+		s.stopHooks()
 		s.engine.Stop()
 		if err := s.store.Close(); err != nil {
 			s.closeErr = fmt.Errorf("server: closing the store: %w", err)
 		}
 	})
 	return s.closeErr
+}
+
+// stopHooks stops webhook deliveries (before the engine: they use it).
+func (s *Server) stopHooks() {
+	if s.hooks != nil {
+		s.hooks.Stop()
+	}
 }

@@ -372,6 +372,8 @@ func TestServeBadSettings(t *testing.T) {
 		{[]string{"serve", "--log-format", "xml"}, nil, "--log-format"},
 		{[]string{"serve"}, map[string]string{EnvLogFormat: "yaml"}, "--log-format"},
 		{[]string{"serve", "extra"}, nil, "no arguments"},
+		{[]string{"serve", "--webhook-allow", "127.0.0.1"}, nil, "--webhook-allow needs --webhook-secret"},
+		{[]string{"serve", "--webhook-allow", "10.0.0.0/99"}, map[string]string{EnvWebhookSecret: "s"}, "--webhook-allow"},
 	}
 	for _, tt := range tests {
 		r := runEnv(t, tt.vars, "", tt.args...)

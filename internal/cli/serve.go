@@ -15,11 +15,16 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/spoolq/spool/internal/store/postgres"
+	"github.com/spoolq/spool/internal/webhook"
 	"github.com/spoolq/spool/server"
 )
 
 // EnvStore names the store of serve and migrate when --store is not given.
 const EnvStore = "SPOOL_STORE"
+
+// EnvWebhookSecret is the webhook signing secret when --webhook-secret is
+// not given (the environment keeps it out of process listings).
+const EnvWebhookSecret = "SPOOL_WEBHOOK_SECRET"
 
 func newServeCmd(e env) *cobra.Command {
 	cmd := &cobra.Command{
@@ -34,12 +39,19 @@ Settings come from the flag, else the environment variable, else the default:
   --store       ` + EnvStore + `       (default: the embedded store in --data)
   --log-level   ` + EnvLogLevel + `   (debug, info, warn, error; default info)
   --log-format  ` + EnvLogFormat + `  (text or json; default text)
+  --webhook-secret  ` + EnvWebhookSecret + `  (default: none, webhooks off)
 
 --store postgres://user:password@host:5432/database?search_path=spool makes
 this node one of any number of nodes sharing that database (schema
 search_path, default public; pool_max_conns=N sizes the connection pool,
 default 16). Pending schema migrations are applied at start; 'spool migrate'
 applies them beforehand.
+
+--webhook-secret enables webhooks: jobs enqueued with a callback_url are
+POSTed there, signed with this secret (header X-Spool-Signature), when they
+finish. Loopback, link-local and private targets are refused unless
+--webhook-allow names them (a CIDR prefix, an address or a host name;
+repeatable). Without a secret, enqueues with a callback_url are refused.
 
 Logs go to stderr. SIGINT or SIGTERM stops the server gracefully: it stops
 accepting, ends long-polls and finishes in-flight requests.`,
@@ -55,6 +67,8 @@ accepting, ends long-polls and finishes in-flight requests.`,
 	f.String("log-level", "", "log level: debug, info, warn or error")
 	f.String("log-format", "", "log format: text or json")
 	f.Duration("shutdown-timeout", 30*time.Second, "how long a graceful shutdown may take")
+	f.String("webhook-secret", "", "secret that signs webhook deliveries; enables callback_url (prefer "+EnvWebhookSecret+")")
+	f.StringArray("webhook-allow", nil, "private/loopback target webhooks may reach: CIDR, address or host name (repeatable)")
 	return cmd
 }
 
@@ -79,6 +93,14 @@ func serve(cmd *cobra.Command, e env) error {
 	if shutdown <= 0 {
 		return usagef("--shutdown-timeout must be positive")
 	}
+	secret := setting(cmd, e, "webhook-secret", EnvWebhookSecret, "")
+	allow, _ := cmd.Flags().GetStringArray("webhook-allow")
+	if len(allow) > 0 && secret == "" {
+		return usagef("--webhook-allow needs --webhook-secret (or %s): webhooks are off without a secret", EnvWebhookSecret)
+	}
+	if _, err := webhook.ParseAllowlist(allow); err != nil {
+		return usagef("--webhook-allow: %v", err)
+	}
 	ctx := cmd.Context()
 
 	srv, err := server.New(server.Config{
@@ -87,6 +109,8 @@ func serve(cmd *cobra.Command, e env) error {
 		Store:           storeURL,
 		Logger:          log,
 		ShutdownTimeout: shutdown,
+		WebhookSecret:   secret,
+		WebhookAllow:    allow,
 	})
 	if err != nil {
 		return fmt.Errorf("starting the server with %s: %w", where, err)

@@ -122,6 +122,7 @@ func (e *Engine) newRecord(queue string, r *spool.EnqueueRequest, qc spool.Queue
 		OrderingKey:    r.OrderingKey,
 		DependsOn:      r.DependsOn,
 		Tags:           r.Tags,
+		CallbackURL:    r.CallbackURL,
 		CreatedAt:      now,
 	}
 	if j.MaxAttempts == 0 {

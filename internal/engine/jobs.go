@@ -148,7 +148,7 @@ const (
 
 // ListJobs returns one page of a queue's jobs in id (creation) order.
 func (e *Engine) ListJobs(ctx context.Context, p ListParams) (*spool.JobList, error) {
-	if err := spool.ValidateQueueName(p.Queue); err != nil {
+	if err := validateReadableQueue(p.Queue); err != nil {
 		return nil, err
 	}
 	if p.State != "" && !p.State.Valid() {

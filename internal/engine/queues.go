@@ -26,7 +26,7 @@ func (e *Engine) Queues(ctx context.Context) ([]spool.QueueInfo, error) {
 
 // Queue describes one queue; a queue never used is spool.ErrNotFound.
 func (e *Engine) Queue(ctx context.Context, name string) (*spool.QueueInfo, error) {
-	if err := spool.ValidateQueueName(name); err != nil {
+	if err := validateReadableQueue(name); err != nil {
 		return nil, err
 	}
 	q, err := e.st.Queue(ctx, name)

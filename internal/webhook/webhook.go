@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"strings"
 	"syscall"
 	"time"
 
@@ -32,6 +33,50 @@ var ErrRefused = errors.New("webhook target refused")
 // ranges are refused unless a prefix of Allow contains them.
 type Allowlist struct {
 	Allow []netip.Prefix
+	// Hosts are host names (as written in callback URLs, compared without
+	// case) whose addresses are all allowed, whatever they resolve to.
+	Hosts []string
+}
+
+// ParseAllowlist reads allowlist entries: CIDR prefixes (10.0.0.0/8),
+// addresses (127.0.0.1, ::1) or host names (hooks.internal).
+func ParseAllowlist(entries []string) (Allowlist, error) {
+	var a Allowlist
+	for _, raw := range entries {
+		e := strings.TrimSpace(raw)
+		switch {
+		case e == "":
+			continue
+		case strings.Contains(e, "/"):
+			p, err := netip.ParsePrefix(e)
+			if err != nil {
+				return Allowlist{}, fmt.Errorf("webhook allowlist entry %q is not a CIDR prefix: %v", raw, err)
+			}
+			a.Allow = append(a.Allow, p.Masked())
+		default:
+			if ip, err := netip.ParseAddr(e); err == nil {
+				ip = ip.Unmap()
+				a.Allow = append(a.Allow, netip.PrefixFrom(ip, ip.BitLen()))
+				continue
+			}
+			if strings.ContainsAny(e, ":/?#@ ") {
+				return Allowlist{}, fmt.Errorf("webhook allowlist entry %q is not a CIDR prefix, an address or a host name", raw)
+			}
+			a.Hosts = append(a.Hosts, strings.ToLower(strings.TrimSuffix(e, ".")))
+		}
+	}
+	return a, nil
+}
+
+// hostAllowed reports whether host is one of a.Hosts.
+func (a *Allowlist) hostAllowed(host string) bool {
+	host = strings.ToLower(strings.TrimSuffix(host, "."))
+	for _, h := range a.Hosts {
+		if h == host {
+			return true
+		}
+	}
+	return false
 }
 
 // special lists ranges that are not public unicast beyond what netip's
@@ -106,9 +151,17 @@ func NewSender(cfg Config) *Sender {
 			return allow.Check(ap.Addr())
 		},
 	}
+	// Hosts of the allowlist are dialed without the address check.
+	trusted := &net.Dialer{Timeout: cfg.Timeout}
+	dial := func(ctx context.Context, network, address string) (net.Conn, error) {
+		if host, _, err := net.SplitHostPort(address); err == nil && len(allow.Hosts) > 0 && allow.hostAllowed(host) {
+			return trusted.DialContext(ctx, network, address)
+		}
+		return d.DialContext(ctx, network, address)
+	}
 	tr := &http.Transport{
 		Proxy:                 nil, // a proxy would dial on our behalf, unchecked
-		DialContext:           d.DialContext,
+		DialContext:           dial,
 		TLSHandshakeTimeout:   cfg.Timeout,
 		ResponseHeaderTimeout: cfg.Timeout,
 		MaxIdleConnsPerHost:   4,

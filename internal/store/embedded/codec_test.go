@@ -25,7 +25,7 @@ func fullJob() *job {
 				Payload: json.RawMessage(`{}`), Priority: -17, State: spool.StateActive, RunAt: *ts(0),
 				Attempt: 3, MaxAttempts: 1000, Timeout: spool.Duration(90 * time.Second),
 				Backoff:        &spool.Backoff{Base: spool.Duration(time.Second), Max: spool.Duration(time.Hour)},
-				IdempotencyKey: "key\x00with nul", OrderingKey: "ok", DependsOn: []string{"a", ""}, Tags: []string{"t1", "t2"},
+				IdempotencyKey: "key\x00with nul", OrderingKey: "ok", DependsOn: []string{"a", ""}, Tags: []string{"t1", "t2"}, CallbackURL: "https://example.com/hook",
 				Result:   json.RawMessage(`{}`),
 				Errors:   []spool.AttemptError{{Attempt: 1, Error: "e1", At: *ts(time.Second)}, {Attempt: 2, Error: "", At: now}},
 				Progress: &spool.Progress{Percent: 33.3, Message: "m", UpdatedAt: *ts(2 * time.Second)},

@@ -59,13 +59,14 @@ const (
 	tagSeq             = 26 // uint (insert sequence)
 	tagHasPayload      = 27 // flag
 	tagHasResult       = 28 // flag
+	tagCallbackURL     = 29 // string
 )
 
 // codecFields names the spool.Job fields this codec writes, for the test
 // that fails when Job gains a field the codec does not know.
 var codecFields = []string{
 	"ID", "Queue", "Type", "Payload", "Priority", "State", "RunAt", "Attempt", "MaxAttempts",
-	"Timeout", "Backoff", "IdempotencyKey", "OrderingKey", "DependsOn", "Tags", "Result",
+	"Timeout", "Backoff", "IdempotencyKey", "OrderingKey", "DependsOn", "Tags", "CallbackURL", "Result",
 	"Errors", "Progress", "Worker", "LeaseExpiresAt", "CancelRequested", "CreatedAt",
 	"ReadyAt", "StartedAt", "FinishedAt", "Lease",
 }
@@ -154,6 +155,7 @@ func appendJob(b []byte, j *job) []byte {
 	e.string(tagOrderingKey, r.OrderingKey)
 	e.strings(tagDependsOn, r.DependsOn)
 	e.strings(tagTags, r.Tags)
+	e.string(tagCallbackURL, r.CallbackURL)
 	if len(r.Errors) > 0 {
 		e.tag(tagErrors)
 		e.rawUint(uint64(len(r.Errors)))
@@ -325,6 +327,8 @@ func parseJob(id string, b []byte) (*job, error) {
 			r.Lease = &spool.Lease{Token: d.string(), ExpiresAt: d.time()}
 		case tagToken:
 			r.Token = d.string()
+		case tagCallbackURL:
+			r.CallbackURL = d.string()
 		case tagRev:
 			r.Rev = d.uint()
 		case tagSeq:

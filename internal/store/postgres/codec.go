@@ -19,7 +19,7 @@ var jobColumns = []string{
 	"run_at", "created_at", "ready_at", "started_at", "finished_at", "lease_expires_at",
 	"timeout_ns", "backoff_base_ns", "backoff_max_ns", "cancel_requested",
 	"token", "worker", "idempotency_key", "ordering_key", "depends_on", "tags",
-	"errors", "progress", "payload", "result",
+	"errors", "progress", "payload", "result", "callback_url",
 }
 
 // cols returns the record columns qualified by alias ("" for none); with
@@ -69,13 +69,14 @@ func scanRecord(row pgx.Row, extra ...any) (*store.Record, error) {
 		dependsOn, tags                 []string
 		cancelRequested                 bool
 		token, worker, orderingKey, typ string
+		callbackURL                     string
 	)
 	dest := append(extra,
 		&r.ID, &r.Queue, &typ, &state, &priority, &rev, &attempt, &maxAttempts,
 		&runAt, &createdAt, &readyAt, &startedAt, &finishedAt, &leaseExpiresAt,
 		&timeout, &backoffBase, &backoffMax, &cancelRequested,
 		&token, &worker, &idemKey, &orderingKey, &dependsOn, &tags,
-		&errorsJSON, &progressJSON, &payload, &result,
+		&errorsJSON, &progressJSON, &payload, &result, &callbackURL,
 	)
 	if err := row.Scan(dest...); err != nil {
 		return nil, err
@@ -103,6 +104,7 @@ func scanRecord(row pgx.Row, extra ...any) (*store.Record, error) {
 	r.OrderingKey = orderingKey
 	r.DependsOn = dependsOn
 	r.Tags = tags
+	r.CallbackURL = callbackURL
 	if len(errorsJSON) > 0 {
 		if err := json.Unmarshal(errorsJSON, &r.Errors); err != nil {
 			return nil, corrupt(r.ID, "errors", err)
@@ -172,6 +174,7 @@ type jobParams struct {
 	dependsOn, tags, errorsJSON, progress   []string
 	payload, result                         [][]byte
 	hasResult                               []bool
+	callbackURL                             []string
 }
 
 func newJobParams(n int) *jobParams {
@@ -189,6 +192,7 @@ func newJobParams(n int) *jobParams {
 		dependsOn: make([]string, 0, n), tags: make([]string, 0, n),
 		errorsJSON: make([]string, 0, n), progress: make([]string, 0, n),
 		payload: make([][]byte, 0, n), result: make([][]byte, 0, n), hasResult: make([]bool, 0, n),
+		callbackURL: make([]string, 0, n),
 	}
 }
 
@@ -242,6 +246,7 @@ func (p *jobParams) add(r *store.Record, rev uint64, token string, payload bool)
 	}
 	p.result = append(p.result, bytesOrNil(r.Result))
 	p.hasResult = append(p.hasResult, r.Result != nil)
+	p.callbackURL = append(p.callbackURL, r.CallbackURL)
 	return nil
 }
 
@@ -250,15 +255,15 @@ func (p *jobParams) add(r *store.Record, rev uint64, token string, payload bool)
 const unnestColumns = `id, queue, type, state, priority, attempt, max_attempts, rev, timeout_ns,
 	backoff_base_ns, backoff_max_ns, run_at, created_at, ready_at, started_at, finished_at,
 	lease_expires_at, cancel_requested, token, worker, idempotency_key, ordering_key,
-	depends_on, tags, errors, progress, payload, result, has_result`
+	depends_on, tags, errors, progress, payload, result, has_result, callback_url`
 
-// unnestArgs is the unnest(...) call over parameters $1..$29, with the
+// unnestArgs is the unnest(...) call over parameters $1..$30, with the
 // types that make each array element a column value.
 const unnestArgs = `unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int4[], $6::int4[],
 	$7::int4[], $8::int8[], $9::int8[], $10::int8[], $11::int8[], $12::timestamptz[],
 	$13::timestamptz[], $14::timestamptz[], $15::timestamptz[], $16::timestamptz[],
 	$17::timestamptz[], $18::bool[], $19::text[], $20::text[], $21::text[], $22::text[],
-	$23::text[], $24::text[], $25::text[], $26::text[], $27::bytea[], $28::bytea[], $29::bool[])`
+	$23::text[], $24::text[], $25::text[], $26::text[], $27::bytea[], $28::bytea[], $29::bool[], $30::text[])`
 
 func (p *jobParams) args() []any {
 	return []any{
@@ -266,7 +271,7 @@ func (p *jobParams) args() []any {
 		p.maxAttempts, p.rev, p.timeout, p.backoffBase, p.backoffMax, p.runAt,
 		p.createdAt, p.readyAt, p.startedAt, p.finishedAt,
 		p.leaseAt, p.cancelRequested, p.token, p.worker, p.idemKey, p.orderingKey,
-		p.dependsOn, p.tags, p.errorsJSON, p.progress, p.payload, p.result, p.hasResult,
+		p.dependsOn, p.tags, p.errorsJSON, p.progress, p.payload, p.result, p.hasResult, p.callbackURL,
 	}
 }
 

@@ -456,7 +456,8 @@ func TestEveryJobFieldIsStored(t *testing.T) {
 		"Errors": "errors", "Progress": "progress", "Worker": "worker", "LeaseExpiresAt": "lease_expires_at",
 		"CancelRequested": "cancel_requested", "CreatedAt": "created_at", "ReadyAt": "ready_at",
 		"StartedAt": "started_at", "FinishedAt": "finished_at",
-		"Lease": "", // derived from the token and the expiry, never stored
+		"CallbackURL": "callback_url",
+		"Lease":       "", // derived from the token and the expiry, never stored
 	}
 	columns := map[string]bool{}
 	for _, c := range postgres.JobColumns {

@@ -21,12 +21,12 @@ import (
 const insertColumns = `id, queue, type, state, priority, attempt, max_attempts, rev, timeout_ns,
 	backoff_base_ns, backoff_max_ns, run_at, created_at, ready_at, started_at, finished_at,
 	lease_expires_at, cancel_requested, token, worker, idempotency_key, ordering_key,
-	depends_on, tags, errors, progress, payload, result`
+	depends_on, tags, errors, progress, payload, result, callback_url`
 
 // insertSQL inserts a batch in input order (seq follows it), skipping jobs
 // whose (queue, idempotency key) is taken, then runs the admission check on
-// what was actually inserted: $30/$31 name the bounded queues and their
-// max_depth, in the order they appear in the batch; $32-$34 are
+// what was actually inserted: $31/$32 name the bounded queues and their
+// max_depth, in the order they appear in the batch; $33-$35 are
 // spool_check_depth's exclusive, tickets and max_fast_gain. It returns the
 // ids inserted. spool_check_depth raises SP001 when a queue is full, which
 // aborts the statement and so the whole insert.
@@ -39,20 +39,20 @@ WITH input AS (
         backoff_base_ns, backoff_max_ns, run_at, created_at, ready_at, started_at, finished_at,
         lease_expires_at, cancel_requested, token, worker, nullif(idempotency_key, ''), ordering_key,
         nullif(depends_on, '')::text[], nullif(tags, '')::text[],
-        nullif(errors, '')::json, nullif(progress, '')::json, payload, result
+        nullif(errors, '')::json, nullif(progress, '')::json, payload, result, callback_url
     FROM input
     ORDER BY ord
     ON CONFLICT (queue, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
     RETURNING id, queue, state
 ), gained AS (
     SELECT l.queue, l.max_depth, l.ord, count(*) AS n
-    FROM unnest($30::text[], $31::int8[]) WITH ORDINALITY AS l(queue, max_depth, ord)
+    FROM unnest($31::text[], $32::int8[]) WITH ORDINALITY AS l(queue, max_depth, ord)
     JOIN ins ON ins.queue = l.queue AND ins.state NOT IN ('succeeded', 'dead', 'cancelled')
     GROUP BY l.queue, l.max_depth, l.ord
 )
 SELECT (SELECT coalesce(array_agg(id), '{}') FROM ins),
        (SELECT spool_check_depth(array_agg(queue ORDER BY ord), array_agg(n ORDER BY ord),
-                                 array_agg(max_depth ORDER BY ord), $32, $33, $34) FROM gained)`
+                                 array_agg(max_depth ORDER BY ord), $33, $34, $35) FROM gained)`
 
 // keyedSQL reads, after insertSQL in the same transaction, the job that
 // holds each idempotency key of the batch: a new statement, so it sees the
@@ -366,7 +366,7 @@ func (s *Store) leaseOnce(ctx context.Context, queues []string, n int, tokens []
 // leases, acks racing an expiry) cannot deadlock; the UPDATE then writes
 // the rows whose rev still matches (READ COMMITTED re-checks the condition
 // on the latest version). id, queue, created_at and idempotency_key are
-// fixed by the engine (see store.Change) and payload is never rewritten, so
+// fixed by the engine (see store.Change), callback_url is set at enqueue, and payload is never rewritten, so
 // they are not written. Per change it returns the input order, the current
 // rev (NULL: no such job) and the stored record (NULL: not written).
 var updateSQL = `

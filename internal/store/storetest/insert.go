@@ -25,6 +25,7 @@ func testInsert(t *testing.T, newStore NewStore) {
 			r.OrderingKey = "customer-7"
 			r.DependsOn = []string{newID(), newID()}
 			r.Tags = []string{"billing", "eu"}
+			r.CallbackURL = "https://example.com/hooks/spool"
 			r.Errors = []spool.AttemptError{{Attempt: 1, Error: "smtp timeout", At: at(-time.Minute)}}
 			r.Progress = &spool.Progress{Percent: 12.5, Message: "warming up", UpdatedAt: at(-time.Second)}
 			r.CreatedAt = at(-time.Hour)
