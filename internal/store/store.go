@@ -233,3 +233,19 @@ func SubscriptionMatches(sub *Subscription, typ string) bool {
 	}
 	return false
 }
+
+// CheckRecord rejects a record no backend can store: nil, without id or
+// queue, or in an unknown state (spool.ErrInvalid).
+func CheckRecord(r *Record) error {
+	switch {
+	case r == nil:
+		return spool.Invalidf("no record")
+	case r.ID == "":
+		return spool.Invalidf("no id")
+	case r.Queue == "":
+		return spool.Invalidf("job %q has no queue", r.ID)
+	case !r.State.Valid():
+		return spool.Invalidf("job %q has unknown state %q", r.ID, r.State)
+	}
+	return nil
+}

@@ -16,7 +16,7 @@ func (s *Store) Insert(ctx context.Context, p store.InsertParams) ([]store.Inser
 		return nil, err
 	}
 	for i, r := range p.Jobs {
-		if err := checkRecord(r); err != nil {
+		if err := store.CheckRecord(r); err != nil {
 			return nil, spool.Invalidf("job %d of the insert: %v", i, err)
 		}
 	}
@@ -31,20 +31,6 @@ func (s *Store) Insert(ctx context.Context, p store.InsertParams) ([]store.Inser
 		return nil, err
 	}
 	return res, nil
-}
-
-func checkRecord(r *store.Record) error {
-	switch {
-	case r == nil:
-		return spool.Invalidf("no record")
-	case r.ID == "":
-		return spool.Invalidf("no id")
-	case r.Queue == "":
-		return spool.Invalidf("job %q has no queue", r.ID)
-	case !r.State.Valid():
-		return spool.Invalidf("job %q has unknown state %q", r.ID, r.State)
-	}
-	return nil
 }
 
 func (s *Store) insert(p store.InsertParams) (res []store.InsertResult, a after, err error) {
@@ -252,7 +238,7 @@ func (s *Store) Update(ctx context.Context, changes []store.Change) ([]*store.Re
 		return nil, nil, err
 	}
 	for i, c := range changes {
-		if err := checkRecord(c.Record); err != nil {
+		if err := store.CheckRecord(c.Record); err != nil {
 			return nil, nil, spool.Invalidf("change %d of the update: %v", i, err)
 		}
 	}

@@ -76,7 +76,7 @@ func (s *Store) Insert(ctx context.Context, p store.InsertParams) ([]store.Inser
 	n := len(p.Jobs)
 	ids := make(map[string]struct{}, n)
 	for i, r := range p.Jobs {
-		if err := checkRecord(r); err != nil {
+		if err := store.CheckRecord(r); err != nil {
 			return nil, spool.Invalidf("job %d of the insert: %v", i, err)
 		}
 		if _, ok := ids[r.ID]; ok {
@@ -219,20 +219,6 @@ func queueFull(pe *pgconn.PgError) error {
 		return fmt.Errorf("postgres store: %w: %s", spool.ErrQueueFull, pe.Message)
 	}
 	return &spool.QueueFullError{Queue: d.Queue, Depth: d.Depth, MaxDepth: d.MaxDepth}
-}
-
-func checkRecord(r *store.Record) error {
-	switch {
-	case r == nil:
-		return spool.Invalidf("no record")
-	case r.ID == "":
-		return spool.Invalidf("no id")
-	case r.Queue == "":
-		return spool.Invalidf("job %q has no queue", r.ID)
-	case !r.State.Valid():
-		return spool.Invalidf("job %q has unknown state %q", r.ID, r.State)
-	}
-	return nil
 }
 
 // leaseSQL claims ready, due jobs in one statement: for each queue in
@@ -406,7 +392,7 @@ func (s *Store) Update(ctx context.Context, changes []store.Change) ([]*store.Re
 		return nil, nil, err
 	}
 	for i, c := range changes {
-		if err := checkRecord(c.Record); err != nil {
+		if err := store.CheckRecord(c.Record); err != nil {
 			return nil, nil, spool.Invalidf("change %d of the update: %v", i, err)
 		}
 	}
