@@ -14,6 +14,7 @@ import (
 
 	"github.com/spoolq/spool"
 	"github.com/spoolq/spool/client"
+	"github.com/spoolq/spool/internal/testproc"
 )
 
 const (
@@ -88,7 +89,7 @@ func crashRound(t *testing.T, rng *rand.Rand) {
 
 	// Phase 2: restart on the same data directory.
 	p2 := startServer(t, dataDir)
-	c := newClient(t, p2.addr)
+	c := newClient(t, p2.Addr)
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 	defer cancel()
 
@@ -146,7 +147,7 @@ func crashRound(t *testing.T, rng *rand.Rand) {
 	t.Logf("after restart: %d jobs delivered (%d had been left active), %d jobs delivered more than once in all, "+
 		"%d stored but never acked (in flight at the kill), queue depth %d",
 		redelivered, len(h.abandoned), dups, stored-int64(len(h.acked)), q.Depth)
-	p2.stop(t)
+	p2.Stop(t, 20*time.Second)
 }
 
 func newClient(t *testing.T, addr string) *client.Client {
@@ -161,8 +162,8 @@ func newClient(t *testing.T, addr string) *client.Client {
 
 // loadUntilKill runs producers and workers against p, kills p with SIGKILL
 // after killAfter, and returns once every client goroutine has stopped.
-func loadUntilKill(t *testing.T, p *proc, h *history, killAfter time.Duration, workerSeed uint64) {
-	c := newClient(t, p.addr)
+func loadUntilKill(t *testing.T, p *testproc.Server, h *history, killAfter time.Duration, workerSeed uint64) {
+	c := newClient(t, p.Addr)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var (
@@ -229,11 +230,11 @@ func loadUntilKill(t *testing.T, p *proc, h *history, killAfter time.Duration, w
 	}
 	select {
 	case <-time.After(killAfter):
-	case <-p.done:
-		t.Fatalf("spool serve exited under load: %v", p.err)
+	case <-p.Done():
+		t.Fatalf("spool serve exited under load: %v", p.Err())
 	}
 	killed.Store(true)
-	p.kill()
+	p.Kill()
 	cancel()
 	wg.Wait()
 }

@@ -2,7 +2,6 @@ package multinode
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -12,19 +11,15 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/spoolq/spool/client"
+	"github.com/spoolq/spool/internal/testproc"
 )
 
 // spoolBin is the spool binary built by TestMain.
@@ -37,20 +32,14 @@ func TestMain(m *testing.M) {
 	if testing.Short() {
 		os.Exit(m.Run())
 	}
-	dir, err := os.MkdirTemp("", "spool-multinode-bin-")
+	bin, cleanup, err := testproc.BuildSpool("spool-multinode-bin-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "multinode test:", err)
 		os.Exit(1)
 	}
-	spoolBin = filepath.Join(dir, "spool")
-	build := exec.Command("go", "build", "-o", spoolBin, "github.com/spoolq/spool/cmd/spool")
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "multinode test: building the spool binary: %v\n%s", err, out)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
+	spoolBin = bin
 	code := m.Run()
-	os.RemoveAll(dir)
+	cleanup()
 	os.Exit(code)
 }
 
@@ -103,14 +92,7 @@ func freshSchema(t *testing.T, base string) (storeURL, schema string) {
 }
 
 // node is one running `spool serve`.
-type node struct {
-	name string
-	cmd  *exec.Cmd
-	addr string
-	logs *logSink
-	done chan struct{} // closed once the process has exited and been reaped
-	err  error
-}
+type node = testproc.Server
 
 // startNode runs `spool serve` with args (--store ... or --data ...) on a
 // free port and waits for the log line that names its address.
@@ -121,116 +103,17 @@ func startNode(t *testing.T, name string, args ...string) *node {
 
 // launch starts the process; await waits for its address. launch may run
 // in any goroutine, await only in the test's.
-func launch(name string, args ...string) *node {
-	logs := &logSink{addr: make(chan string, 1)}
-	args = append([]string{"serve", "--addr", "127.0.0.1:0", "--log-format", "text"}, args...)
-	cmd := exec.Command(spoolBin, args...)
-	cmd.Stdout = logs
-	cmd.Stderr = logs
-	cmd.Env = append(os.Environ(), "SPOOL_LOG_LEVEL=info")
-	n := &node{name: name, cmd: cmd, logs: logs, done: make(chan struct{})}
-	if n.err = cmd.Start(); n.err != nil {
-		close(n.done)
-		return n
-	}
-	go func() {
-		n.err = cmd.Wait()
-		close(n.done)
-	}()
-	return n
-}
+func launch(name string, args ...string) *node { return testproc.Launch(spoolBin, name, args...) }
 
 func await(t *testing.T, n *node) *node {
 	t.Helper()
-	if n.cmd.Process == nil {
-		t.Fatalf("starting %s: %v", spoolBin, n.err)
-	}
-	t.Cleanup(func() {
-		n.kill()
-		if t.Failed() {
-			t.Logf("log of node %s (pid %d):\n%s", n.name, n.cmd.Process.Pid, n.logs.String())
-		}
-	})
-	select {
-	case n.addr = <-n.logs.addr:
-		return n
-	case <-n.done:
-		t.Fatalf("node %s exited before listening: %v\n%s", n.name, n.err, n.logs.String())
-	case <-time.After(30 * time.Second):
-		t.Fatalf("node %s did not log its address within 30s:\n%s", n.name, n.logs.String())
-	}
-	return nil
-}
-
-func (n *node) url() string { return "http://" + n.addr }
-
-// kill sends SIGKILL and reaps the process.
-func (n *node) kill() {
-	select {
-	case <-n.done:
-		return
-	default:
-	}
-	_ = n.cmd.Process.Kill()
-	<-n.done
-}
-
-// stop asks the node to shut down gracefully and checks it exits cleanly.
-func (n *node) stop(t *testing.T) {
-	t.Helper()
-	if err := n.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatalf("SIGTERM to node %s: %v", n.name, err)
-	}
-	select {
-	case <-n.done:
-		if n.err != nil {
-			t.Fatalf("node %s exited with %v after SIGTERM", n.name, n.err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatalf("node %s did not exit within 30s of SIGTERM", n.name)
-	}
-}
-
-var listeningRE = regexp.MustCompile(`msg=listening addr=(\S+)\s`)
-
-// logSink collects a process's output and reports the listening address.
-type logSink struct {
-	mu   sync.Mutex
-	buf  bytes.Buffer
-	addr chan string
-	sent bool
-}
-
-func (s *logSink) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.buf.Write(p)
-	if !s.sent {
-		if m := listeningRE.FindSubmatch(s.buf.Bytes()); m != nil {
-			s.sent = true
-			s.addr <- string(m[1])
-		}
-	}
-	return len(p), nil
-}
-
-func (s *logSink) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.String()
-}
-
-// count returns how many log lines contain sub.
-func (s *logSink) count(sub string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return strings.Count(s.buf.String(), sub)
+	return n.Await(t, 30*time.Second)
 }
 
 // newClient returns a client of n with opts (after a 10s default timeout).
 func newClient(t *testing.T, n *node, opts ...client.Option) *client.Client {
 	t.Helper()
-	c, err := client.New(n.url(), append([]client.Option{client.WithTimeout(10 * time.Second)}, opts...)...)
+	c, err := client.New(n.URL(), append([]client.Option{client.WithTimeout(10 * time.Second)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -254,7 +137,7 @@ func eventually(t *testing.T, timeout time.Duration, what string, cond func() bo
 // inFlight returns the node's spool_http_requests_in_flight gauge, the
 // scrape itself included.
 func inFlight(n *node) int {
-	resp, err := http.Get(n.url() + "/metrics")
+	resp, err := http.Get(n.URL() + "/metrics")
 	if err != nil {
 		return -1
 	}
@@ -273,7 +156,7 @@ func inFlight(n *node) int {
 // status answers GET path on n with its status code (0: no answer).
 func status(n *node, path string) int {
 	c := http.Client{Timeout: 5 * time.Second}
-	resp, err := c.Get(n.url() + path)
+	resp, err := c.Get(n.URL() + path)
 	if err != nil {
 		return 0
 	}

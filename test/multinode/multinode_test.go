@@ -104,13 +104,13 @@ func TestThreeNodes(t *testing.T) {
 	start := time.Now()
 	nodes := startNodes(t, 3, storeURL)
 	t.Logf("three nodes on schema %s up in %s: %s, %s, %s", schema, time.Since(start).Round(time.Millisecond),
-		nodes[0].addr, nodes[1].addr, nodes[2].addr)
+		nodes[0].Addr, nodes[1].Addr, nodes[2].Addr)
 
 	t.Run("EveryJobCompletedOnce", func(t *testing.T) { everyJobOnce(t, nodes) })
 	t.Run("WakeUpLatency", func(t *testing.T) { wakeUpLatency(t, nodes[0], nodes[1]) })
 	t.Run("KillOneNode", func(t *testing.T) { killOneNode(t, nodes) })
 	for _, n := range nodes[:2] {
-		n.stop(t)
+		n.Stop(t, 30*time.Second)
 	}
 	t.Logf("whole test: %s", time.Since(start).Round(time.Millisecond))
 }
@@ -140,7 +140,7 @@ func everyJobOnce(t *testing.T, nodes []*node) {
 					if k%20 < 10 {
 						j, _, err := c.Enqueue(ctx, queue, spool.EnqueueRequest{Type: "mn", Payload: []byte(fmt.Sprintf(`{"n":%d,"p":%d,"k":%d}`, ni, p, k))})
 						if err != nil {
-							t.Errorf("enqueue on %s: %v", n.name, err)
+							t.Errorf("enqueue on %s: %v", n.Name, err)
 							return
 						}
 						l.ack(j.ID)
@@ -153,7 +153,7 @@ func everyJobOnce(t *testing.T, nodes []*node) {
 					}
 					jobs, err := c.EnqueueBatch(ctx, queue, reqs)
 					if err != nil {
-						t.Errorf("batch enqueue on %s: %v", n.name, err)
+						t.Errorf("batch enqueue on %s: %v", n.Name, err)
 						return
 					}
 					for _, j := range jobs {
@@ -167,17 +167,17 @@ func everyJobOnce(t *testing.T, nodes []*node) {
 			work.Go(func() {
 				lease, wait := spool.Duration(30*time.Second), spool.Duration(500*time.Millisecond)
 				for ctx.Err() == nil {
-					jobs, err := c.Lease(ctx, spool.LeaseRequest{Queues: []string{queue}, Max: 10, Wait: &wait, Lease: &lease, Worker: fmt.Sprintf("%s-w%d", n.name, w)})
+					jobs, err := c.Lease(ctx, spool.LeaseRequest{Queues: []string{queue}, Max: 10, Wait: &wait, Lease: &lease, Worker: fmt.Sprintf("%s-w%d", n.Name, w)})
 					if err != nil {
 						if ctx.Err() == nil {
-							t.Errorf("lease on %s: %v", n.name, err)
+							t.Errorf("lease on %s: %v", n.Name, err)
 						}
 						return
 					}
-					l.leased(n.name, jobs)
+					l.leased(n.Name, jobs)
 					for _, j := range jobs {
 						if _, err := c.Complete(ctx, j.ID, spool.CompleteRequest{Token: j.Lease.Token, Result: []byte(`{"ok":true}`)}); err != nil {
-							t.Errorf("complete of %s on %s: %v", j.ID, n.name, err)
+							t.Errorf("complete of %s on %s: %v", j.ID, n.Name, err)
 							return
 						}
 						if l.done(j.ID) == total {
@@ -233,7 +233,7 @@ func wakeUpLatency(t *testing.T, a, b *node) {
 			wait := spool.Duration(20 * time.Second)
 			jobs, err := cb.Lease(context.Background(), spool.LeaseRequest{Queues: []string{queue}, Max: 1, Wait: &wait, Worker: "pinger"})
 			if err != nil {
-				t.Errorf("lease on %s: %v", b.name, err)
+				t.Errorf("lease on %s: %v", b.Name, err)
 			}
 			got <- jobs
 		}()
@@ -247,18 +247,18 @@ func wakeUpLatency(t *testing.T, a, b *node) {
 		select {
 		case jobs := <-got:
 			if len(jobs) != 1 || jobs[0].ID != j.ID {
-				t.Fatalf("the long-poll on %s answered %d jobs, want the one enqueued on %s", b.name, len(jobs), a.name)
+				t.Fatalf("the long-poll on %s answered %d jobs, want the one enqueued on %s", b.Name, len(jobs), a.Name)
 			}
 			lat = append(lat, time.Since(enqueued))
 			if _, err := cb.Complete(context.Background(), j.ID, spool.CompleteRequest{Token: jobs[0].Lease.Token}); err != nil {
 				t.Fatal(err)
 			}
 		case <-time.After(15 * time.Second):
-			t.Fatalf("the long-poll on %s was not woken by the enqueue on %s", b.name, a.name)
+			t.Fatalf("the long-poll on %s was not woken by the enqueue on %s", b.Name, a.Name)
 		}
 	}
 	slices.Sort(lat)
-	t.Logf("enqueue on %s -> long-poll on %s answered after (sorted, over HTTP): %v; median %s", a.name, b.name, lat, lat[len(lat)/2])
+	t.Logf("enqueue on %s -> long-poll on %s answered after (sorted, over HTTP): %v; median %s", a.Name, b.Name, lat, lat[len(lat)/2])
 }
 
 // killOneNode: while producers and workers run on all nodes, node 2 is
@@ -288,7 +288,7 @@ func killOneNode(t *testing.T, nodes []*node) {
 
 	enqueue := func(ctx context.Context, c *client.Client, n *node, p, k int) error {
 		j, _, err := c.Enqueue(ctx, queue, spool.EnqueueRequest{Type: "mn", Backoff: quickBackoff,
-			Payload: []byte(fmt.Sprintf(`{"n":%q,"p":%d,"k":%d}`, n.name, p, k))})
+			Payload: []byte(fmt.Sprintf(`{"n":%q,"p":%d,"k":%d}`, n.Name, p, k))})
 		if err == nil {
 			l.ack(j.ID)
 			if l.numAcked() >= armAt {
@@ -303,7 +303,7 @@ func killOneNode(t *testing.T, nodes []*node) {
 			prod.Go(func() {
 				for k := range perProducer {
 					if err := enqueue(ctx, c, n, p, k); err != nil {
-						t.Errorf("enqueue on %s: %v", n.name, err)
+						t.Errorf("enqueue on %s: %v", n.Name, err)
 						return
 					}
 				}
@@ -313,24 +313,24 @@ func killOneNode(t *testing.T, nodes []*node) {
 			work.Go(func() {
 				lease, wait := spool.Duration(leaseFor), spool.Duration(500*time.Millisecond)
 				for ctx.Err() == nil {
-					jobs, err := c.Lease(ctx, spool.LeaseRequest{Queues: []string{queue}, Max: 10, Wait: &wait, Lease: &lease, Worker: fmt.Sprintf("%s-w%d", n.name, w)})
+					jobs, err := c.Lease(ctx, spool.LeaseRequest{Queues: []string{queue}, Max: 10, Wait: &wait, Lease: &lease, Worker: fmt.Sprintf("%s-w%d", n.Name, w)})
 					if err != nil {
 						if ctx.Err() == nil {
-							t.Errorf("lease on %s: %v", n.name, err)
+							t.Errorf("lease on %s: %v", n.Name, err)
 						}
 						return
 					}
 					if len(jobs) == 0 {
 						continue
 					}
-					l.leased(n.name, jobs)
+					l.leased(n.Name, jobs)
 					acks := make([]spool.Ack, len(jobs))
 					for i, j := range jobs {
 						acks[i] = spool.Ack{ID: j.ID, Token: j.Lease.Token, Outcome: spool.OutcomeComplete}
 					}
 					res, err := c.Ack(ctx, acks)
 					if err != nil {
-						t.Errorf("ack on %s: %v", n.name, err)
+						t.Errorf("ack on %s: %v", n.Name, err)
 						return
 					}
 					for _, r := range res {
@@ -342,7 +342,7 @@ func killOneNode(t *testing.T, nodes []*node) {
 							// the job went to another worker.
 							stale.Add(1)
 						default:
-							t.Errorf("ack of %s on %s: %s: %s", r.ID, n.name, r.Error.Code, r.Error.Message)
+							t.Errorf("ack of %s on %s: %s: %s", r.ID, n.Name, r.Error.Code, r.Error.Message)
 						}
 					}
 				}
@@ -372,13 +372,13 @@ func killOneNode(t *testing.T, nodes []*node) {
 				return
 			}
 			lease, wait := spool.Duration(leaseFor), spool.Duration(5*time.Second)
-			jobs, err := cv.Lease(victimCtx, spool.LeaseRequest{Queues: []string{queue}, Max: 5, Wait: &wait, Lease: &lease, Worker: fmt.Sprintf("%s-w%d", victim.name, w)})
+			jobs, err := cv.Lease(victimCtx, spool.LeaseRequest{Queues: []string{queue}, Max: 5, Wait: &wait, Lease: &lease, Worker: fmt.Sprintf("%s-w%d", victim.Name, w)})
 			if err != nil {
-				t.Errorf("lease on %s before the kill: %v", victim.name, err)
+				t.Errorf("lease on %s before the kill: %v", victim.Name, err)
 				held <- nil
 				return
 			}
-			l.leased(victim.name, jobs)
+			l.leased(victim.Name, jobs)
 			ids := make([]string, len(jobs))
 			for i, j := range jobs {
 				ids[i] = j.ID
@@ -399,12 +399,12 @@ func killOneNode(t *testing.T, nodes []*node) {
 	if len(heldIDs) == 0 {
 		t.Fatal("node 2's workers hold no lease: the kill would prove nothing")
 	}
-	victim.kill()
+	victim.Kill()
 	killedAt := time.Now()
 	close(killed)
 	victimCancel()
 	t.Logf("killed %s (SIGKILL) %s into the run, its workers holding %d leases of %s; %d enqueues acked on it before",
-		victim.name, killedAt.Sub(start).Round(time.Millisecond), len(heldIDs), leaseFor, victimAcked.Load())
+		victim.Name, killedAt.Sub(start).Round(time.Millisecond), len(heldIDs), leaseFor, victimAcked.Load())
 
 	prod.Wait()
 	c0 := newClient(t, nodes[0])
@@ -440,7 +440,7 @@ func killOneNode(t *testing.T, nodes []*node) {
 			t.Fatal(err)
 		}
 		if l.delivered[id] < 2 {
-			t.Errorf("job %s was held by %s at the kill but not delivered again", id, victim.name)
+			t.Errorf("job %s was held by %s at the kill but not delivered again", id, victim.Name)
 		}
 		if j.Attempt < 2 || len(j.Errors) == 0 || !strings.Contains(j.Errors[0].Error, "lease expired") {
 			t.Errorf("job %s held at the kill: attempt %d, errors %v; want the lapsed lease as a failed attempt", id, j.Attempt, j.Errors)

@@ -177,7 +177,7 @@ func TestPostgresRestart(t *testing.T) {
 	pg.stop(t)
 	down := time.Now()
 	for _, n := range []*node{a, b} {
-		eventually(t, 10*time.Second, "/readyz of "+n.name+" answers 503 while PostgreSQL is down", func() bool {
+		eventually(t, 10*time.Second, "/readyz of "+n.Name+" answers 503 while PostgreSQL is down", func() bool {
 			return status(n, "/readyz") == http.StatusServiceUnavailable
 		})
 	}
@@ -191,8 +191,8 @@ func TestPostgresRestart(t *testing.T) {
 	}
 	eventually(t, 10*time.Second, "producers and workers see the outage", func() bool { return o.unavailable.Load() >= 5 })
 	for _, n := range []*node{a, b} {
-		eventually(t, 10*time.Second, "a maintenance pass of "+n.name+" fails", func() bool {
-			return n.logs.count("maintenance pass failed") > 0
+		eventually(t, 10*time.Second, "a maintenance pass of "+n.Name+" fails", func() bool {
+			return n.CountLogs("maintenance pass failed") > 0
 		})
 	}
 	ackedDown := l.numAcked()
@@ -201,15 +201,15 @@ func TestPostgresRestart(t *testing.T) {
 	pg.start(t)
 	up := time.Now()
 	for _, n := range []*node{a, b} {
-		eventually(t, 30*time.Second, "/readyz of "+n.name+" answers 200 after PostgreSQL is back", func() bool {
+		eventually(t, 30*time.Second, "/readyz of "+n.Name+" answers 200 after PostgreSQL is back", func() bool {
 			return status(n, "/readyz") == http.StatusOK
 		})
 	}
 	recovered := time.Since(up)
 	grow(200, "200 more enqueues acknowledged after the outage")
 	for _, n := range []*node{a, b} {
-		eventually(t, 10*time.Second, "maintenance passes of "+n.name+" succeed again", func() bool {
-			return n.logs.count("maintenance passes succeed again") > 0
+		eventually(t, 10*time.Second, "maintenance passes of "+n.Name+" succeed again", func() bool {
+			return n.CountLogs("maintenance passes succeed again") > 0
 		})
 	}
 	t.Logf("PostgreSQL down for %s: %d enqueues acknowledged before; nodes ready %s after it was back",
@@ -218,7 +218,7 @@ func TestPostgresRestart(t *testing.T) {
 	// pg_ctl restart, under load.
 	pg.restart(t)
 	for _, n := range []*node{a, b} {
-		eventually(t, 30*time.Second, "/readyz of "+n.name+" after pg_ctl restart", func() bool {
+		eventually(t, 30*time.Second, "/readyz of "+n.Name+" after pg_ctl restart", func() bool {
 			return status(n, "/readyz") == http.StatusOK
 		})
 	}
@@ -230,8 +230,8 @@ func TestPostgresRestart(t *testing.T) {
 		return pg.queryInt(t, `SELECT count(*)::int FROM pg_stat_activity WHERE application_name = 'spool-listener'`) == 2
 	})
 	for _, n := range []*node{a, b} {
-		if n.logs.count("listening for other nodes' wake-ups again") == 0 {
-			t.Errorf("node %s did not log that its listener reconnected", n.name)
+		if n.CountLogs("listening for other nodes' wake-ups again") == 0 {
+			t.Errorf("node %s did not log that its listener reconnected", n.Name)
 		}
 	}
 	wakeUpLatency(t, a, b)
@@ -271,6 +271,6 @@ func TestPostgresRestart(t *testing.T) {
 	if int64(total) != q.Counts[spool.StateSucceeded] {
 		t.Errorf("%d jobs succeeded, %d acknowledged: every stored job was acknowledged (idempotency keys)", q.Counts[spool.StateSucceeded], total)
 	}
-	a.stop(t)
-	b.stop(t)
+	a.Stop(t, 30*time.Second)
+	b.Stop(t, 30*time.Second)
 }
