@@ -416,3 +416,17 @@ func TestEnqueueIntoFullQueueIsAllOrNothing(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// When the store cannot be read, a batch of acks fails as a whole (the
+// server answers 503) instead of answering per-ack errors, so the worker
+// sends it again rather than dropping its outcomes.
+func TestAckBatchFailsWholeWhenStoreIsDown(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, 1)
+	h.enqueue(t, "q", spool.EnqueueRequest{Type: "t"})
+	l := h.lease(t, 1, time.Minute, "q")
+	require.NoError(t, h.e.Store().Close())
+	res, err := h.e.Ack(h.ctx, []spool.Ack{{ID: l[0].ID, Token: l[0].Lease.Token, Outcome: spool.OutcomeComplete}})
+	require.ErrorIs(t, err, spool.ErrUnavailable)
+	require.Nil(t, res)
+}
