@@ -84,12 +84,15 @@ func (c *Client) EnqueueBatch(ctx context.Context, queue string, reqs []spool.En
 	if queue == "" {
 		return nil, errors.New("client: EnqueueBatch: empty queue name")
 	}
-	cl := call{
-		method: http.MethodPost,
-		path:   "/v1/queues/" + pathEscape(queue) + "/jobs:batch",
-		body:   spool.BatchEnqueueRequest{Jobs: reqs},
-		repeat: repeatSafe,
-	}
+	return c.postBatch(ctx, "/v1/queues/"+pathEscape(queue)+"/jobs:batch", spool.BatchEnqueueRequest{Jobs: reqs})
+}
+
+// postBatch sends an all-or-nothing batch of new jobs (an enqueue or a
+// publish) and returns the stored jobs. With retries on, the batch carries
+// one Idempotency-Key header for all its tries; the server derives a key
+// from it for each job that has none, so a retry never stores jobs twice.
+func (c *Client) postBatch(ctx context.Context, path string, body any) ([]*spool.Job, error) {
+	cl := call{method: http.MethodPost, path: path, body: body, repeat: repeatSafe}
 	if c.retry.MaxRetries > 0 {
 		cl.header = http.Header{idempotencyHeader: {newIdempotencyKey()}}
 	}

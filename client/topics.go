@@ -95,18 +95,5 @@ func (c *Client) PublishBatch(ctx context.Context, topic string, reqs []spool.En
 	if topic == "" {
 		return nil, errors.New("client: PublishBatch: empty topic name")
 	}
-	cl := call{
-		method: http.MethodPost,
-		path:   "/v1/topics/" + pathEscape(topic) + "/messages:batch",
-		body:   spool.PublishBatchRequest{Messages: reqs},
-		repeat: repeatSafe,
-	}
-	if c.retry.MaxRetries > 0 {
-		cl.header = http.Header{idempotencyHeader: {newIdempotencyKey()}}
-	}
-	var out spool.JobsResponse
-	if _, err := c.do(ctx, cl, &out); err != nil {
-		return nil, err
-	}
-	return out.Jobs, nil
+	return c.postBatch(ctx, "/v1/topics/"+pathEscape(topic)+"/messages:batch", spool.PublishBatchRequest{Messages: reqs})
 }

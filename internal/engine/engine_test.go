@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -429,4 +430,46 @@ func TestAckBatchFailsWholeWhenStoreIsDown(t *testing.T) {
 	res, err := h.e.Ack(h.ctx, []spool.Ack{{ID: l[0].ID, Token: l[0].Lease.Token, Outcome: spool.OutcomeComplete}})
 	require.ErrorIs(t, err, spool.ErrUnavailable)
 	require.Nil(t, res)
+}
+
+// goneCtx reports itself cancelled once gone is set.
+type goneCtx struct {
+	context.Context
+	gone *atomic.Bool
+}
+
+func (c goneCtx) Err() error {
+	if c.gone.Load() {
+		return context.Canceled
+	}
+	return nil
+}
+
+// A lease whose caller leaves while the store claims the jobs (a worker
+// shutting down cancels its long-poll) hands them back at once, attempt
+// not counted, instead of leaving them active until the lease expires.
+func TestLeaseForACallerThatLeftHandsJobsBack(t *testing.T) {
+	t.Parallel()
+	st, err := embedded.Open(t.TempDir(), embedded.Options{})
+	require.NoError(t, err)
+	var gone atomic.Bool
+	e, err := engine.New(engine.Config{Store: st, Clock: engine.NewManualClock(t0),
+		NewToken: func() string { gone.Store(true); return "tok" }})
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		e.Stop()
+		require.NoError(t, st.Close())
+	})
+	ctx := context.Background()
+	res, err := e.Enqueue(ctx, "q", []spool.EnqueueRequest{{Type: "t"}})
+	require.NoError(t, err)
+
+	jobs, err := e.Lease(goneCtx{Context: ctx, gone: &gone}, spool.LeaseRequest{Queues: []string{"q"}, Wait: dur(time.Minute)})
+	require.NoError(t, err)
+	require.Empty(t, jobs, "the caller is gone: nothing is handed to it")
+	require.True(t, gone.Load(), "the store did lease the job")
+	j, err := e.Get(ctx, res[0].Job.ID, 0)
+	require.NoError(t, err)
+	require.Equal(t, spool.StateReady, j.State, "handed back")
+	require.Equal(t, 0, j.Attempt, "the attempt is not counted")
 }

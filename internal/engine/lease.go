@@ -37,7 +37,17 @@ func (e *Engine) Lease(ctx context.Context, req spool.LeaseRequest) ([]*spool.Jo
 	e.hub.watchQueues(req.Queues, w)
 	defer e.hub.unwatchQueues(req.Queues, w)
 	for {
+		if ctx.Err() != nil {
+			return []*spool.Job{}, nil
+		}
 		jobs, err := e.leaseOnce(ctx, req.Queues, max, leaseFor, req.Worker)
+		if len(jobs) > 0 && ctx.Err() != nil {
+			// The caller left (a worker shutting down cancels its
+			// long-poll): nobody will see these leases, so hand the jobs
+			// back now instead of leaving them active until they expire.
+			e.handBack(jobs)
+			return []*spool.Job{}, nil
+		}
 		if err != nil || len(jobs) > 0 || wait <= 0 {
 			return jobs, err
 		}
@@ -49,6 +59,19 @@ func (e *Engine) Lease(ctx context.Context, req spool.LeaseRequest) ([]*spool.Jo
 			return []*spool.Job{}, nil
 		case <-e.stopped:
 			return []*spool.Job{}, nil
+		}
+	}
+}
+
+// handBack releases jobs leased for a caller that is gone, without
+// counting the attempt. A job that cannot be released (the store failing)
+// stays active until its lease expires, as if its worker had vanished.
+func (e *Engine) handBack(jobs []*spool.Job) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, j := range jobs {
+		if _, err := e.Release(ctx, j.ID, spool.ReleaseRequest{Token: j.Lease.Token}); err != nil {
+			e.log.Warn("could not hand back a job leased for a caller that left", "job_id", j.ID, "error", err)
 		}
 	}
 }
