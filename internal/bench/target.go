@@ -100,8 +100,8 @@ type ScenarioResult struct {
 
 // Metric is one figure over Runs runs: median, min, max and every run.
 type Metric struct {
-	Unit   string    `json:"unit"`            // "jobs/s", "ms", "MiB", "count"
-	Better string    `json:"better"`          // "higher" or "lower"
+	Unit   string    `json:"unit"`   // "jobs/s", "ms", "MiB", "count"
+	Better string    `json:"better"` // "higher" or "lower"
 	Median float64   `json:"median"`
 	Min    float64   `json:"min"`
 	Max    float64   `json:"max"`
