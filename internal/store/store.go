@@ -185,6 +185,8 @@ type Store interface {
 	SetQueueConfig(ctx context.Context, name string, cfg spool.QueueConfig) error
 	// Topics stores topic subscriptions.
 	Topics
+	// Dependencies finds jobs by their parents.
+	Dependencies
 	// Close releases the store; pending writes are synced first.
 	Close() error
 }

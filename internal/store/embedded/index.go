@@ -108,6 +108,8 @@ type index struct {
 	scheduled *btree.BTreeG[timeItem] // by run_at, every queue
 	active    *btree.BTreeG[timeItem] // by lease expiry, every queue
 	idem      map[idemKey]string
+	// children maps a parent id to the waiting jobs that depend on it.
+	children map[string]map[string]struct{}
 }
 
 func newIndex() index {
@@ -117,6 +119,7 @@ func newIndex() index {
 		scheduled: btree.NewG(btreeDegree, timeLess),
 		active:    btree.NewG(btreeDegree, timeLess),
 		idem:      make(map[idemKey]string),
+		children:  make(map[string]map[string]struct{}),
 	}
 }
 
@@ -158,6 +161,8 @@ func (x *index) add(j *job) {
 		x.active.ReplaceOrInsert(leaseExpiry(j))
 	case r.State.Terminal():
 		q.terminal.ReplaceOrInsert(finishedAt(j))
+	case r.State == spool.StateWaiting:
+		x.addChild(j)
 	}
 	if r.IdempotencyKey != "" {
 		x.idem[idemKey{r.Queue, r.IdempotencyKey}] = r.ID
@@ -181,6 +186,8 @@ func (x *index) remove(j *job) {
 		x.active.Delete(leaseExpiry(j))
 	case r.State.Terminal():
 		q.terminal.Delete(finishedAt(j))
+	case r.State == spool.StateWaiting:
+		x.removeChild(j)
 	}
 	if r.IdempotencyKey != "" {
 		k := idemKey{r.Queue, r.IdempotencyKey}

@@ -150,6 +150,11 @@ func testReopenEverything(t *testing.T, open OpenStore) {
 	h.s = open(t, dir)
 	requireSameState(t, before, snapshotState(h, all))
 
+	// The waiting job is still found by its parent.
+	children, err := h.s.WaitingChildren(h.ctx, []string{a.ID}, 10)
+	require.NoError(t, err)
+	require.Equal(t, []string{w.ID}, ids(children))
+
 	// Idempotency keys.
 	res, err := h.s.Insert(h.ctx, store.InsertParams{Jobs: []*store.Record{
 		job("work", key("k-a")), job("work", key("k-e")), job("done", key("k-h")),
