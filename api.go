@@ -19,8 +19,15 @@ type EnqueueRequest struct {
 	Backoff        *Backoff   `json:"backoff,omitempty"`
 	IdempotencyKey string     `json:"idempotency_key,omitempty"`
 	OrderingKey    string     `json:"ordering_key,omitempty"`
-	DependsOn      []string   `json:"depends_on,omitempty"`
-	Tags           []string   `json:"tags,omitempty"`
+	// DependsOn names the jobs this one waits for: job ids, or the Ref of
+	// another job of the same batch. The job stays waiting until every one
+	// of them has succeeded, and is cancelled if one ends dead or
+	// cancelled.
+	DependsOn []string `json:"depends_on,omitempty"`
+	// Ref is a name, chosen by the client, that other jobs of the same
+	// batch use in DependsOn before the server has given this one an id.
+	Ref  string   `json:"ref,omitempty"`
+	Tags []string `json:"tags,omitempty"`
 	// CallbackURL, an absolute http(s) URL, receives a signed POST of the
 	// job when it reaches a terminal state (the server must have a
 	// webhook secret configured).

@@ -48,6 +48,7 @@ const (
 	MaxKeyLen         = 256
 	MaxTags           = 32
 	MaxTagLen         = 64
+	MaxDependsOn      = 1000
 	MinPriority       = -1000
 	MaxPriority       = 1000
 	MaxMaxAttempts    = 1000
@@ -146,8 +147,21 @@ func (r *EnqueueRequest) Validate(l Limits) error {
 	if r.OrderingKey != "" {
 		return Invalidf("ordering_key is not supported by this server yet")
 	}
-	if len(r.DependsOn) > 0 {
-		return Invalidf("depends_on is not supported by this server yet")
+	if err := validText("ref", r.Ref, MaxKeyLen, false); err != nil {
+		return err
+	}
+	if len(r.DependsOn) > MaxDependsOn {
+		return Invalidf("depends_on names %d jobs; the limit is %d", len(r.DependsOn), MaxDependsOn)
+	}
+	seen := make(map[string]bool, len(r.DependsOn))
+	for _, d := range r.DependsOn {
+		if err := validText("depends_on entry", d, MaxKeyLen, true); err != nil {
+			return err
+		}
+		if seen[d] {
+			return Invalidf("depends_on names %q twice", d)
+		}
+		seen[d] = true
 	}
 	if len(r.Tags) > MaxTags {
 		return Invalidf("at most %d tags", MaxTags)

@@ -130,6 +130,15 @@ func (s *Server) getJob(ctx context.Context, c *call, _ *noBody) (int, *spool.Jo
 	return http.StatusOK, job, nil
 }
 
+// jobParents: GET /v1/jobs/{id}/parents.
+func (s *Server) jobParents(ctx context.Context, c *call, _ *noBody) (int, *spool.JobsResponse, error) {
+	jobs, err := s.engine.Parents(ctx, c.id)
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, &spool.JobsResponse{Jobs: jobs}, nil
+}
+
 // cancelJob: DELETE /v1/jobs/{id}.
 func (s *Server) cancelJob(ctx context.Context, c *call, _ *noBody) (int, *spool.Job, error) {
 	job, err := s.engine.Cancel(ctx, c.id)

@@ -51,6 +51,7 @@ func (s *Server) routeTable() []route {
 		{method: http.MethodGet, pattern: "/v1/jobs/{id}", query: []string{"wait"}, longPoll: true, serve: endpoint(s.getJob)},
 		{method: http.MethodDelete, pattern: "/v1/jobs/{id}", serve: endpoint(s.cancelJob)},
 		{method: http.MethodPost, pattern: "/v1/jobs/{id}/retry", serve: endpoint(s.retryJob)},
+		{method: http.MethodGet, pattern: "/v1/jobs/{id}/parents", serve: endpoint(s.jobParents)},
 		{method: http.MethodGet, pattern: "/v1/events", query: []string{"queue", "job", "stats"}, raw: http.HandlerFunc(s.serveEvents)},
 		// Workers.
 		{method: http.MethodPost, pattern: "/v1/leases", longPoll: true, serve: endpoint(s.lease)},

@@ -159,6 +159,8 @@ type Engine struct {
 
 	// events holds the latest job events for GET /v1/events.
 	events *eventLog
+	// deps holds finished jobs whose waiting children are to be resolved.
+	deps *depQueue
 }
 
 type cachedConfig struct {
@@ -182,6 +184,7 @@ func New(cfg Config) (*Engine, error) {
 		wake:    make(chan struct{}, 1),
 		stopped: make(chan struct{}),
 		events:  newEventLog(cfg.EventLog),
+		deps:    newDepQueue(),
 	}, nil
 }
 
@@ -204,6 +207,7 @@ func (e *Engine) Start(ctx context.Context) error {
 	e.done = make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Go(func() { e.maintenanceLoop(ctx) })
+	wg.Go(func() { e.dependencyLoop(ctx) })
 	if n, ok := e.notifier(); ok {
 		wg.Go(func() { e.listenLoop(ctx, n) })
 		wg.Go(func() { e.recheckLoop(ctx) })

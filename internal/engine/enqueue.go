@@ -36,6 +36,10 @@ func (e *Engine) Enqueue(ctx context.Context, queue string, reqs []spool.Enqueue
 	for i := range reqs {
 		recs[i] = e.newRecord(queue, &reqs[i], qc, now)
 	}
+	recheck, err := e.linkDependencies(ctx, reqs, recs, now)
+	if err != nil {
+		return nil, err
+	}
 	out, err := e.insert(ctx, recs, map[string]int64{queue: *qc.MaxDepth}, now)
 	if err != nil {
 		var qf *spool.QueueFullError
@@ -44,6 +48,9 @@ func (e *Engine) Enqueue(ctx context.Context, queue string, reqs []spool.Enqueue
 		}
 		return nil, fmt.Errorf("enqueueing into %q: %w", queue, err)
 	}
+	// A parent may have finished between linkDependencies and the insert,
+	// too early to see the new child: look again.
+	e.deps.add(recheck...)
 	return out, nil
 }
 

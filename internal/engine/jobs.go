@@ -71,7 +71,9 @@ func (e *Engine) Cancel(ctx context.Context, id string) (*spool.Job, error) {
 }
 
 // Retry puts a dead or cancelled job back in its queue as ready, with a
-// fresh set of attempts; its past errors are kept.
+// fresh set of attempts; its past errors are kept. A job with parents
+// goes back to waiting if a parent has not finished yet, and cannot be
+// retried while a parent is dead or cancelled.
 func (e *Engine) Retry(ctx context.Context, id string) (*spool.Job, error) {
 	var prev spool.State
 	rec, err := e.mutate(ctx, id, func(r *store.Record) error {
@@ -82,10 +84,20 @@ func (e *Engine) Retry(ctx context.Context, id string) (*spool.Job, error) {
 		if err := e.admitOne(ctx, r.Queue); err != nil {
 			return err
 		}
+		v := verdict{}
+		if len(r.DependsOn) > 0 {
+			var err error
+			if v, err = e.retryVerdict(ctx, r); err != nil {
+				return err
+			}
+		}
 		now := e.clock.Now()
 		r.State = spool.StateReady
 		r.RunAt = now
 		r.ReadyAt = ptr(now)
+		if v.wait {
+			r.State, r.ReadyAt = spool.StateWaiting, nil
+		}
 		r.FinishedAt = nil
 		r.StartedAt = nil
 		r.Progress = nil

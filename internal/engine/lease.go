@@ -305,6 +305,9 @@ func (e *Engine) after(prev spool.State, r *store.Record) {
 		e.rates.finished(r.Queue, now)
 		e.m.finished(r.Queue, r.State)
 		e.hub.jobChanged(r.ID)
+		if prev != r.State {
+			e.deps.add(r.ID)
+		}
 		if prev != r.State && r.CallbackURL != "" {
 			// After the terminal write, not atomic with it: see
 			// enqueueDelivery.

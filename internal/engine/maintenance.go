@@ -99,10 +99,12 @@ func (f *failureLog) note(ctx context.Context, log *slog.Logger, err error) {
 }
 
 // Maintain runs one maintenance pass: promote due jobs, expire lapsed
-// leases, purge finished jobs past retention. Every step is idempotent and
-// safe to run on several nodes at once.
+// leases, purge finished jobs past retention, resolve the children of
+// finished jobs. Every step is idempotent and safe to run on several nodes
+// at once.
 func (e *Engine) Maintain(ctx context.Context) error {
-	return errors.Join(e.promote(ctx), e.expire(ctx), e.purge(ctx))
+	err := errors.Join(e.promote(ctx), e.expire(ctx), e.purge(ctx))
+	return errors.Join(err, e.ResolveDependencies(ctx))
 }
 
 func (e *Engine) promote(ctx context.Context) error {

@@ -78,6 +78,11 @@ func (e *Engine) Publish(ctx context.Context, topic string, msgs []spool.Enqueue
 	if err != nil {
 		return nil, fmt.Errorf("reading subscriptions of topic %q: %w", topic, err)
 	}
+	for i := range msgs {
+		if len(msgs[i].DependsOn) > 0 || msgs[i].Ref != "" {
+			return nil, spool.Invalidf("messages[%d]: depends_on and ref are for jobs enqueued into a queue, not for published messages", i)
+		}
+	}
 	now := e.clock.Now()
 	configs := make(map[string]spool.QueueConfig)
 	depth := make(map[string]int64)

@@ -10,8 +10,9 @@ type Dependencies interface {
 	// Lookup returns the jobs among ids that exist, without payload and
 	// result, in no particular order. Unknown ids are left out.
 	Lookup(ctx context.Context, ids []string) ([]*Record, error)
-	// WaitingChildren returns up to limit jobs in state waiting whose
-	// DependsOn names any of parents, without payload and result, each
-	// once.
-	WaitingChildren(ctx context.Context, parents []string, limit int) ([]*Record, error)
+	// WaitingChildren returns, in id order, up to limit jobs with an id
+	// after after ("" for the first page) that are in state waiting and
+	// name any of parents in DependsOn, each once, without payload and
+	// result.
+	WaitingChildren(ctx context.Context, parents []string, after string, limit int) ([]*Record, error)
 }

@@ -2,6 +2,7 @@ package embedded
 
 import (
 	"context"
+	"slices"
 
 	"github.com/spoolq/spool"
 	"github.com/spoolq/spool/internal/store"
@@ -26,9 +27,9 @@ func (s *Store) Lookup(ctx context.Context, ids []string) ([]*store.Record, erro
 	return recs, nil
 }
 
-// WaitingChildren returns up to limit waiting jobs that depend on any of
+// WaitingChildren returns a page of the waiting jobs that depend on any of
 // parents, from the in-memory children index.
-func (s *Store) WaitingChildren(ctx context.Context, parents []string, limit int) ([]*store.Record, error) {
+func (s *Store) WaitingChildren(ctx context.Context, parents []string, after string, limit int) ([]*store.Record, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -40,19 +41,23 @@ func (s *Store) WaitingChildren(ctx context.Context, parents []string, limit int
 	if err := s.usable(); err != nil {
 		return nil, err
 	}
-	recs := []*store.Record{}
 	seen := make(map[string]bool)
+	var found []string
 	for _, p := range parents {
 		for id := range s.x.children[p] {
-			if seen[id] {
-				continue
-			}
-			seen[id] = true
-			recs = append(recs, s.x.jobs[id].rec.Clone())
-			if len(recs) == limit {
-				return recs, nil
+			if id > after && !seen[id] {
+				seen[id] = true
+				found = append(found, id)
 			}
 		}
+	}
+	slices.Sort(found)
+	if len(found) > limit {
+		found = found[:limit]
+	}
+	recs := make([]*store.Record, len(found))
+	for i, id := range found {
+		recs[i] = s.x.jobs[id].rec.Clone()
 	}
 	return recs, nil
 }

@@ -12,7 +12,7 @@ var (
 	// waitingChildrenSQL uses spool_jobs_waiting_parents, a GIN index on
 	// depends_on of waiting jobs only.
 	waitingChildrenSQL = `SELECT ` + cols("", false) + ` FROM spool_jobs
-WHERE state = 'waiting' AND depends_on && $1::text[] LIMIT $2`
+WHERE state = 'waiting' AND depends_on && $1::text[] AND id > $2 ORDER BY id LIMIT $3`
 )
 
 // Lookup returns the jobs among ids that exist, without payload and result.
@@ -32,7 +32,7 @@ func (s *Store) Lookup(ctx context.Context, ids []string) ([]*store.Record, erro
 
 // WaitingChildren returns up to limit waiting jobs that depend on any of
 // parents.
-func (s *Store) WaitingChildren(ctx context.Context, parents []string, limit int) ([]*store.Record, error) {
+func (s *Store) WaitingChildren(ctx context.Context, parents []string, after string, limit int) ([]*store.Record, error) {
 	if err := s.begin(ctx); err != nil {
 		return nil, err
 	}
@@ -42,7 +42,7 @@ func (s *Store) WaitingChildren(ctx context.Context, parents []string, limit int
 	if len(parents) == 0 {
 		return []*store.Record{}, nil
 	}
-	recs, err := collect(s.pool.Query(ctx, waitingChildrenSQL, parents, limit))
+	recs, err := collect(s.pool.Query(ctx, waitingChildrenSQL, parents, after, limit))
 	if err != nil {
 		return nil, interpretError("finding waiting children", err)
 	}

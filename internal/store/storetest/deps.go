@@ -47,7 +47,7 @@ func testDependencies(t *testing.T, newStore NewStore) {
 		c3 := job("q", waitingOn(p2.ID))
 		h.insert(p1, p2, c1, c2, c3)
 
-		got, err := h.s.WaitingChildren(h.ctx, []string{p1.ID}, 100)
+		got, err := h.s.WaitingChildren(h.ctx, []string{p1.ID}, "", 100)
 		require.NoError(t, err)
 		require.Equal(t, sortedIDs([]*store.Record{c1, c2}), sortedIDs(got))
 		for _, r := range got {
@@ -55,28 +55,32 @@ func testDependencies(t *testing.T, newStore NewStore) {
 			require.Nil(t, r.Payload)
 		}
 
-		got, err = h.s.WaitingChildren(h.ctx, []string{p1.ID, p2.ID}, 100)
+		got, err = h.s.WaitingChildren(h.ctx, []string{p1.ID, p2.ID}, "", 100)
 		require.NoError(t, err)
 		require.Equal(t, sortedIDs([]*store.Record{c1, c2, c3}), sortedIDs(got), "each child once")
 
-		got, err = h.s.WaitingChildren(h.ctx, []string{p1.ID, p2.ID}, 2)
+		all := sortedIDs([]*store.Record{c1, c2, c3})
+		got, err = h.s.WaitingChildren(h.ctx, []string{p1.ID, p2.ID}, "", 2)
 		require.NoError(t, err)
-		require.Len(t, got, 2, "limit")
+		require.Equal(t, all[:2], ids(got), "a page in id order")
+		got, err = h.s.WaitingChildren(h.ctx, []string{p1.ID, p2.ID}, all[1], 2)
+		require.NoError(t, err)
+		require.Equal(t, all[2:], ids(got), "the next page")
 
 		// A child that leaves waiting is no longer found; one that comes
 		// back is found again.
 		r := h.get(c2.ID)
 		r.State, r.ReadyAt = spool.StateReady, ptr(at(0))
 		h.update(r)
-		got, err = h.s.WaitingChildren(h.ctx, []string{p1.ID}, 100)
+		got, err = h.s.WaitingChildren(h.ctx, []string{p1.ID}, "", 100)
 		require.NoError(t, err)
 		require.Equal(t, []string{c1.ID}, ids(got))
 		h.finish(c1.ID, spool.StateCancelled, at(1))
-		got, err = h.s.WaitingChildren(h.ctx, []string{p1.ID}, 100)
+		got, err = h.s.WaitingChildren(h.ctx, []string{p1.ID}, "", 100)
 		require.NoError(t, err)
 		require.Empty(t, got)
 
-		_, err = h.s.WaitingChildren(h.ctx, []string{p1.ID}, 0)
+		_, err = h.s.WaitingChildren(h.ctx, []string{p1.ID}, "", 0)
 		require.ErrorIs(t, err, spool.ErrInvalid)
 	})
 

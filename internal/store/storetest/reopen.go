@@ -151,7 +151,7 @@ func testReopenEverything(t *testing.T, open OpenStore) {
 	requireSameState(t, before, snapshotState(h, all))
 
 	// The waiting job is still found by its parent.
-	children, err := h.s.WaitingChildren(h.ctx, []string{a.ID}, 10)
+	children, err := h.s.WaitingChildren(h.ctx, []string{a.ID}, "", 10)
 	require.NoError(t, err)
 	require.Equal(t, []string{w.ID}, ids(children))
 
