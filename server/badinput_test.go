@@ -84,7 +84,6 @@ func TestBadInputs(t *testing.T) {
 		{name: "depends_on on itself", method: "POST", path: batch, body: `{"jobs":[{"type":"t","ref":"a","depends_on":["a"]}]}`, status: 400, code: bad, msg: "jobs[0] depends on itself"},
 		{name: "depends_on cycle", method: "POST", path: batch, body: `{"jobs":[{"type":"t"},{"type":"t","ref":"a","depends_on":["b"]},{"type":"t","ref":"b","depends_on":["a"]}]}`, status: 400, code: bad, msg: "cycle"},
 		{name: "ref used twice", method: "POST", path: batch, body: `{"jobs":[{"type":"t","ref":"a"},{"type":"t","ref":"a"}]}`, status: 400, code: bad, msg: `both have ref "a"`},
-		{name: "referenced job with idempotency key", method: "POST", path: batch, body: `{"jobs":[{"type":"t","ref":"a","idempotency_key":"k"},{"type":"t","depends_on":["a"]}]}`, status: 400, code: bad, msg: "idempotency_key"},
 		{name: "control character in type", method: "POST", path: enq, body: `{"type":"a\u0007b"}`, status: 400, code: bad, msg: "control character"},
 		// Durations and times.
 		{name: "duration in words", method: "POST", path: enq, body: `{"type":"t","delay":"5 minutes"}`, status: 400, code: bad, msg: `delay: bad duration "5 minutes"`},

@@ -263,8 +263,8 @@ func applyVerdict(r *store.Record, v verdict, now time.Time) {
 }
 
 // linkDependencies resolves the refs of a batch into ids, refuses
-// self-references, cycles, unknown parents and referenced jobs with
-// idempotency keys, and sets each job's starting state from its parents.
+// self-references, cycles and unknown parents, and sets each job's starting
+// state from its parents.
 // It returns the parents outside the batch of the jobs left waiting, to be
 // checked again once the insert is stored.
 func (e *Engine) linkDependencies(ctx context.Context, reqs []spool.EnqueueRequest, recs []*store.Record, now time.Time) ([]string, error) {
@@ -298,9 +298,6 @@ func (e *Engine) linkDependencies(ctx context.Context, reqs []spool.EnqueueReque
 			}
 			if j == i {
 				return nil, spool.Invalidf("jobs[%d] depends on itself (ref %q)", i, d)
-			}
-			if reqs[j].IdempotencyKey != "" {
-				return nil, spool.Invalidf("jobs[%d] (ref %q) is depended on and has an idempotency_key: a repeat would leave its dependents waiting on a job that was never stored", j, d)
 			}
 			parents[i] = append(parents[i], j)
 			deps[k] = recs[j].ID
@@ -348,6 +345,56 @@ func (e *Engine) linkDependencies(ctx context.Context, reqs []spool.EnqueueReque
 		states[r.ID] = r.State
 	}
 	return recheck, nil
+}
+
+// relinkRepeats handles a batch in which a job that others depend on by
+// ref was an idempotent repeat: the store kept the earlier job, so the new
+// dependents name an id that was never stored. They are pointed at the
+// earlier job and checked again. (When a whole batch is repeated, as the
+// SDK's retries do, every job is a repeat and there is nothing to do.)
+func (e *Engine) relinkRepeats(ctx context.Context, recs []*store.Record, res []EnqueueResult) error {
+	moved := make(map[string]string)
+	for i, r := range res {
+		if r.Existing {
+			moved[recs[i].ID] = r.Job.ID
+		}
+	}
+	if len(moved) == 0 {
+		return nil
+	}
+	var changes []store.Change
+	var parents []string
+	for i, r := range res {
+		if r.Existing || len(r.Job.DependsOn) == 0 {
+			continue
+		}
+		deps, changed := slices.Clone(r.Job.DependsOn), false
+		for k, d := range deps {
+			if to, ok := moved[d]; ok {
+				deps[k], changed = to, true
+				parents = append(parents, to)
+			}
+		}
+		if !changed {
+			continue
+		}
+		rec, err := e.st.Get(ctx, r.Job.ID)
+		if err != nil {
+			return fmt.Errorf("relinking job %s: %w", r.Job.ID, err)
+		}
+		rec.DependsOn = deps
+		changes = append(changes, store.Change{Record: rec})
+		res[i].Job.DependsOn = deps
+	}
+	if len(changes) == 0 {
+		return nil
+	}
+	_, errs, err := e.st.Update(ctx, changes)
+	if err = errors.Join(append(errs, err)...); err != nil {
+		return fmt.Errorf("relinking dependents of repeated jobs: %w", err)
+	}
+	e.deps.add(parents...)
+	return nil
 }
 
 // topoOrder returns the batch indexes in an order where every job comes

@@ -195,3 +195,38 @@ func TestDependencySweepAfterRestart(t *testing.T) {
 		return err == nil && j.State == spool.StateReady
 	}, 10*time.Second, 10*time.Millisecond, "the start sweep releases the child")
 }
+
+func TestDependencyOnARepeatedJob(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, 1)
+	first := h.enqueue(t, "q", spool.EnqueueRequest{Type: "parent", IdempotencyKey: "p-1"})[0]
+	// A new batch repeats the parent (same key) and adds a child by ref:
+	// the child must wait on the job that exists.
+	res, err := h.e.Enqueue(h.ctx, "q", []spool.EnqueueRequest{
+		{Type: "parent", IdempotencyKey: "p-1", Ref: "p"},
+		{Type: "child", DependsOn: []string{"p"}},
+	})
+	require.NoError(t, err)
+	require.True(t, res[0].Existing)
+	require.Equal(t, first.ID, res[0].Job.ID)
+	require.Equal(t, []string{first.ID}, res[1].Job.DependsOn)
+	require.Equal(t, []string{first.ID}, h.get(t, res[1].Job.ID).DependsOn)
+
+	h.completeNext(t, "q", first.ID, `{}`)
+	h.maintain(t)
+	require.Equal(t, spool.StateReady, h.get(t, res[1].Job.ID).State)
+
+	// Repeating the whole batch stores nothing new.
+	again, err := h.e.Enqueue(h.ctx, "q", []spool.EnqueueRequest{
+		{Type: "parent", IdempotencyKey: "p-1", Ref: "p"},
+		{Type: "child", IdempotencyKey: "c-1", DependsOn: []string{"p"}},
+	})
+	require.NoError(t, err)
+	twice, err := h.e.Enqueue(h.ctx, "q", []spool.EnqueueRequest{
+		{Type: "parent", IdempotencyKey: "p-1", Ref: "p"},
+		{Type: "child", IdempotencyKey: "c-1", DependsOn: []string{"p"}},
+	})
+	require.NoError(t, err)
+	require.True(t, twice[0].Existing && twice[1].Existing)
+	require.Equal(t, again[1].Job.ID, twice[1].Job.ID)
+}

@@ -51,6 +51,9 @@ func (e *Engine) Enqueue(ctx context.Context, queue string, reqs []spool.Enqueue
 	// A parent may have finished between linkDependencies and the insert,
 	// too early to see the new child: look again.
 	e.deps.add(recheck...)
+	if err := e.relinkRepeats(ctx, recs, out); err != nil {
+		return nil, err
+	}
 	return out, nil
 }
 
