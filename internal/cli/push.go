@@ -27,13 +27,15 @@ PAYLOAD is JSON. Without it, or when it is '-', the payload is read from
 stdin (unless stdin is a terminal, in which case the job has no payload).`,
 		Example: `  spool push emails welcome '{"to":"ada@example.com"}'
   echo '{"report":42}' | spool push reports build --priority 10
-  spool push emails digest --delay 1h --idempotency-key digest-2024-06-01`,
+  spool push emails digest --delay 1h --idempotency-key digest-2024-06-01
+  spool push reports publish --depends-on "$(spool push reports render)"`,
 		Args: argsBetween(2, 3, "QUEUE TYPE [PAYLOAD]"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return push(cmd, e, args)
 		},
 	}
 	addEnqueueFlags(cmd)
+	cmd.Flags().StringArray("depends-on", nil, "a job id this one waits for: it runs once every such job has succeeded (repeat for more)")
 	cmd.Flags().Bool("json", false, "print the whole job as JSON")
 	return cmd
 }
@@ -59,6 +61,7 @@ func push(cmd *cobra.Command, e env, args []string) error {
 	if err != nil {
 		return err
 	}
+	req.DependsOn, _ = cmd.Flags().GetStringArray("depends-on")
 	asJSON, _ := cmd.Flags().GetBool("json")
 
 	c, err := newClient(cmd, e)
