@@ -74,6 +74,8 @@
 //   - global: scheduled jobs by (run_at, id) for PromoteDue; active jobs by
 //     (lease_expires_at, id) for ExpiredLeases.
 //   - idempotency: (queue, key) → id.
+//   - dependencies: parent id → the waiting jobs that name it in
+//     depends_on (for WaitingChildren).
 //
 // Memory is about 770 bytes per job (measured with a million jobs), and
 // Open rebuilds a million jobs in about 5 to 7 seconds on two cores.
