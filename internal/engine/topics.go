@@ -10,6 +10,14 @@ import (
 	"github.com/spoolq/spool/internal/store"
 )
 
+// Fan-out bounds. A topic has at most MaxSubscriptions queues, and one
+// publish request writes at most MaxFanOut jobs (messages × the queues
+// that take them), so a publish stays one bounded atomic write.
+const (
+	MaxSubscriptions = 1000
+	MaxFanOut        = 10_000
+)
+
 // Subscribe binds queue to topic (creating or replacing the binding). With
 // types, only messages of those types reach the queue.
 func (e *Engine) Subscribe(ctx context.Context, topic, queue string, types []string) (*spool.Subscription, error) {
@@ -18,6 +26,13 @@ func (e *Engine) Subscribe(ctx context.Context, topic, queue string, types []str
 	}
 	if err := spool.ValidateQueueName(queue); err != nil {
 		return nil, err
+	}
+	subs, err := e.st.Subscriptions(ctx, store.SubscriptionsParams{Topic: topic})
+	if err != nil {
+		return nil, fmt.Errorf("reading subscriptions of topic %q: %w", topic, err)
+	}
+	if len(subs) >= MaxSubscriptions && !slices.ContainsFunc(subs, func(s store.Subscription) bool { return s.Queue == queue }) {
+		return nil, spool.Conflictf("topic %q already has %d subscriptions, the limit", topic, MaxSubscriptions)
 	}
 	types = slices.Compact(slices.Sorted(slices.Values(types)))
 	sub := store.Subscription{Topic: topic, Queue: queue, Types: types, CreatedAt: e.clock.Now().UTC().Truncate(time.Microsecond)}
@@ -102,6 +117,9 @@ func (e *Engine) Publish(ctx context.Context, topic string, msgs []spool.Enqueue
 				depth[q] = *qc.MaxDepth
 			}
 			recs = append(recs, e.newRecord(q, &msgs[i], qc, now))
+			if len(recs) > MaxFanOut {
+				return nil, spool.TooLargef("this publish would write more than %d jobs (messages × subscribed queues): nothing was stored; publish fewer messages per request", MaxFanOut)
+			}
 		}
 	}
 	if len(recs) == 0 {

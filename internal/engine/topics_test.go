@@ -3,6 +3,7 @@ package engine_test
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -129,4 +130,27 @@ func TestTopicNamesAreChecked(t *testing.T) {
 	require.ErrorIs(t, err, spool.ErrInvalid)
 	_, err = h.e.Publish(h.ctx, "_t", []spool.EnqueueRequest{{Type: "n"}})
 	require.ErrorIs(t, err, spool.ErrInvalid)
+}
+
+func TestFanOutBounds(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, 1)
+	for i := range 3 {
+		_, err := h.e.Subscribe(h.ctx, "wide", fmt.Sprint("q", i), nil)
+		require.NoError(t, err)
+	}
+	// 3 queues × 3,334 messages is over MaxFanOut: refused, nothing stored.
+	msgs := make([]spool.EnqueueRequest, engine.MaxFanOut/3+1)
+	for i := range msgs {
+		msgs[i] = spool.EnqueueRequest{Type: "t"}
+	}
+	_, err := h.e.Publish(h.ctx, "wide", msgs)
+	require.ErrorIs(t, err, spool.ErrTooLarge)
+	for i := range 3 {
+		_, err := h.e.Queue(h.ctx, fmt.Sprint("q", i))
+		require.ErrorIs(t, err, spool.ErrNotFound, "nothing was stored")
+	}
+	res, err := h.e.Publish(h.ctx, "wide", msgs[:engine.MaxFanOut/3])
+	require.NoError(t, err)
+	require.Len(t, res, engine.MaxFanOut/3*3)
 }
