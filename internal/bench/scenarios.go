@@ -263,9 +263,9 @@ func runLatency(ctx context.Context, e *runEnv) (runFigures, error) {
 	}, nil
 }
 
-// runBackpressure: bound the queue to o.MaxDepth, drain it with
-// BackpressureWorkers handlers, and let o.Producers producers enqueue as
-// fast as they can for o.Duration: count accepted and refused (IsFull)
+// runBackpressure: bound the queue to o.MaxDepth, fill it to the bound,
+// drain it with BackpressureWorkers handlers, and let o.Producers
+// producers enqueue as fast as they can for o.Duration: count accepted and refused (IsFull)
 // enqueues, time the refusals, sample Pending and the server's RSS.
 func runBackpressure(ctx context.Context, e *runEnv) (runFigures, error) {
 	b := e.t.(Bounded)
@@ -280,6 +280,18 @@ func runBackpressure(ctx context.Context, e *runEnv) (runFigures, error) {
 	if pid > 0 {
 		rss.sample(pid)
 		rss.start = rss.last
+	}
+	// Start at the bound, as in a lasting overload (not timed).
+	var seq atomic.Int64
+	for seq.Load() < e.o.MaxDepth {
+		n := min(int64(e.o.BatchSize), e.o.MaxDepth-seq.Load())
+		payloads := make([][]byte, n)
+		for i := range payloads {
+			payloads[i] = Payload(seq.Add(1)-1, e.o.PayloadSize)
+		}
+		if err := e.t.EnqueueBatch(ctx, e.queue, payloads); err != nil {
+			return nil, fmt.Errorf("filling the queue to its bound: EnqueueBatch: %w", err)
+		}
 	}
 	w := startWork(ctx, e.t, e.queue, BackpressureWorkers, func(context.Context, []byte) error { return nil })
 	defer w.stop()
@@ -316,7 +328,6 @@ func runBackpressure(ctx context.Context, e *runEnv) (runFigures, error) {
 			}
 		}
 	})
-	var seq atomic.Int64
 	for p := range e.o.Producers {
 		g.Go(func(ctx context.Context) error {
 			for time.Now().Before(end) && ctx.Err() == nil {
