@@ -140,12 +140,12 @@ wait:
 			_ = w.stop()
 			return nil, ctx.Err()
 		case <-stall.C:
-			if now := handled.Load(); now == last {
+			now := handled.Load()
+			if now == last {
 				_ = w.stop()
 				return nil, fmt.Errorf("no job handled for %s (%d of %d handled)", drainTimeout, now, n)
-			} else {
-				last = now
 			}
+			last = now
 		}
 	}
 	elapsed := time.Since(start)

@@ -47,11 +47,12 @@ Scenarios (--scenarios, comma-separated; default all):
                   for --duration to --workers handlers. End-to-end latency =
                   handler start - enqueue acknowledged (0 if the handler
                   started first): p50, p99, p99.9, max; enqueue p50/p99.
-  backpressure    the queue is bounded to --max-depth; --producers producers
-                  enqueue as fast as they can for --duration against
-                  ` + fmt.Sprint(bench.BackpressureWorkers) + ` handlers: accepted/s, refused (queue full)/s, refusal
-                  round trip p50/p99, peak pending; when the bench started
-                  the server, its RSS (VmRSS, every 100ms) at start, peak, end.
+  backpressure    the queue is bounded to --max-depth and filled to it (not
+                  timed); then --producers producers enqueue as fast as they
+                  can for --duration against ` + fmt.Sprint(bench.BackpressureWorkers) + ` handlers: accepted/s,
+                  refused (queue full)/s, refusal round trip p50/p99, peak
+                  pending; when the bench started the server, its RSS (VmRSS,
+                  every 100ms) at start, peak and end.
 
 Every job carries the same payload: a JSON string of --payload bytes
 (quotes included) holding its sequence number; handlers do nothing.
