@@ -188,7 +188,7 @@ func (e *Engine) settle(ctx context.Context, kids []*store.Record) error {
 		if len(changes) == 0 {
 			continue
 		}
-		recs, errs, err := e.st.Update(ctx, changes)
+		recs, errs, err := e.update(ctx, changes)
 		if err != nil {
 			return fmt.Errorf("releasing waiting jobs: %w", err)
 		}
@@ -389,7 +389,7 @@ func (e *Engine) relinkRepeats(ctx context.Context, recs []*store.Record, res []
 	if len(changes) == 0 {
 		return nil
 	}
-	_, errs, err := e.st.Update(ctx, changes)
+	_, errs, err := e.update(ctx, changes)
 	if err = errors.Join(append(errs, err)...); err != nil {
 		return fmt.Errorf("relinking dependents of repeated jobs: %w", err)
 	}

@@ -318,7 +318,7 @@ func (e *Engine) mutate(ctx context.Context, id string, fn func(r *store.Record)
 		if err := fn(rec); err != nil {
 			return nil, err
 		}
-		recs, errs, err := e.st.Update(ctx, []store.Change{{Record: rec}})
+		recs, errs, err := e.update(ctx, []store.Change{{Record: rec}})
 		if err != nil {
 			return nil, fmt.Errorf("updating job %s: %w", id, err)
 		}

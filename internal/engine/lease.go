@@ -308,11 +308,6 @@ func (e *Engine) after(prev spool.State, r *store.Record) {
 		if prev != r.State {
 			e.deps.add(r.ID)
 		}
-		if prev != r.State && r.CallbackURL != "" {
-			// After the terminal write, not atomic with it: see
-			// enqueueDelivery.
-			e.enqueueDelivery(r)
-		}
 	} else if prev == spool.StateActive && r.State != spool.StateActive {
 		e.m.retried(r.Queue)
 	}
@@ -347,7 +342,7 @@ func (e *Engine) Ack(ctx context.Context, acks []spool.Ack) ([]spool.AckResult, 
 	if len(changes) == 0 {
 		return out, nil
 	}
-	recs, errs, err := e.st.Update(ctx, changes)
+	recs, errs, err := e.update(ctx, changes)
 	if err != nil {
 		return nil, fmt.Errorf("writing %d acks: %w", len(changes), err)
 	}

@@ -146,7 +146,7 @@ func (e *Engine) expire(ctx context.Context) error {
 			e.failAttempt(r, qc, msg, nil, false, now)
 			changes = append(changes, store.Change{Record: r})
 		}
-		out, errs, err := e.st.Update(ctx, changes)
+		out, errs, err := e.update(ctx, changes)
 		if err != nil {
 			return fmt.Errorf("expiring %d leases: %w", len(changes), err)
 		}

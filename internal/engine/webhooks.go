@@ -17,8 +17,9 @@ import (
 // report on, so a slow receiver never holds up that job's completion.
 // Queue names starting with '_' are internal: spool.ValidateQueueName
 // refuses them, so users can neither enqueue into nor lease from them
-// through the API; the engine reaches them through enqueueDelivery and
-// Lease (which does not check names).
+// through the API; the engine reaches them through update (a delivery is
+// written with the terminal state it reports) and Lease (which does not
+// check names).
 const (
 	WebhookQueue   = "_spool.webhooks"
 	WebhookJobType = "webhook"
@@ -39,41 +40,52 @@ type WebhookDelivery struct {
 // IsInternalQueue reports whether a queue name is reserved for Spool.
 func IsInternalQueue(name string) bool { return strings.HasPrefix(name, "_") }
 
-// enqueueDelivery enqueues the webhook delivery of a job that has just
-// reached a terminal state, after that transition was stored.
-//
-// It is not atomic with the terminal write: if the process dies (or the
-// store fails) between the two, that job's callback is lost. The
-// idempotency key (job id and finish time) makes a repeated call for the
-// same transition harmless, and a job retried and finished again gets a
-// new delivery.
-func (e *Engine) enqueueDelivery(r *store.Record) {
-	if r.CallbackURL == "" || IsInternalQueue(r.Queue) || r.FinishedAt == nil {
-		return
+// update writes changes through the store, and stores with each change
+// that brings a job with a callback_url to a terminal state the job's
+// webhook delivery, in the same atomic write (store.Change.Then): a
+// finished job's callback is never lost to a crash between two writes.
+// The delivery's idempotency key (job id and finish time) makes a repeated
+// write of the same transition harmless, and a job retried and finished
+// again gets a new delivery.
+func (e *Engine) update(ctx context.Context, changes []store.Change) ([]*store.Record, []error, error) {
+	withDelivery := false
+	for i := range changes {
+		if d := e.deliveryFor(ctx, changes[i].Record); d != nil {
+			changes[i].Then = append(changes[i].Then, d)
+			withDelivery = true
+		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
+	recs, errs, err := e.st.Update(ctx, changes)
+	if err == nil && withDelivery {
+		e.hub.queueReady(WebhookQueue)
+	}
+	return recs, errs, err
+}
+
+// deliveryFor builds the delivery job of a record about to be written in
+// a terminal state with a callback_url (nil for any other record).
+func (e *Engine) deliveryFor(ctx context.Context, r *store.Record) *store.Record {
+	if r.CallbackURL == "" || !r.State.Terminal() || IsInternalQueue(r.Queue) || r.FinishedAt == nil {
+		return nil
+	}
 	payload, err := json.Marshal(WebhookDelivery{JobID: r.ID, URL: r.CallbackURL})
 	if err != nil {
 		e.log.Error("webhook: encoding a delivery", "job", r.ID, "error", err)
-		return
+		return nil
 	}
 	qc, err := e.queueConfig(ctx, WebhookQueue)
 	if err != nil {
-		e.log.Error("webhook: the delivery of a job was not enqueued: its callback is lost", "job", r.ID, "error", err)
-		return
+		// The defaults serve: the delivery sets its own attempts and
+		// backoff, and no max_depth applies to it.
+		qc = e.resolve(spool.QueueConfig{})
 	}
-	now := e.clock.Now()
-	rec := e.newRecord(WebhookQueue, &spool.EnqueueRequest{
+	return e.newRecord(WebhookQueue, &spool.EnqueueRequest{
 		Type:           WebhookJobType,
 		Payload:        payload,
 		MaxAttempts:    WebhookMaxAttempts,
 		Backoff:        &spool.Backoff{Base: spool.Duration(WebhookBackoffBase), Max: spool.Duration(WebhookBackoffMax)},
 		IdempotencyKey: r.ID + "@" + strconv.FormatInt(r.FinishedAt.UnixNano(), 10),
-	}, qc, now)
-	if _, err := e.insert(ctx, []*store.Record{rec}, map[string]int64{WebhookQueue: *qc.MaxDepth}, now); err != nil {
-		e.log.Error("webhook: the delivery of a job was not enqueued: its callback is lost", "job", r.ID, "url", r.CallbackURL, "error", err)
-	}
+	}, qc, e.clock.Now())
 }
 
 // validateReadableQueue accepts the names users may give and the internal

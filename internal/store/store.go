@@ -122,6 +122,12 @@ type Change struct {
 	// IdempotencyKey are fixed by the engine; Job.Lease is not stored. Two
 	// changes of one job in one call apply in order (the second conflicts).
 	Record *Record
+	// Then are new jobs stored in the same atomic write as this change, if
+	// and only if the change succeeds (a job's webhook delivery, written
+	// with its terminal state). One whose (queue, idempotency key) is
+	// already taken is skipped: the earlier job stands. No max_depth
+	// applies to them.
+	Then []*Record
 }
 
 // ListJobsParams asks for one page of a queue's jobs in id order.

@@ -241,6 +241,11 @@ func (s *Store) Update(ctx context.Context, changes []store.Change) ([]*store.Re
 		if err := store.CheckRecord(c.Record); err != nil {
 			return nil, nil, spool.Invalidf("change %d of the update: %v", i, err)
 		}
+		for _, r := range c.Then {
+			if err := store.CheckRecord(r); err != nil {
+				return nil, nil, spool.Invalidf("a job to store with change %d: %v", i, err)
+			}
+		}
 	}
 	recs, errs, a, err := s.update(changes)
 	if err != nil {
@@ -286,6 +291,7 @@ func (s *Store) update(changes []store.Change) (recs []*store.Record, errs []err
 		}
 		t.put(old, nj)
 		t.set(jobKey(r.ID), encodeJob(nj))
+		s.putThen(t, c.Then)
 		out := nj.rec.Clone()
 		load := bodyLoad{j: nj, rec: out, payload: true, result: true}
 		if r.Result != nil {

@@ -395,6 +395,11 @@ func (s *Store) Update(ctx context.Context, changes []store.Change) ([]*store.Re
 		if err := store.CheckRecord(c.Record); err != nil {
 			return nil, nil, spool.Invalidf("change %d of the update: %v", i, err)
 		}
+		for _, r := range c.Then {
+			if err := store.CheckRecord(r); err != nil {
+				return nil, nil, spool.Invalidf("a job to store with change %d: %v", i, err)
+			}
+		}
 	}
 	recs := make([]*store.Record, len(changes))
 	errs := make([]error, len(changes))
@@ -422,10 +427,12 @@ func (s *Store) Update(ctx context.Context, changes []store.Change) ([]*store.Re
 			}
 		}
 	}
+	then := hasThen(changes)
+	var created []*store.Record
 	err := retry(ctx, func() error {
 		clear(recs)
 		clear(errs)
-		if len(rounds) == 1 {
+		if len(rounds) == 1 && !then {
 			return s.updateRound(ctx, s.pool, changes, rounds[0], params[0], recs, errs)
 		}
 		return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
@@ -434,13 +441,15 @@ func (s *Store) Update(ctx context.Context, changes []store.Change) ([]*store.Re
 					return err
 				}
 			}
-			return nil
+			var err error
+			created, err = s.insertThen(ctx, tx, changes, errs)
+			return err
 		})
 	})
 	if err != nil {
 		return nil, nil, interpretError(fmt.Sprintf("updating %d jobs", len(changes)), err)
 	}
-	s.written(recs)
+	s.written(append(recs, created...))
 	return recs, errs, nil
 }
 

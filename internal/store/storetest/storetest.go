@@ -36,6 +36,7 @@ func Run(t *testing.T, newStore NewStore) {
 	t.Run("Insert", func(t *testing.T) { testInsert(t, newStore) })
 	t.Run("Lease", func(t *testing.T) { testLease(t, newStore) })
 	t.Run("Update", func(t *testing.T) { testUpdate(t, newStore) })
+	t.Run("UpdateThen", func(t *testing.T) { testUpdateThen(t, newStore) })
 	t.Run("ListJobs", func(t *testing.T) { testListJobs(t, newStore) })
 	t.Run("Maintenance", func(t *testing.T) { testMaintenance(t, newStore) })
 	t.Run("Queues", func(t *testing.T) { testQueues(t, newStore) })

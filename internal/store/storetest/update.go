@@ -198,3 +198,44 @@ func testUpdate(t *testing.T, newStore NewStore) {
 		note(h.update(r)[0].Rev, "unchanged update")
 	})
 }
+
+func testUpdateThen(t *testing.T, newStore NewStore) {
+	t.Run("StoredWithTheChangeOnly", func(t *testing.T) {
+		h := begin(t, newStore)
+		a, b := job("q"), job("q")
+		h.insert(a, b)
+		ra, rb := h.get(a.ID), h.get(b.ID)
+		rb.Rev += 1000 // this change conflicts
+		ra.State, ra.FinishedAt, ra.ReadyAt = spool.StateSucceeded, ptr(at(time.Second)), nil
+		rb.State, rb.FinishedAt, rb.ReadyAt = spool.StateSucceeded, ptr(at(time.Second)), nil
+		da := job("_hooks", key("a@1"), payload(`{"job":"a"}`))
+		db := job("_hooks", key("b@1"), payload(`{"job":"b"}`))
+		_, errs, err := h.s.Update(h.ctx, []store.Change{{Record: ra, Then: []*store.Record{da}}, {Record: rb, Then: []*store.Record{db}}})
+		require.NoError(t, err)
+		require.NoError(t, errs[0])
+		require.ErrorIs(t, errs[1], spool.ErrConflict)
+		got := h.get(da.ID)
+		require.Equal(t, spool.StateReady, got.State)
+		requireJSON(t, json.RawMessage(`{"job":"a"}`), got.Payload)
+		h.requireGone(db.ID)
+		require.Equal(t, int64(1), h.counts("_hooks")[spool.StateReady])
+		leased := h.lease([]string{"_hooks"}, 10, at(2*time.Second))
+		require.Equal(t, []string{da.ID}, ids(leased), "a follow-up job is leased like any other")
+	})
+
+	t.Run("TakenKeyIsSkipped", func(t *testing.T) {
+		h := begin(t, newStore)
+		a := job("q")
+		earlier := job("_hooks", key("a@1"))
+		h.insert(a, earlier)
+		ra := h.get(a.ID)
+		ra.State, ra.FinishedAt, ra.ReadyAt = spool.StateDead, ptr(at(time.Second)), nil
+		repeat := job("_hooks", key("a@1"))
+		_, errs, err := h.s.Update(h.ctx, []store.Change{{Record: ra, Then: []*store.Record{repeat}}})
+		require.NoError(t, err)
+		require.NoError(t, errs[0])
+		require.Equal(t, spool.StateDead, h.get(a.ID).State, "the change is written")
+		h.requireGone(repeat.ID)
+		require.Equal(t, int64(1), h.counts("_hooks")[spool.StateReady])
+	})
+}
