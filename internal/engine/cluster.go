@@ -79,6 +79,10 @@ func (e *Engine) remote(ev store.Event) {
 		// config now rather than after ConfigTTL.
 		e.forgetConfig(ev.Queue)
 		e.hub.queueReady(ev.Queue)
+	case store.EventJobState:
+		if ev.Job != nil {
+			e.events.add(*ev.Job)
+		}
 	case store.EventResync:
 		e.forgetAllConfigs()
 		e.hub.wakeAll()

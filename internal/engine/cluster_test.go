@@ -229,3 +229,28 @@ func TestListenIsRetriedAfterFailure(t *testing.T) {
 	require.Len(t, waitJobs(t, got), 1)
 	require.GreaterOrEqual(t, c.bSt.listens.Load(), int32(2))
 }
+
+// TestRemoteJobEventsJoinTheStream: job events of another node go into this
+// node's event stream, numbered by this node, and wake its readers.
+func TestRemoteJobEventsJoinTheStream(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, time.Hour, false)
+	before := c.b.LastEventID()
+	woke := make(chan bool, 1)
+	go func() { woke <- c.b.WaitEvents(context.Background(), before) }()
+	ev := spool.JobEvent{ID: "0190a1b2-c3d4-7e5f-8a9b-000000000001", Queue: "mail", Type: "email.send",
+		State: spool.StateSucceeded, Attempt: 1, At: t0}
+	c.send(t, store.Event{Kind: store.EventJobState, Job: &ev})
+	select {
+	case ok := <-woke:
+		require.True(t, ok)
+	case <-time.After(10 * time.Second):
+		t.Fatal("a remote event did not wake the stream's reader")
+	}
+	page := c.b.EventsAfter(before, engine.EventFilter{Queues: []string{"mail"}}, 10)
+	require.Len(t, page.Events, 1)
+	got := page.Events[0]
+	require.Equal(t, before+1, got.EventID, "numbered by this node")
+	got.EventID = 0
+	require.Equal(t, ev, got)
+}

@@ -98,7 +98,7 @@ func (e *Engine) insert(ctx context.Context, recs []*store.Record, depth map[str
 			scheduled = true
 		}
 	}
-	e.events.add(evs...)
+	e.emit(evs...)
 	for q, n := range created {
 		e.rates.enqueued(q, now, n)
 		e.m.enqueued(q, n)

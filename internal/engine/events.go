@@ -33,6 +33,18 @@ func newEventLog(size int) *eventLog {
 	return &eventLog{buf: make([]spool.JobEvent, size), next: 1, changed: make(chan struct{})}
 }
 
+// emit records job events of this node in its ring and, when the store
+// carries events between nodes, hands them to the store for the others.
+func (e *Engine) emit(evs ...spool.JobEvent) {
+	if len(evs) == 0 {
+		return
+	}
+	e.events.add(evs...)
+	if p, ok := e.st.(store.EventPublisher); ok {
+		p.PublishJobEvents(evs)
+	}
+}
+
 func (l *eventLog) add(evs ...spool.JobEvent) {
 	if len(evs) == 0 {
 		return

@@ -113,7 +113,7 @@ func (e *Engine) leaseOnce(ctx context.Context, queues []string, max int, leaseF
 			e.m.queueWait(r.Queue, now.Sub(*r.ReadyAt))
 		}
 	}
-	e.events.add(evs...)
+	e.emit(evs...)
 	return jobs, nil
 }
 
@@ -285,7 +285,7 @@ func (e *Engine) after(prev spool.State, r *store.Record) {
 	}
 	now := e.clock.Now()
 	if prev != r.State {
-		e.events.add(jobEventOf(r, now))
+		e.emit(jobEventOf(r, now))
 	}
 	switch r.State {
 	case spool.StateReady:

@@ -1,6 +1,10 @@
 package store
 
-import "context"
+import (
+	"context"
+
+	"github.com/spoolq/spool"
+)
 
 // Notifier is implemented by a store that several nodes (processes, each
 // with its own Store) share, such as postgres. It reports writes made by
@@ -47,7 +51,20 @@ const (
 	// EventResync: events may have been missed; every waiter should look
 	// again and every cached queue config is suspect.
 	EventResync
+	// EventJobState: a job changed state on another node; Event.Job says
+	// how (its EventID is not set: each node numbers its own stream).
+	EventJobState
 )
+
+// EventPublisher is implemented by a Notifier that also carries the job
+// events (GET /v1/events) of its node to the others, so that a stream on
+// any node shows the changes made through every node. The engine calls it
+// with each batch of events it records; it must return quickly (send
+// later, coalesced). Like wake-ups, events may be lost when the nodes
+// cannot reach each other.
+type EventPublisher interface {
+	PublishJobEvents(evs []spool.JobEvent)
+}
 
 func (k EventKind) String() string {
 	switch k {
@@ -59,6 +76,8 @@ func (k EventKind) String() string {
 		return "queue_changed"
 	case EventResync:
 		return "resync"
+	case EventJobState:
+		return "job_state"
 	}
 	return "unknown"
 }
@@ -70,4 +89,6 @@ type Event struct {
 	Queue string
 	// JobID names the job of EventJobFinished.
 	JobID string
+	// Job is the change of EventJobState.
+	Job *spool.JobEvent
 }

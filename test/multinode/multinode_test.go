@@ -108,6 +108,7 @@ func TestThreeNodes(t *testing.T) {
 
 	t.Run("EveryJobCompletedOnce", func(t *testing.T) { everyJobOnce(t, nodes) })
 	t.Run("WakeUpLatency", func(t *testing.T) { wakeUpLatency(t, nodes[0], nodes[1]) })
+	t.Run("EventsAcrossNodes", func(t *testing.T) { eventsAcrossNodes(t, nodes[0], nodes[1]) })
 	t.Run("KillOneNode", func(t *testing.T) { killOneNode(t, nodes) })
 	for _, n := range nodes[:2] {
 		n.Stop(t, 30*time.Second)
@@ -463,5 +464,69 @@ func killOneNode(t *testing.T, nodes []*node) {
 		dups, len(heldIDs), stale.Load(), l.leasesBy)
 	if lost > 0 {
 		t.Fatalf("%d acknowledged jobs lost", lost)
+	}
+}
+
+// eventsAcrossNodes: a job enqueued, leased and completed through node a
+// shows its whole life, in order, on the event stream of node b.
+func eventsAcrossNodes(t *testing.T, a, b *node) {
+	ca, cb := newClient(t, a), newClient(t, b)
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	type seen struct {
+		id    string
+		state spool.State
+	}
+	got := make(chan seen, 1000)
+	go func() {
+		for ev, err := range cb.Events(ctx, client.EventsOptions{Queues: []string{"sse"}, Stats: -1}) {
+			if err != nil {
+				t.Errorf("events on b: %v", err)
+				return
+			}
+			if ev.Job != nil {
+				got <- seen{ev.Job.ID, ev.Job.State}
+			}
+		}
+	}()
+	// Until the stream is connected, events go unseen: push markers until
+	// one shows up.
+	connected := false
+	for !connected {
+		if _, err := ca.Push(ctx, "sse", "marker", nil); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-got:
+			connected = true
+		case <-time.After(200 * time.Millisecond):
+		case <-ctx.Done():
+			t.Fatal("the stream on b never showed an event of a")
+		}
+	}
+	job, err := ca.Push(ctx, "sse", "work", nil, client.Priority(10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	leased, err := ca.Lease(ctx, spool.LeaseRequest{Queues: []string{"sse"}, Max: 1})
+	if err != nil || len(leased) != 1 || leased[0].ID != job.ID {
+		t.Fatalf("lease on a: %v, %d jobs (want job %s first: it has the higher priority)", err, len(leased), job.ID)
+	}
+	if _, err := ca.Complete(ctx, job.ID, spool.CompleteRequest{Token: leased[0].Lease.Token}); err != nil {
+		t.Fatal(err)
+	}
+	var states []spool.State
+	for len(states) < 3 {
+		select {
+		case s := <-got:
+			if s.id == job.ID {
+				states = append(states, s.state)
+			}
+		case <-ctx.Done():
+			t.Fatalf("b's stream showed only %v of job %s", states, job.ID)
+		}
+	}
+	if want := []spool.State{spool.StateReady, spool.StateActive, spool.StateSucceeded}; !slices.Equal(states, want) {
+		t.Fatalf("b's stream showed job %s as %v, want %v", job.ID, states, want)
 	}
 }

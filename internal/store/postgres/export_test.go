@@ -1,6 +1,8 @@
 package postgres
 
 import (
+	"github.com/spoolq/spool"
+
 	"time"
 
 	"github.com/spoolq/spool/internal/store"
@@ -67,4 +69,13 @@ const MaxPayload = maxPayload
 func WithAnalyzeEvery(opts Options, d time.Duration) Options {
 	opts.analyzeEvery = d
 	return opts
+}
+
+// EventPayloads returns the notifications that carry job events, as node
+// sends them.
+func EventPayloads(node string, evs []spool.JobEvent) []string {
+	n := &sender{node: node, queues: map[string]struct{}{}, changed: map[string]struct{}{}, jobs: map[string]struct{}{},
+		kick: make(chan struct{}, 1)}
+	n.events = append(n.events, evs...)
+	return n.take()
 }

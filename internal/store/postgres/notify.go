@@ -8,12 +8,14 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/spoolq/spool"
 	"github.com/spoolq/spool/internal/store"
 )
 
@@ -44,19 +46,27 @@ func newNodeID() string { return crand.Text()[:13] }
 //	q<queue>       jobs became ready in <queue>
 //	j<job id>      the job finished
 //	c<queue>       the queue's config changed
+//	e<job id>\t<queue>\t<type>\t<state>\t<attempt>\t<unix ns>
+//	               a job event (GET /v1/events): the job changed state
 //	*              anything may have changed: wake everyone (resync)
 //
 // Lines are separated by "\n". A key that could break the format (a queue
-// name with a newline: the engine never makes one) is sent as "*".
+// name with a newline: the engine never makes one) is sent as "*"; a job
+// event with a tab or newline in a field (validation refuses them) is not
+// sent. Job events keep their order: they go in the order they were
+// recorded, after the wake-ups of the same round.
 const (
 	payloadMagic = "spool1"
 	maxPayload   = 7900
 )
 
 // Pending notifications beyond these bounds are replaced by one "*".
+// Pending job events beyond maxPendingEvents are dropped (they are for
+// watchers, not wake-ups): the other nodes' streams miss them.
 const (
 	maxPendingJobs   = 20_000
 	maxPendingQueues = 5_000
+	maxPendingEvents = 50_000
 )
 
 // sender collects the wake-ups of one Store's writes and sends them after
@@ -75,6 +85,8 @@ type sender struct {
 	changed map[string]struct{}
 	jobs    map[string]struct{}
 	resync  bool
+	events  []spool.JobEvent
+	dropped int // job events dropped since the last warning
 
 	kick chan struct{}
 	done chan struct{}
@@ -125,11 +137,57 @@ func (n *sender) add(ready, changed, finished []string) {
 	n.signal()
 }
 
+// PublishJobEvents queues job events for the other nodes
+// (store.EventPublisher).
+func (s *Store) PublishJobEvents(evs []spool.JobEvent) {
+	n := s.sender
+	n.mu.Lock()
+	room := maxPendingEvents - len(n.events)
+	if room < len(evs) {
+		n.dropped += len(evs) - max(room, 0)
+		evs = evs[:max(room, 0)]
+	}
+	n.events = append(n.events, evs...)
+	n.mu.Unlock()
+	n.signal()
+}
+
+// eventLine encodes a job event, or returns "" if a field could break the
+// format.
+func eventLine(ev *spool.JobEvent) string {
+	fields := []string{ev.ID, ev.Queue, ev.Type, string(ev.State)}
+	for _, f := range fields {
+		if strings.ContainsAny(f, "\t\n\r") || len(f) > 1000 {
+			return ""
+		}
+	}
+	return "e" + strings.Join(fields, "\t") + "\t" + strconv.Itoa(ev.Attempt) + "\t" + strconv.FormatInt(ev.At.UnixNano(), 10)
+}
+
+// parseEventLine decodes eventLine's output (without the 'e').
+func parseEventLine(l string) (*spool.JobEvent, bool) {
+	f := strings.Split(l, "\t")
+	if len(f) != 6 {
+		return nil, false
+	}
+	attempt, err1 := strconv.Atoi(f[4])
+	ns, err2 := strconv.ParseInt(f[5], 10, 64)
+	st := spool.State(f[3])
+	if err1 != nil || err2 != nil || !st.Valid() || f[0] == "" {
+		return nil, false
+	}
+	return &spool.JobEvent{ID: f[0], Queue: f[1], Type: f[2], State: st, Attempt: attempt, At: time.Unix(0, ns).UTC()}, true
+}
+
 // take empties the pending set into notification payloads.
 func (n *sender) take() []string {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if !n.resync && len(n.queues)+len(n.changed)+len(n.jobs) == 0 {
+	if n.dropped > 0 {
+		n.s.log.Warn("postgres store: job events for other nodes' streams were dropped (too many pending)", "dropped", n.dropped)
+		n.dropped = 0
+	}
+	if !n.resync && len(n.queues)+len(n.changed)+len(n.jobs)+len(n.events) == 0 {
 		return nil
 	}
 	head := payloadMagic + " " + n.node
@@ -166,11 +224,17 @@ func (n *sender) take() []string {
 	for id := range n.jobs {
 		line(safe('j', id))
 	}
+	for i := range n.events {
+		if l := eventLine(&n.events[i]); l != "" {
+			line(l)
+		}
+	}
 	out = append(out, b.String())
 	n.resync = false
 	clear(n.queues)
 	clear(n.changed)
 	clear(n.jobs)
+	n.events = n.events[:0]
 	return out
 }
 
@@ -282,6 +346,10 @@ func parsePayload(payload, own string, fn func(store.Event)) {
 			fn(store.Event{Kind: store.EventJobFinished, JobID: l[1:]})
 		case 'c':
 			fn(store.Event{Kind: store.EventQueueChanged, Queue: l[1:]})
+		case 'e':
+			if ev, ok := parseEventLine(l[1:]); ok {
+				fn(store.Event{Kind: store.EventJobState, Job: ev})
+			}
 		default: // "*", or a kind of a newer build
 			fn(store.Event{Kind: store.EventResync})
 		}

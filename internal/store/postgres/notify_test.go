@@ -292,3 +292,58 @@ func TestNextDue(t *testing.T) {
 	_, ok = a.NextDue()
 	require.False(t, ok, "nothing scheduled any more")
 }
+
+func jobEvents(n int) []spool.JobEvent {
+	at := time.Date(2032, time.January, 1, 0, 0, 0, 0, time.UTC)
+	states := []spool.State{spool.StateReady, spool.StateActive, spool.StateSucceeded}
+	evs := make([]spool.JobEvent, n)
+	for i := range evs {
+		evs[i] = spool.JobEvent{ID: fmt.Sprintf("0190a1b2-c3d4-7e5f-8a9b-%012d", i/3), Queue: "mail", Type: "email.send",
+			State: states[i%3], Attempt: 1, At: at.Add(time.Duration(i) * time.Microsecond)}
+	}
+	return evs
+}
+
+func TestEventPayloadRoundTrip(t *testing.T) {
+	t.Parallel()
+	evs := jobEvents(300)
+	evs = append(evs, spool.JobEvent{ID: "x", Queue: "mail", Type: "bad\ttype", State: spool.StateReady})
+	payloads := postgres.EventPayloads("nodeA", evs)
+	require.Greater(t, len(payloads), 1)
+	var got []spool.JobEvent
+	for _, p := range payloads {
+		require.LessOrEqual(t, len(p), postgres.MaxPayload)
+		postgres.ParsePayload(p, "nodeB", func(ev store.Event) {
+			require.Equal(t, store.EventJobState, ev.Kind)
+			got = append(got, *ev.Job)
+		})
+	}
+	require.Equal(t, evs[:300], got, "in order, every field kept; a field the format cannot carry is not sent")
+}
+
+// TestJobEventsReachOtherStores: job events published by one store arrive,
+// in order, at the listeners of the other stores on the schema.
+func TestJobEventsReachOtherStores(t *testing.T) {
+	t.Parallel()
+	schema := freshSchema(t)
+	a, b := open(t, schema), open(t, schema)
+	evA, evB := listen(t, a), listen(t, b)
+	sent := jobEvents(600)
+	for i := 0; i < len(sent); i += 50 {
+		a.PublishJobEvents(sent[i : i+50])
+	}
+	last := sent[len(sent)-1]
+	evB.await(t, func(e store.Event) bool {
+		return e.Kind == store.EventJobState && e.Job.ID == last.ID && e.Job.State == last.State
+	})
+	evB.mu.Lock()
+	var got []spool.JobEvent
+	for _, e := range evB.all {
+		if e.Kind == store.EventJobState {
+			got = append(got, *e.Job)
+		}
+	}
+	evB.mu.Unlock()
+	require.Equal(t, sent, got)
+	require.Zero(t, evA.count(store.EventJobState, ""), "a store does not hear its own events")
+}
