@@ -185,6 +185,8 @@ type Store interface {
 	SetQueueConfig(ctx context.Context, name string, cfg spool.QueueConfig) error
 	// Topics stores topic subscriptions.
 	Topics
+	// Schedules stores cron schedules and fires them.
+	Schedules
 	// Close releases the store; pending writes are synced first.
 	Close() error
 }
