@@ -159,6 +159,9 @@ type Engine struct {
 
 	// events holds the latest job events for GET /v1/events.
 	events *eventLog
+
+	// sched wakes the cron scheduler loop when a schedule changes.
+	sched scheduleWake
 }
 
 type cachedConfig struct {
@@ -204,6 +207,7 @@ func (e *Engine) Start(ctx context.Context) error {
 	e.done = make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Go(func() { e.maintenanceLoop(ctx) })
+	wg.Go(func() { e.scheduleLoop(ctx) })
 	if n, ok := e.notifier(); ok {
 		wg.Go(func() { e.listenLoop(ctx, n) })
 		wg.Go(func() { e.recheckLoop(ctx) })
