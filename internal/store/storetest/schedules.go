@@ -244,3 +244,35 @@ func testSchedules(t *testing.T, newStore NewStore) {
 		require.Len(t, h.queueJobs("cron-q"), 1)
 	})
 }
+
+// testSchedulesReopen: a schedule and the job of its firing survive Close
+// and a new open, and the revision still guards the next firing.
+func testSchedulesReopen(t *testing.T, open OpenStore) {
+	t.Parallel()
+	dir := t.TempDir()
+	h := &h{t: t, s: open(t, dir), ctx: t.Context()}
+	sc, err := h.s.PutSchedule(h.ctx, schedule("s"))
+	require.NoError(t, err)
+	fireAt := at(time.Minute)
+	j := firingJob("s", fireAt)
+	res, err := h.s.FireSchedule(h.ctx, store.FireParams{
+		Name: "s", Rev: sc.Rev, FireAt: fireAt, Job: j, MaxDepth: 10, NextFireAt: at(2 * time.Minute), Now: fireAt,
+	})
+	require.NoError(t, err)
+	require.NoError(t, h.s.Close())
+
+	h.s = open(t, dir)
+	got, err := h.s.GetSchedule(h.ctx, "s")
+	require.NoError(t, err)
+	require.Equal(t, res.Schedule.Rev, got.Rev)
+	require.Equal(t, int64(1), got.FiredCount)
+	require.Equal(t, j.ID, got.LastJobID)
+	require.True(t, at(2*time.Minute).Equal(*got.NextFireAt))
+	_, err = h.s.Get(h.ctx, j.ID)
+	require.NoError(t, err)
+	_, err = h.s.FireSchedule(h.ctx, store.FireParams{
+		Name: "s", Rev: sc.Rev, FireAt: fireAt, Job: firingJob("s", fireAt), NextFireAt: at(2 * time.Minute), Now: fireAt,
+	})
+	require.ErrorIs(t, err, spool.ErrConflict)
+	require.NoError(t, h.s.Close())
+}
