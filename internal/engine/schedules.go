@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	mrand "math/rand/v2"
 	"strings"
 	"sync"
 	"time"
@@ -332,6 +333,10 @@ func (e *Engine) runSchedules(ctx context.Context) (time.Time, error) {
 		earliest time.Time
 		errs     []error
 	)
+	// Nodes sharing a store walk the schedules in different orders, so
+	// that when many are due at once each node makes different firings
+	// instead of all queueing for the same one.
+	mrand.Shuffle(len(recs), func(i, j int) { recs[i], recs[j] = recs[j], recs[i] })
 	for _, r := range recs {
 		if ctx.Err() != nil {
 			break
