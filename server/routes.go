@@ -65,6 +65,13 @@ func (s *Server) routeTable() []route {
 		{method: http.MethodGet, pattern: "/v1/queues/{queue}", serve: endpoint(s.getQueue)},
 		{method: http.MethodPatch, pattern: "/v1/queues/{queue}", serve: endpoint(s.patchQueue)},
 		{method: http.MethodGet, pattern: "/v1/queues/{queue}/jobs", query: []string{"state", "limit", "cursor"}, serve: endpoint(s.listJobs)},
+		// Schedules.
+		{method: http.MethodGet, pattern: "/v1/schedules", serve: endpoint(s.listSchedules)},
+		{method: http.MethodGet, pattern: "/v1/schedules/{name}", serve: endpoint(s.getSchedule)},
+		{method: http.MethodPut, pattern: "/v1/schedules/{name}", serve: endpoint(s.putSchedule)},
+		{method: http.MethodDelete, pattern: "/v1/schedules/{name}", serve: endpoint(s.deleteSchedule)},
+		{method: http.MethodPost, pattern: "/v1/schedules/{name}/pause", serve: endpoint(s.pauseSchedule)},
+		{method: http.MethodPost, pattern: "/v1/schedules/{name}/resume", serve: endpoint(s.resumeSchedule)},
 		// Operations.
 		{method: http.MethodGet, pattern: "/healthz", serve: endpoint(s.healthz)},
 		{method: http.MethodGet, pattern: "/readyz", serve: endpoint(s.readyz)},

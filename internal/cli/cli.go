@@ -150,6 +150,7 @@ func newRoot(e env, started *bool) *cobra.Command {
 		newWorkCmd(e),
 		newTopicCmd(e),
 		newBenchCmd(e),
+		newScheduleCmd(e),
 	)
 	return root
 }

@@ -161,6 +161,9 @@ type Engine struct {
 	events *eventLog
 	// deps holds finished jobs whose waiting children are to be resolved.
 	deps *depQueue
+
+	// sched wakes the cron scheduler loop when a schedule changes.
+	sched scheduleWake
 }
 
 type cachedConfig struct {
@@ -208,6 +211,7 @@ func (e *Engine) Start(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { e.maintenanceLoop(ctx) })
 	wg.Go(func() { e.dependencyLoop(ctx) })
+	wg.Go(func() { e.scheduleLoop(ctx) })
 	if n, ok := e.notifier(); ok {
 		wg.Go(func() { e.listenLoop(ctx, n) })
 		wg.Go(func() { e.recheckLoop(ctx) })

@@ -193,6 +193,8 @@ type Store interface {
 	Topics
 	// Dependencies finds jobs by their parents.
 	Dependencies
+	// Schedules stores cron schedules and fires them.
+	Schedules
 	// Close releases the store; pending writes are synced first.
 	Close() error
 }

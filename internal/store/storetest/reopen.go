@@ -36,6 +36,7 @@ func RunReopen(t *testing.T, open OpenStore) {
 		require.Empty(t, qs)
 		require.NoError(t, s.Close())
 	})
+	t.Run("Schedules", func(t *testing.T) { testSchedulesReopen(t, open) })
 	t.Run("ManyBatches", func(t *testing.T) {
 		t.Parallel()
 		dir := t.TempDir()

@@ -42,6 +42,7 @@ func Run(t *testing.T, newStore NewStore) {
 	t.Run("Queues", func(t *testing.T) { testQueues(t, newStore) })
 	t.Run("Topics", func(t *testing.T) { testTopics(t, newStore) })
 	t.Run("Dependencies", func(t *testing.T) { testDependencies(t, newStore) })
+	t.Run("Schedules", func(t *testing.T) { testSchedules(t, newStore) })
 	t.Run("Close", func(t *testing.T) { testClose(t, newStore) })
 }
 
