@@ -77,7 +77,8 @@ func TestBadInputs(t *testing.T) {
 		{name: "priority out of range", method: "POST", path: enq, body: `{"type":"t","priority":5000}`, status: 400, code: bad, msg: "priority"},
 		{name: "max_attempts too big", method: "POST", path: enq, body: `{"type":"t","max_attempts":1001}`, status: 400, code: bad, msg: "max_attempts"},
 		{name: "max_attempts negative", method: "POST", path: enq, body: `{"type":"t","max_attempts":-1}`, status: 400, code: bad, msg: "max_attempts"},
-		{name: "ordering_key", method: "POST", path: enq, body: `{"type":"t","ordering_key":"user-1"}`, status: 400, code: bad, msg: "ordering_key is not supported"},
+		{name: "ordering_key too long", method: "POST", path: enq, body: `{"type":"t","ordering_key":"` + big(300) + `"}`, status: 400, code: bad, msg: "ordering_key is longer than 256 bytes"},
+		{name: "ordering_key control character", method: "POST", path: enq, body: `{"type":"t","ordering_key":"a\u0001"}`, status: 400, code: bad, msg: "ordering_key contains a control character"},
 		{name: "depends_on", method: "POST", path: enq, body: `{"type":"t","depends_on":["{ready}"]}`, status: 400, code: bad, msg: "depends_on is not supported"},
 		{name: "control character in type", method: "POST", path: enq, body: `{"type":"a\u0007b"}`, status: 400, code: bad, msg: "control character"},
 		// Durations and times.

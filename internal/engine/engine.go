@@ -290,6 +290,7 @@ func (e *Engine) resolve(over spool.QueueConfig) spool.QueueConfig {
 			r.Backoff.Max = b.Max
 		}
 	}
+	resolveFlow(&r, over)
 	return r
 }
 

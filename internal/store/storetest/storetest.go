@@ -40,6 +40,7 @@ func Run(t *testing.T, newStore NewStore) {
 	t.Run("Maintenance", func(t *testing.T) { testMaintenance(t, newStore) })
 	t.Run("Queues", func(t *testing.T) { testQueues(t, newStore) })
 	t.Run("Topics", func(t *testing.T) { testTopics(t, newStore) })
+	t.Run("Flow", func(t *testing.T) { testFlow(t, newStore) })
 	t.Run("Close", func(t *testing.T) { testClose(t, newStore) })
 }
 
