@@ -150,3 +150,41 @@ func TestConcurrencyLimitAcrossStores(t *testing.T) {
 	}
 	require.Equal(t, 2, got, "the burst is shared by the nodes")
 }
+
+// TestCrossNodeFlowWakeUps: a long-poll on node B blocked by an ordering
+// key, or by a concurrency cap, answers soon after node A finishes the job
+// in the way (not at its 30s wait, nor at a recheck: an hour here).
+func TestCrossNodeFlowWakeUps(t *testing.T) {
+	t.Parallel()
+	schema := freshSchema(t)
+	a, _ := startedNode(t, schema)
+	b, bst := startedNode(t, schema)
+	ctx := t.Context()
+
+	res, err := a.Enqueue(ctx, "ord", []spool.EnqueueRequest{{Type: "t", OrderingKey: "k"}, {Type: "t", OrderingKey: "k"}})
+	require.NoError(t, err)
+	first, err := a.Lease(ctx, spool.LeaseRequest{Queues: []string{"ord"}, Max: 10})
+	require.NoError(t, err)
+	require.Len(t, first, 1)
+	ch := longPoll(t, b, bst, "ord")
+	_, err = a.Complete(ctx, first[0].ID, spool.CompleteRequest{Token: first[0].Lease.Token})
+	require.NoError(t, err)
+	jobs, lat := woken(t, ch, time.Now())
+	require.Len(t, jobs, 1)
+	require.Equal(t, res[1].Job.ID, jobs[0].ID)
+	t.Logf("ordering key freed on a, b answered in %s", lat)
+
+	_, err = a.PatchQueue(ctx, "cap", spool.QueueConfig{Concurrency: ptr(1)})
+	require.NoError(t, err)
+	_, err = a.Enqueue(ctx, "cap", []spool.EnqueueRequest{{Type: "t"}, {Type: "t"}})
+	require.NoError(t, err)
+	first, err = a.Lease(ctx, spool.LeaseRequest{Queues: []string{"cap"}, Max: 10})
+	require.NoError(t, err)
+	require.Len(t, first, 1)
+	ch = longPoll(t, b, bst, "cap")
+	_, err = a.Complete(ctx, first[0].ID, spool.CompleteRequest{Token: first[0].Lease.Token})
+	require.NoError(t, err)
+	jobs, lat = woken(t, ch, time.Now())
+	require.Len(t, jobs, 1)
+	t.Logf("capped queue freed on a, b answered in %s", lat)
+}
