@@ -3,6 +3,7 @@ package flow
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -173,6 +174,73 @@ func TestConcurrencyLimit(t *testing.T) {
 		t.Logf("%s: at most %d handlers ran at once", c.name, most.Load())
 		require.LessOrEqual(t, most.Load(), int32(3), "the concurrency limit holds")
 		require.Greater(t, most.Load(), int32(1), "the limit is not a single lane")
+	})
+}
+
+// TestRateLimit: a queue limited to 20 starts per second with bursts of
+// 2, 12 workers: in no stretch of time do more jobs start (by their
+// started_at, the lease's time) than the token bucket allows: burst +
+// rate x time.
+func TestRateLimit(t *testing.T) {
+	eachStore(t, func(t *testing.T, c cluster) {
+		const (
+			queue = "paced"
+			jobs  = 40
+			rate  = 20.0
+			burst = 2
+		)
+		_, err := c.clients[0].UpdateQueue(t.Context(), queue, spool.QueueConfig{Rate: ptr(rate), Burst: ptr(burst)})
+		require.NoError(t, err)
+		var reqs []spool.EnqueueRequest
+		for range jobs {
+			reqs = append(reqs, spool.EnqueueRequest{Type: "t"})
+		}
+		_, err = c.clients[0].EnqueueBatch(t.Context(), queue, reqs)
+		require.NoError(t, err)
+
+		var (
+			mu  sync.Mutex
+			ids []string
+		)
+		done := make(chan struct{})
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		runWorkers(t, ctx, c, queue, 12, 2, func(ctx context.Context, j *client.Job) (any, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			ids = append(ids, j.ID)
+			if len(ids) == jobs {
+				close(done)
+			}
+			return nil, nil
+		})
+		select {
+		case <-done:
+		case <-time.After(2 * time.Minute):
+			t.Fatal("not every job ran")
+		}
+		cancel()
+		mu.Lock()
+		defer mu.Unlock()
+		var starts []time.Time
+		for _, id := range ids {
+			j, err := c.clients[0].Get(t.Context(), id, 0)
+			require.NoError(t, err)
+			require.NotNil(t, j.StartedAt)
+			starts = append(starts, *j.StartedAt)
+		}
+		slices.SortFunc(starts, func(a, b time.Time) int { return a.Compare(b) })
+		// n starts need at least (n-burst)/rate seconds; started_at has
+		// microsecond precision on PostgreSQL.
+		for n := burst + 1; n <= jobs; n++ {
+			need := time.Duration(float64(n-burst) / rate * float64(time.Second))
+			for i := 0; i+n-1 < len(starts); i++ {
+				got := starts[i+n-1].Sub(starts[i])
+				require.GreaterOrEqual(t, got, need-time.Millisecond, "%d starts in %s; the rate allows them in no less than %s", n, got, need)
+			}
+		}
+		t.Logf("%s: %d jobs started over %s (the rate allows no less than %s)", c.name, jobs,
+			starts[len(starts)-1].Sub(starts[0]).Round(time.Millisecond), time.Duration(float64(jobs-burst)/rate*float64(time.Second)))
 	})
 }
 
