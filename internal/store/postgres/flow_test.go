@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/spoolq/spool"
+	"github.com/spoolq/spool/internal/engine"
 	"github.com/spoolq/spool/internal/store"
 	"github.com/spoolq/spool/internal/store/postgres"
 )
@@ -187,4 +188,42 @@ func TestCrossNodeFlowWakeUps(t *testing.T) {
 	jobs, lat = woken(t, ch, time.Now())
 	require.Len(t, jobs, 1)
 	t.Logf("capped queue freed on a, b answered in %s", lat)
+}
+
+// TestPauseAcrossNodes: a queue paused through node A still admits jobs on
+// B and hands none out on either; resuming on A wakes B's long-poll.
+func TestPauseAcrossNodes(t *testing.T) {
+	t.Parallel()
+	schema := freshSchema(t)
+	a, _ := startedNode(t, schema)
+	b, _ := startedNode(t, schema)
+	ctx := t.Context()
+
+	_, err := a.PatchQueue(ctx, "p", spool.QueueConfig{Paused: ptr(true)})
+	require.NoError(t, err)
+	res, err := b.Enqueue(ctx, "p", []spool.EnqueueRequest{{Type: "t"}})
+	require.NoError(t, err, "a paused queue admits jobs")
+	for _, e := range []*engine.Engine{a, b} {
+		jobs, err := e.Lease(ctx, spool.LeaseRequest{Queues: []string{"p"}, Max: 10})
+		require.NoError(t, err)
+		require.Empty(t, jobs, "a paused queue hands out nothing")
+	}
+	// A paused queue is not even asked of the store, so there is no
+	// telling when the long-poll waits: it may also find the job at its
+	// first look, which is right too.
+	ch := make(chan []*spool.Job, 1)
+	go func() {
+		wait := spool.Duration(30 * time.Second)
+		jobs, err := b.Lease(context.Background(), spool.LeaseRequest{Queues: []string{"p"}, Max: 1, Wait: &wait})
+		if err != nil {
+			t.Errorf("long-poll: %v", err)
+		}
+		ch <- jobs
+	}()
+	_, err = a.PatchQueue(ctx, "p", spool.QueueConfig{Paused: ptr(false)})
+	require.NoError(t, err)
+	jobs, lat := woken(t, ch, time.Now())
+	require.Len(t, jobs, 1)
+	require.Equal(t, res[0].Job.ID, jobs[0].ID)
+	t.Logf("resumed on a, b answered in %s", lat)
 }
