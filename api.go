@@ -154,6 +154,14 @@ type QueueConfig struct {
 	Paused      *bool     `json:"paused,omitempty"`
 	MaxAttempts *int      `json:"max_attempts,omitempty"`
 	Backoff     *Backoff  `json:"backoff,omitempty"`
+	// Concurrency caps the queue's active jobs, across every worker and
+	// node (0: no cap).
+	Concurrency *int `json:"concurrency,omitempty"`
+	// Rate caps how many of the queue's jobs start per second, across
+	// every worker and node (0: no cap); Burst is how many may start at
+	// once after a quiet spell (0: the rate rounded up, at least 1).
+	Rate  *float64 `json:"rate,omitempty"`
+	Burst *int     `json:"burst,omitempty"`
 }
 
 // QueueInfo describes a queue: GET /v1/queues and /v1/queues/{queue}.

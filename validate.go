@@ -63,6 +63,9 @@ const (
 	MaxRetention      = 365 * 24 * time.Hour
 	MaxBackoffDelay   = 30 * 24 * time.Hour
 	MaxQueueDepthCeil = int64(1) << 40
+	MaxConcurrency    = 1_000_000
+	MaxRate           = 1_000_000.0
+	MaxBurst          = 1_000_000
 )
 
 // ValidateQueueName checks a queue (or topic) name: [a-z0-9][a-z0-9._-]{0,127}.
@@ -144,8 +147,8 @@ func (r *EnqueueRequest) Validate(l Limits) error {
 	if err := validText("idempotency_key", r.IdempotencyKey, MaxKeyLen, false); err != nil {
 		return err
 	}
-	if r.OrderingKey != "" {
-		return Invalidf("ordering_key is not supported by this server yet")
+	if err := validText("ordering_key", r.OrderingKey, MaxKeyLen, false); err != nil {
+		return err
 	}
 	if err := validText("ref", r.Ref, MaxKeyLen, false); err != nil {
 		return err
@@ -338,6 +341,16 @@ func (c *QueueConfig) Validate() error {
 	}
 	if c.MaxAttempts != nil && (*c.MaxAttempts < 1 || *c.MaxAttempts > MaxMaxAttempts) {
 		return Invalidf("max_attempts must be between 1 and %d", MaxMaxAttempts)
+	}
+	if c.Concurrency != nil && (*c.Concurrency < 0 || *c.Concurrency > MaxConcurrency) {
+		return Invalidf("concurrency must be between 0 (no cap) and %d", MaxConcurrency)
+	}
+	// NaN fails both comparisons: test the range the other way round.
+	if c.Rate != nil && !(*c.Rate >= 0 && *c.Rate <= MaxRate) {
+		return Invalidf("rate must be a number of jobs per second between 0 (no cap) and %g", MaxRate)
+	}
+	if c.Burst != nil && (*c.Burst < 0 || *c.Burst > MaxBurst) {
+		return Invalidf("burst must be between 0 (the rate rounded up) and %d", MaxBurst)
 	}
 	return c.Backoff.Validate("backoff")
 }

@@ -1,5 +1,5 @@
 // Package cli is the spool command line: `spool serve` runs the server;
-// push, job, wait, jobs, dead, queues, cancel, retry and topic drive a server
+// push, job, wait, jobs, dead, queues, queue, cancel, retry and topic drive a server
 // through the Go SDK, and `spool work` runs jobs with any command. Run is
 // the whole program minus the process: cmd/spool only wires it to os.Args,
 // the standard streams, signals and the exit code, so every command is
@@ -142,6 +142,7 @@ func newRoot(e env, started *bool) *cobra.Command {
 		newPushCmd(e),
 		newJobCmd(e),
 		newQueuesCmd(e),
+		newQueueCmd(e),
 		newCancelCmd(e),
 		newRetryCmd(e),
 		newWaitCmd(e),

@@ -49,6 +49,7 @@ func addEnqueueFlags(cmd *cobra.Command) {
 	f.Int("max-attempts", 0, "attempts before the job goes dead (default: the queue's)")
 	f.String("timeout", "", "how long one attempt may run, e.g. 10m")
 	f.String("idempotency-key", "", "a key that makes a repeated push return the first job")
+	f.String("ordering-key", "", "jobs of the queue with the same key run one at a time, in push order")
 	f.StringArray("tag", nil, "a tag (repeat for more)")
 }
 
@@ -119,6 +120,7 @@ func enqueueRequest(cmd *cobra.Command, e env, typ string, payloadArgs []string)
 	req.Priority, _ = f.GetInt("priority")
 	req.MaxAttempts, _ = f.GetInt("max-attempts")
 	req.IdempotencyKey, _ = f.GetString("idempotency-key")
+	req.OrderingKey, _ = f.GetString("ordering-key")
 	req.Tags, _ = f.GetStringArray("tag")
 	return req, nil
 }

@@ -298,6 +298,7 @@ func (e *Engine) resolve(over spool.QueueConfig) spool.QueueConfig {
 			r.Backoff.Max = b.Max
 		}
 	}
+	resolveFlow(&r, over)
 	return r
 }
 

@@ -36,11 +36,13 @@ func (e *Engine) Lease(ctx context.Context, req spool.LeaseRequest) ([]*spool.Jo
 	w := newWaiter()
 	e.hub.watchQueues(req.Queues, w)
 	defer e.hub.unwatchQueues(req.Queues, w)
+	var refill refillTimer
+	defer refill.stop()
 	for {
 		if ctx.Err() != nil {
 			return []*spool.Job{}, nil
 		}
-		jobs, err := e.leaseOnce(ctx, req.Queues, max, leaseFor, req.Worker)
+		jobs, next, err := e.leaseOnce(ctx, req.Queues, max, leaseFor, req.Worker)
 		if len(jobs) > 0 && ctx.Err() != nil {
 			// The caller left (a worker shutting down cancels its
 			// long-poll): nobody will see these leases, so hand the jobs
@@ -51,8 +53,12 @@ func (e *Engine) Lease(ctx context.Context, req spool.LeaseRequest) ([]*spool.Jo
 		if err != nil || len(jobs) > 0 || wait <= 0 {
 			return jobs, err
 		}
+		// A rate-limited queue may have jobs ready and no token: look
+		// again when the next token is due.
+		refill.set(next, e.clock.Now())
 		select {
 		case <-w.ch:
+		case <-refill.c:
 		case <-deadline:
 			return []*spool.Job{}, nil
 		case <-ctx.Done():
@@ -76,33 +82,52 @@ func (e *Engine) handBack(jobs []*spool.Job) {
 	}
 }
 
-func (e *Engine) leaseOnce(ctx context.Context, queues []string, max int, leaseFor time.Duration, worker string) ([]*spool.Job, error) {
+// leaseOnce leases what it can now. next, when not zero, is when a
+// rate-limited queue of queues has its next token.
+func (e *Engine) leaseOnce(ctx context.Context, queues []string, max int, leaseFor time.Duration, worker string) (jobs []*spool.Job, next time.Time, err error) {
 	open := make([]string, 0, len(queues))
+	var limits map[string]store.QueueLimits
 	for _, q := range queues {
 		qc, err := e.queueConfig(ctx, q)
 		if err != nil {
-			return nil, err
+			return nil, next, err
 		}
-		if !*qc.Paused {
-			open = append(open, q)
+		if *qc.Paused {
+			continue
+		}
+		open = append(open, q)
+		if lim, ok := limitsOf(qc); ok {
+			if limits == nil {
+				limits = make(map[string]store.QueueLimits)
+			}
+			limits[q] = lim
 		}
 	}
 	if len(open) == 0 {
-		return []*spool.Job{}, nil
+		return []*spool.Job{}, next, nil
 	}
 	now := e.clock.Now()
-	recs, err := e.st.Lease(ctx, store.LeaseParams{
+	p := store.LeaseParams{
 		Queues:    open,
 		Max:       max,
 		Worker:    worker,
 		Now:       now,
 		ExpiresAt: now.Add(leaseFor),
 		NewToken:  e.cfg.NewToken,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("leasing from %v: %w", open, err)
 	}
-	jobs := make([]*spool.Job, len(recs))
+	if limits != nil {
+		p.Limits = limits
+		p.Throttled = func(_ string, at time.Time) {
+			if next.IsZero() || at.Before(next) {
+				next = at
+			}
+		}
+	}
+	recs, err := e.st.Lease(ctx, p)
+	if err != nil {
+		return nil, next, fmt.Errorf("leasing from %v: %w", open, err)
+	}
+	jobs = make([]*spool.Job, len(recs))
 	evs := make([]spool.JobEvent, len(recs))
 	for i, r := range recs {
 		evs[i] = jobEventOf(r, now)
@@ -114,7 +139,7 @@ func (e *Engine) leaseOnce(ctx context.Context, queues []string, max int, leaseF
 		}
 	}
 	e.emit(evs...)
-	return jobs, nil
+	return jobs, next, nil
 }
 
 // checkLease fails with ErrLeaseLost unless the record is active under token.
@@ -286,6 +311,7 @@ func (e *Engine) after(prev spool.State, r *store.Record) {
 	now := e.clock.Now()
 	if prev != r.State {
 		e.emit(jobEventOf(r, now))
+		e.freed(prev, r)
 	}
 	switch r.State {
 	case spool.StateReady:

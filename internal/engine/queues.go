@@ -91,6 +91,7 @@ func (e *Engine) PatchQueue(ctx context.Context, name string, patch spool.QueueC
 	if patch.MaxAttempts != nil {
 		cur.MaxAttempts = patch.MaxAttempts
 	}
+	patchFlow(&cur, patch)
 	if patch.Backoff != nil {
 		b := spool.Backoff{}
 		if cur.Backoff != nil {
@@ -111,7 +112,8 @@ func (e *Engine) PatchQueue(ctx context.Context, name string, patch spool.QueueC
 		return nil, fmt.Errorf("storing config of queue %q: %w", name, err)
 	}
 	e.forgetConfig(name)
-	if patch.Paused != nil && !*patch.Paused {
+	if patch.Paused != nil && !*patch.Paused || patch.Concurrency != nil || patch.Rate != nil || patch.Burst != nil {
+		// Resumed, or limits changed (perhaps raised): waiters look again.
 		e.hub.queueReady(name)
 	}
 	return e.Queue(ctx, name)

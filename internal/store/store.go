@@ -112,6 +112,31 @@ type LeaseParams struct {
 	ExpiresAt time.Time
 	// NewToken returns a fresh random lease token for each leased job.
 	NewToken func() string
+	// Limits holds the flow-control limits of the queues of Queues that
+	// have any (see QueueLimits); a queue absent from it is unlimited and
+	// leased as if Limits were nil.
+	Limits map[string]QueueLimits
+	// Throttled, when set, is called for each queue of Limits whose rate
+	// left it without a whole token by the end of the lease, with the time
+	// the next token is due. It must return quickly and not call the
+	// store.
+	Throttled func(queue string, next time.Time)
+}
+
+// QueueLimits are the flow-control limits one queue gets in a lease. A
+// Store enforces them atomically with the lease, across every node that
+// shares it.
+type QueueLimits struct {
+	// MaxActive caps the queue's active jobs (0: no cap): a lease takes
+	// at most MaxActive minus the jobs active now.
+	MaxActive int
+	// Rate is a token bucket's refill, in tokens per second (0: no rate
+	// limit), and Burst its size (at least 1 when Rate is set). Each
+	// leased job takes one token; a bucket first seen is full, and it
+	// refills by Rate times the time elapsed since the last lease of the
+	// queue (LeaseParams.Now; never backwards), up to Burst.
+	Rate  float64
+	Burst int
 }
 
 // Change is one compare-and-set write of Update.
@@ -162,7 +187,11 @@ type Store interface {
 	Get(ctx context.Context, id string) (*Record, error)
 	// Lease claims up to p.Max ready jobs with run_at <= p.Now: each becomes
 	// active with a new token, attempt+1, worker, started_at and lease
-	// expiry. The returned records include payloads.
+	// expiry. The returned records include payloads. A job with an
+	// ordering key is leased only while it is the oldest (by insert order)
+	// job not yet terminal of its (queue, ordering key): jobs of one key
+	// run one at a time, in insert order, and a job waiting for a retry
+	// (scheduled) keeps its place. p.Limits are never exceeded.
 	Lease(ctx context.Context, p LeaseParams) ([]*Record, error)
 	// Update applies compare-and-set changes, each on its own: errs[i] is
 	// nil, spool.ErrNotFound or spool.ErrConflict (stale Rev). All

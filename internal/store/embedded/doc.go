@@ -67,15 +67,20 @@
 // operation is O(log n):
 //
 //   - jobs: id → metadata.
-//   - per queue: ready jobs by (priority desc, seq asc) for Lease; ready
-//     jobs by (ready_at, id) for OldestReady; ids per state and ids of all
-//     states for ListJobs and Counts; terminal jobs by (finished_at, id) for
+//   - per queue: ready jobs by (priority desc, seq asc) for Lease, where a
+//     job with an ordering key is only while it heads its key; per ordering
+//     key, the key's jobs not yet terminal by seq (flow.go); ready jobs by
+//     (ready_at, id) for OldestReady; ids per state and ids of all states
+//     for ListJobs and Counts; terminal jobs by (finished_at, id) for
 //     Purge.
 //   - global: scheduled jobs by (run_at, id) for PromoteDue; active jobs by
 //     (lease_expires_at, id) for ExpiredLeases.
 //   - idempotency: (queue, key) → id.
 //   - dependencies: parent id → the waiting jobs that name it in
 //     depends_on (for WaitingChildren).
+//
+// Rate-limited queues' token buckets are in memory only (a restart refills
+// them); see flow.go.
 //
 // Memory is about 770 bytes per job (measured with a million jobs), and
 // Open rebuilds a million jobs in about 5 to 7 seconds on two cores.

@@ -78,6 +78,10 @@ type queueState struct {
 	readySince *btree.BTreeG[timeItem]
 	// terminal orders finished jobs by finished_at, for Purge.
 	terminal *btree.BTreeG[timeItem]
+	// keys holds, per ordering key, the jobs of the key not yet terminal
+	// by insert order; only the first (the head) may be in ready (see
+	// flow.go).
+	keys map[string]*btree.BTreeG[seqItem]
 }
 
 func newQueueState(name string, cfg spool.QueueConfig) *queueState {
@@ -89,6 +93,7 @@ func newQueueState(name string, cfg spool.QueueConfig) *queueState {
 		ready:      btree.NewG(btreeDegree, readyLess),
 		readySince: btree.NewG(btreeDegree, timeLess),
 		terminal:   btree.NewG(btreeDegree, timeLess),
+		keys:       make(map[string]*btree.BTreeG[seqItem]),
 	}
 	for _, st := range spool.States {
 		q.byState[st] = btree.NewG(btreeDegree, idLess)
@@ -151,9 +156,12 @@ func (x *index) add(j *job) {
 	x.jobs[r.ID] = j
 	q.all.ReplaceOrInsert(r.ID)
 	q.byState[r.State].ReplaceOrInsert(r.ID)
+	head := x.addKeyed(q, j)
 	switch {
 	case r.State == spool.StateReady:
-		q.ready.ReplaceOrInsert(readyItem{r.Priority, j.seq, r.ID})
+		if head {
+			q.ready.ReplaceOrInsert(readyItem{r.Priority, j.seq, r.ID})
+		}
 		q.readySince.ReplaceOrInsert(readySince(j))
 	case r.State == spool.StateScheduled:
 		x.scheduled.ReplaceOrInsert(runAt(j))
@@ -189,6 +197,7 @@ func (x *index) remove(j *job) {
 	case r.State == spool.StateWaiting:
 		x.removeChild(j)
 	}
+	x.removeKeyed(q, j)
 	if r.IdempotencyKey != "" {
 		k := idemKey{r.Queue, r.IdempotencyKey}
 		if x.idem[k] == r.ID {

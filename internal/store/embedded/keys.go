@@ -91,5 +91,17 @@ func cloneQueueConfig(c spool.QueueConfig) spool.QueueConfig {
 		v := *c.Backoff
 		c.Backoff = &v
 	}
+	if c.Concurrency != nil {
+		v := *c.Concurrency
+		c.Concurrency = &v
+	}
+	if c.Rate != nil {
+		v := *c.Rate
+		c.Rate = &v
+	}
+	if c.Burst != nil {
+		v := *c.Burst
+		c.Burst = &v
+	}
 	return c
 }

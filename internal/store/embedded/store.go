@@ -60,13 +60,16 @@ type Store struct {
 	db  *pebble.DB
 	log *slog.Logger
 
-	// mu guards closed, x, nextSeq and applied. Writers hold it exclusively
+	// mu guards closed, x, nextSeq, applied and buckets. Writers hold it exclusively
 	// from validation to the WAL apply; readers share it.
 	mu      sync.RWMutex
 	closed  bool
 	x       index
 	nextSeq uint64 // next insert sequence number
 	applied uint64 // number of batches applied to the WAL
+	// buckets are the rate-limited queues' token buckets (flow.go),
+	// guarded by mu held for writing.
+	buckets map[string]*bucket
 
 	failure  atomic.Pointer[failure]
 	synced   syncTracker

@@ -190,15 +190,27 @@ func (s *Store) lease(p store.LeaseParams) (recs []*store.Record, a after, err e
 			continue
 		}
 		seen[name] = true
-		// A ready job whose run_at is still ahead is skipped, not taken;
-		// the engine does not normally make such jobs ready.
-		q.ready.Ascend(func(it readyItem) bool {
-			j := s.x.jobs[it.id]
-			if !wall(j.rec.RunAt).After(now) {
-				picked = append(picked, j)
-			}
-			return len(picked) < p.Max
-		})
+		want := p.Max - len(picked)
+		lim, limited := p.Limits[name]
+		if limited {
+			want = s.allowed(q, lim, now, want)
+		}
+		n := 0
+		if want > 0 {
+			// A ready job whose run_at is still ahead is skipped, not
+			// taken; the engine does not normally make such jobs ready.
+			q.ready.Ascend(func(it readyItem) bool {
+				j := s.x.jobs[it.id]
+				if !wall(j.rec.RunAt).After(now) {
+					picked = append(picked, j)
+					n++
+				}
+				return n < want
+			})
+		}
+		if limited {
+			s.took(q, lim, now, n, p.Throttled)
+		}
 		if len(picked) >= p.Max {
 			break
 		}

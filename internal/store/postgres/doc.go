@@ -38,6 +38,8 @@
 //	                    created by the first job of a queue or its first
 //	                    config, and outlives the queue's jobs.
 //	spool_queue_counts  jobs per (queue, state), in 32 shards per pair.
+//	spool_queue_buckets the token bucket of each rate-limited queue
+//	                    (migration 6; see flow.go).
 //
 // Partial indexes serve each access path, so a queue of millions of jobs
 // costs each call what it returns: ready jobs by (queue, priority desc, seq)
@@ -86,6 +88,11 @@
 //     filled it), and an UPDATE sets the lease fields. Tokens come from
 //     LeaseParams.NewToken, made before the statement: at most 64 for a
 //     first round, the rest in a second round only if the first was filled.
+//   - Ordering keys and per-queue concurrency and rate limits: see
+//     flow.go. A lease that names no limited queue is the statement
+//     above; one that does runs in a transaction holding the limited
+//     queues' advisory locks. An insert of jobs with ordering keys first
+//     locks each (queue, key), in the same round trip.
 //   - Update is one statement per round of changes (a job named twice in
 //     one call takes two rounds in one transaction): it locks every named
 //     job in id order (no deadlock between overlapping updates, e.g. two
@@ -205,5 +212,8 @@
 // queue of tens of thousands of ready jobs, the planner was seen to choose
 // a bitmap scan of spool_jobs_ready plus a top-N sort over a plain index
 // walk (plan_test.go logs it); Lease at millions of jobs is not yet
-// measured.
+// measured. Lease walks past ready jobs blocked behind their ordering
+// key's head, one probe of spool_jobs_ordering each (the embedded store
+// keeps them out of its ready index); a queue with a long backlog behind
+// few keys would want a "head" flag maintained at insert and finish.
 package postgres

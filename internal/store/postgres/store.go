@@ -117,6 +117,8 @@ type Store struct {
 	listenCfg *pgx.ConnConfig
 	// due is what NextDue answers.
 	due dueCache
+	// cappedQueues are the queues leased with a concurrency cap (flow.go).
+	cappedQueues sync.Map
 
 	// analyzed is closed when analyzeLoop ends.
 	analyzed chan struct{}

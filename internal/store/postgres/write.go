@@ -122,6 +122,7 @@ func (s *Store) Insert(ctx context.Context, p store.InsertParams) ([]store.Inser
 		}
 	}
 	args := append(params.args(), limQueues, limits, false, s.admission.tickets, s.admission.maxFastGain)
+	orderKeys := orderingLocks(p.Jobs)
 
 	var (
 		inserted []string
@@ -129,12 +130,21 @@ func (s *Store) Insert(ctx context.Context, p store.InsertParams) ([]store.Inser
 	)
 	err := retry(ctx, func() error {
 		b := &pgx.Batch{}
+		if len(orderKeys) > 0 {
+			b.Queue(orderLockSQL, orderKeys)
+		}
 		b.Queue(insertSQL, args...)
 		if len(kq) > 0 {
 			b.Queue(keyedSQL, kq, kk, kid)
 		}
 		br := s.pool.SendBatch(ctx, b)
-		err := br.QueryRow().Scan(&inserted, nil)
+		var err error
+		if len(orderKeys) > 0 {
+			_, err = br.Exec()
+		}
+		if err == nil {
+			err = br.QueryRow().Scan(&inserted, nil)
+		}
 		if err == nil && len(kq) > 0 {
 			existing = make(map[key]*store.Record, len(kq))
 			var rows pgx.Rows
@@ -227,16 +237,23 @@ func queueFull(pe *pgconn.PgError) error {
 // concurrent leasers take disjoint jobs without waiting. The nested loop
 // reads the queues lazily and the outer LIMIT stops it, so a later queue is
 // not even read (nor its rows locked) once earlier ones filled $3. Each job
-// gets token $4[row number].
-var leaseSQL = `
+// gets token $4[row number]. A job with an ordering key is taken only if
+// no older job of its key is still to finish (see flow.go).
+var leaseSQL = leaseStatement("unnest($1::text[]) WITH ORDINALITY AS q(name, ord)", "$3")
+
+// leaseStatement is the lease statement over the queues of from, taking
+// at most limit jobs of each.
+func leaseStatement(from, limit string) string {
+	return `
 WITH picked AS MATERIALIZED (
     SELECT j.id, q.ord
-    FROM unnest($1::text[]) WITH ORDINALITY AS q(name, ord)
+    FROM ` + from + `
     CROSS JOIN LATERAL (
         SELECT id FROM spool_jobs
         WHERE state = 'ready' AND queue = q.name AND run_at <= $2
+          AND ` + orderingHeadSQL + `
         ORDER BY priority DESC, seq
-        LIMIT $3
+        LIMIT ` + limit + `
         FOR UPDATE SKIP LOCKED
     ) j
     LIMIT $3
@@ -251,6 +268,7 @@ WHERE j.id = n.id
   -- Lets the planner probe the primary key instead of hashing the table.
   AND j.id = ANY (ARRAY(SELECT id FROM picked))
 RETURNING n.ord, j.seq, ` + cols("j", true)
+}
 
 // leaseFirstRound bounds the tokens made before knowing how many jobs are
 // ready: a lease for many jobs that finds few does not make (and send) a
@@ -281,6 +299,9 @@ func (s *Store) Lease(ctx context.Context, p store.LeaseParams) ([]*store.Record
 	out := []*store.Record{}
 	if len(queues) == 0 {
 		return out, nil
+	}
+	if limited := s.limitedQueues(queues, p.Limits); len(limited) > 0 {
+		return s.leaseLimited(ctx, queues, limited, newToken, p)
 	}
 	want := p.Max
 	for round := 0; want > 0; round++ {
@@ -315,7 +336,13 @@ func (s *Store) Lease(ctx context.Context, p store.LeaseParams) ([]*store.Record
 }
 
 func (s *Store) leaseOnce(ctx context.Context, queues []string, n int, tokens []string, p store.LeaseParams) ([]*store.Record, error) {
-	rows, err := s.pool.Query(ctx, leaseSQL, queues, p.Now, int64(n), tokens, p.Worker, p.ExpiresAt)
+	return leaseRows(ctx, s.pool, leaseSQL, queues, p.Now, int64(n), tokens, p.Worker, p.ExpiresAt)
+}
+
+// leaseRows runs a lease statement and returns its records in queue order,
+// priority, FIFO.
+func leaseRows(ctx context.Context, q queryer, sql string, args ...any) ([]*store.Record, error) {
+	rows, err := q.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -469,8 +496,16 @@ func (s *Store) written(recs []*store.Record) {
 			}
 		case r.State == spool.StateScheduled:
 			s.due.lower(r.RunAt)
+			if s.capped(r.Queue) && !slices.Contains(ready, r.Queue) {
+				ready = append(ready, r.Queue) // left active: a place is free
+			}
 		case r.State.Terminal():
 			finished = append(finished, r.ID)
+			if (r.OrderingKey != "" || s.capped(r.Queue)) && !slices.Contains(ready, r.Queue) {
+				// The key's next job, or another job of a capped
+				// queue, may start now.
+				ready = append(ready, r.Queue)
+			}
 		}
 	}
 	s.sender.add(ready, nil, finished)

@@ -25,6 +25,10 @@ func RunReopen(t *testing.T, open OpenStore) {
 		t.Parallel()
 		testReopenEverything(t, open)
 	})
+	t.Run("OrderingKeys", func(t *testing.T) {
+		t.Parallel()
+		testReopenOrdering(t, open)
+	})
 	t.Run("Empty", func(t *testing.T) {
 		t.Parallel()
 		dir := t.TempDir()

@@ -1,0 +1,206 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"strconv"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/spoolq/spool"
+)
+
+func newQueueCmd(e env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "queue",
+		Short: "Show or change one queue's settings: set, pause, resume, show",
+		Long: `Show or change one queue's settings. A queue exists once it is used: setting
+its config creates it.`,
+		Args: argsBetween(0, 0, "a subcommand: show, set, pause or resume"),
+		RunE: func(cmd *cobra.Command, args []string) error { return cmd.Help() },
+	}
+	cmd.AddCommand(newQueueShowCmd(e), newQueueSetCmd(e), newQueuePauseCmd(e, true), newQueuePauseCmd(e, false))
+	return cmd
+}
+
+func newQueueShowCmd(e env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "show QUEUE",
+		Short: "Show a queue's settings and depth",
+		Args:  argsBetween(1, 1, "QUEUE"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkNames(args[0]); err != nil {
+				return err
+			}
+			c, err := newClient(cmd, e)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			q, err := c.Queue(cmd.Context(), args[0])
+			if err != nil {
+				return explain(c, err)
+			}
+			return printQueue(cmd, e, q)
+		},
+	}
+	cmd.Flags().Bool("json", false, "print the queue as JSON")
+	return cmd
+}
+
+func newQueueSetCmd(e env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "set QUEUE",
+		Short: "Change a queue's settings (only the flags given change)",
+		Example: `  spool queue set reports --concurrency 3
+  spool queue set emails --rate 50 --burst 100
+  spool queue set emails --rate 0          # remove the rate limit
+  spool queue set imports --max-depth 10000 --retention 72h --max-attempts 5`,
+		Args: argsBetween(1, 1, "QUEUE"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkNames(args[0]); err != nil {
+				return err
+			}
+			cfg, err := queueConfigFlags(cmd)
+			if err != nil {
+				return err
+			}
+			return patchQueue(cmd, e, args[0], cfg)
+		},
+	}
+	f := cmd.Flags()
+	f.Int("concurrency", 0, "most jobs active at once, across every worker and node (0: no cap)")
+	f.Float64("rate", 0, "most jobs started per second, across every worker and node (0: no cap)")
+	f.Int("burst", 0, "jobs that may start at once after a quiet spell under --rate (0: the rate rounded up)")
+	f.Int64("max-depth", 0, "most jobs not yet finished; more are refused with queue_full")
+	f.String("retention", "", "how long finished jobs are kept, e.g. 24h")
+	f.Int("max-attempts", 0, "default attempts before a job goes dead")
+	f.Bool("json", false, "print the queue as JSON")
+	return cmd
+}
+
+// queueConfigFlags builds the patch of `queue set` from the flags given.
+func queueConfigFlags(cmd *cobra.Command) (spool.QueueConfig, error) {
+	var cfg spool.QueueConfig
+	f := cmd.Flags()
+	n := 0
+	if f.Changed("concurrency") {
+		v, _ := f.GetInt("concurrency")
+		cfg.Concurrency = &v
+		n++
+	}
+	if f.Changed("rate") {
+		v, _ := f.GetFloat64("rate")
+		cfg.Rate = &v
+		n++
+	}
+	if f.Changed("burst") {
+		v, _ := f.GetInt("burst")
+		cfg.Burst = &v
+		n++
+	}
+	if f.Changed("max-depth") {
+		v, _ := f.GetInt64("max-depth")
+		cfg.MaxDepth = &v
+		n++
+	}
+	if f.Changed("retention") {
+		s, _ := f.GetString("retention")
+		d, err := spool.ParseDuration(s)
+		if err != nil {
+			return cfg, usagef("--retention: %v", err)
+		}
+		cfg.Retention = ptr(spool.Duration(d))
+		n++
+	}
+	if f.Changed("max-attempts") {
+		v, _ := f.GetInt("max-attempts")
+		cfg.MaxAttempts = &v
+		n++
+	}
+	if n == 0 {
+		return cfg, usagef("nothing to set: give at least one of --concurrency, --rate, --burst, --max-depth, --retention, --max-attempts")
+	}
+	// Checked here too, so a bad value is a usage error sent nowhere.
+	if err := cfg.Validate(); err != nil {
+		return cfg, usagef("%v", err)
+	}
+	return cfg, nil
+}
+
+func newQueuePauseCmd(e env, pause bool) *cobra.Command {
+	use, short := "resume QUEUE", "Resume a paused queue: workers get its jobs again"
+	if pause {
+		use, short = "pause QUEUE", "Pause a queue: it still admits jobs but hands none out"
+	}
+	cmd := &cobra.Command{
+		Use:   use,
+		Short: short,
+		Args:  argsBetween(1, 1, "QUEUE"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkNames(args[0]); err != nil {
+				return err
+			}
+			return patchQueue(cmd, e, args[0], spool.QueueConfig{Paused: &pause})
+		},
+	}
+	cmd.Flags().Bool("json", false, "print the queue as JSON")
+	return cmd
+}
+
+func patchQueue(cmd *cobra.Command, e env, name string, cfg spool.QueueConfig) error {
+	c, err := newClient(cmd, e)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	q, err := c.UpdateQueue(cmd.Context(), name, cfg)
+	if err != nil {
+		return explain(c, err)
+	}
+	return printQueue(cmd, e, q)
+}
+
+func printQueue(cmd *cobra.Command, e env, q *spool.QueueInfo) error {
+	if asJSON, _ := cmd.Flags().GetBool("json"); asJSON {
+		return printJSON(e.stdout, q)
+	}
+	return writeQueue(e.stdout, q)
+}
+
+// writeQueue prints one queue's settings in force and its depth.
+func writeQueue(w io.Writer, q *spool.QueueInfo) error {
+	c := q.Config
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	row := func(k, v string) { fmt.Fprintf(tw, "%s\t%s\n", k, v) }
+	row("queue", q.Name)
+	paused := "no"
+	if c.Paused != nil && *c.Paused {
+		paused = "yes"
+	}
+	row("paused", paused)
+	row("concurrency", limitText(c.Concurrency != nil && *c.Concurrency > 0, func() string { return strconv.Itoa(*c.Concurrency) }))
+	row("rate", limitText(c.Rate != nil && *c.Rate > 0, func() string {
+		return strconv.FormatFloat(*c.Rate, 'g', -1, 64) + "/s, burst " + strconv.Itoa(*c.Burst)
+	}))
+	if c.MaxDepth != nil {
+		row("max depth", strconv.FormatInt(*c.MaxDepth, 10))
+	}
+	if c.Retention != nil {
+		row("retention", c.Retention.D().String())
+	}
+	if c.MaxAttempts != nil {
+		row("max attempts", strconv.Itoa(*c.MaxAttempts))
+	}
+	row("depth", fmt.Sprintf("%d (ready %d, scheduled %d, active %d)", q.Depth,
+		q.Counts[spool.StateReady], q.Counts[spool.StateScheduled], q.Counts[spool.StateActive]))
+	return tw.Flush()
+}
+
+func limitText(set bool, v func() string) string {
+	if !set {
+		return "no limit"
+	}
+	return v()
+}

@@ -1,0 +1,111 @@
+package flow
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"flag"
+	"fmt"
+	"net/url"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/spoolq/spool/client"
+	"github.com/spoolq/spool/internal/testproc"
+)
+
+var spoolBin string
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	if testing.Short() {
+		os.Exit(m.Run())
+	}
+	bin, cleanup, err := testproc.BuildSpool("spool-flow-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "flow test:", err)
+		os.Exit(1)
+	}
+	spoolBin = bin
+	code := m.Run()
+	cleanup()
+	os.Exit(code)
+}
+
+// cluster is the nodes of one test: clients of each, in order.
+type cluster struct {
+	name    string
+	clients []*client.Client
+}
+
+// eachStore runs fn on one embedded node and, with a PostgreSQL server,
+// on three nodes sharing a fresh schema.
+func eachStore(t *testing.T, fn func(t *testing.T, c cluster)) {
+	if testing.Short() {
+		t.Skip("runs the spool binary; skipped with -short")
+	}
+	t.Run("Embedded", func(t *testing.T) {
+		t.Parallel()
+		n := testproc.Start(t, spoolBin, "embedded", 30*time.Second, "--data", t.TempDir())
+		fn(t, cluster{name: "embedded", clients: []*client.Client{newClient(t, n)}})
+	})
+	t.Run("PostgresThreeNodes", func(t *testing.T) {
+		t.Parallel()
+		base := os.Getenv("SPOOL_TEST_POSTGRES_URL")
+		if base == "" {
+			t.Skip("SPOOL_TEST_POSTGRES_URL is not set; scripts/with-postgres starts a throwaway PostgreSQL")
+		}
+		storeURL := freshSchema(t, base)
+		// The first node migrates the schema; the others find it done.
+		first := testproc.Start(t, spoolBin, "n0", 30*time.Second, "--store", storeURL)
+		c := cluster{name: "postgres", clients: []*client.Client{newClient(t, first)}}
+		for i := 1; i < 3; i++ {
+			n := testproc.Start(t, spoolBin, fmt.Sprintf("n%d", i), 30*time.Second, "--store", storeURL)
+			c.clients = append(c.clients, newClient(t, n))
+		}
+		fn(t, c)
+	})
+}
+
+func newClient(t *testing.T, n *testproc.Server) *client.Client {
+	t.Helper()
+	c, err := client.New(n.URL(), client.WithTimeout(10*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+// freshSchema returns base with search_path set to a new schema, dropped
+// when the test ends.
+func freshSchema(t *testing.T, base string) string {
+	t.Helper()
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	schema := "flow_" + hex.EncodeToString(b[:])
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatalf("parsing SPOOL_TEST_POSTGRES_URL: %v", err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		conn, err := pgx.Connect(ctx, base)
+		if err != nil {
+			t.Errorf("dropping schema %s: %v", schema, err)
+			return
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
+			t.Errorf("dropping schema %s: %v", schema, err)
+		}
+	})
+	return u.String()
+}
