@@ -250,24 +250,7 @@ func (s *Store) fireSchedule(p store.FireParams) (res *store.FireResult, a after
 		case p.MaxDepth > 0 && !r.State.Terminal() && s.x.depth(r.Queue)+1 > p.MaxDepth:
 			res.Full = &spool.QueueFullError{Queue: r.Queue, Depth: s.x.depth(r.Queue), MaxDepth: p.MaxDepth}
 		default:
-			j := &job{
-				rec:        store.Record{Job: metadata(&r.Job), Rev: 1},
-				seq:        s.nextSeq,
-				hasPayload: r.Payload != nil,
-				hasResult:  r.Result != nil,
-			}
-			s.nextSeq++
-			t.put(nil, j)
-			t.set(jobKey(r.ID), encodeJob(j))
-			if j.hasPayload {
-				t.set(payloadKey(r.ID), r.Payload)
-			}
-			if j.hasResult {
-				t.set(resultKey(r.ID), r.Result)
-			}
-			out := j.rec.Clone()
-			out.Payload, out.Result = cloneBytes(r.Payload), cloneBytes(r.Result)
-			res.Job = out
+			res.Job = s.putNew(t, r)
 			jobID = r.ID
 		}
 	}

@@ -17,20 +17,6 @@ func (s *Store) putThen(t *txn, then []*store.Record) {
 				continue
 			}
 		}
-		j := &job{
-			rec:        store.Record{Job: metadata(&r.Job), Rev: 1},
-			seq:        s.nextSeq,
-			hasPayload: r.Payload != nil,
-			hasResult:  r.Result != nil,
-		}
-		s.nextSeq++
-		t.put(nil, j)
-		t.set(jobKey(r.ID), encodeJob(j))
-		if j.hasPayload {
-			t.set(payloadKey(r.ID), r.Payload)
-		}
-		if j.hasResult {
-			t.set(resultKey(r.ID), r.Result)
-		}
+		s.putNew(t, r)
 	}
 }

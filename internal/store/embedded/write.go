@@ -94,24 +94,7 @@ func (s *Store) insert(p store.InsertParams) (res []store.InsertResult, a after,
 		if existing[i] != nil || dupOf[i] >= 0 {
 			continue
 		}
-		j := &job{
-			rec:        store.Record{Job: metadata(&r.Job), Rev: 1},
-			seq:        s.nextSeq,
-			hasPayload: r.Payload != nil,
-			hasResult:  r.Result != nil,
-		}
-		s.nextSeq++
-		t.put(nil, j)
-		t.set(jobKey(r.ID), encodeJob(j))
-		if j.hasPayload {
-			t.set(payloadKey(r.ID), r.Payload)
-		}
-		if j.hasResult {
-			t.set(resultKey(r.ID), r.Result)
-		}
-		out := j.rec.Clone()
-		out.Payload, out.Result = cloneBytes(r.Payload), cloneBytes(r.Result)
-		res[i] = store.InsertResult{Record: out}
+		res[i] = store.InsertResult{Record: s.putNew(t, r)}
 	}
 	for i := range p.Jobs {
 		switch {
@@ -137,6 +120,29 @@ func (s *Store) insert(p store.InsertParams) (res []store.InsertResult, a after,
 		a.snap = s.snapshot()
 	}
 	return res, a, nil
+}
+
+// putNew adds a new job to the write in progress, next in insert order,
+// and returns it as stored, with payload and result. Called with s.mu held.
+func (s *Store) putNew(t *txn, r *store.Record) *store.Record {
+	j := &job{
+		rec:        store.Record{Job: metadata(&r.Job), Rev: 1},
+		seq:        s.nextSeq,
+		hasPayload: r.Payload != nil,
+		hasResult:  r.Result != nil,
+	}
+	s.nextSeq++
+	t.put(nil, j)
+	t.set(jobKey(r.ID), encodeJob(j))
+	if j.hasPayload {
+		t.set(payloadKey(r.ID), r.Payload)
+	}
+	if j.hasResult {
+		t.set(resultKey(r.ID), r.Result)
+	}
+	out := j.rec.Clone()
+	out.Payload, out.Result = cloneBytes(r.Payload), cloneBytes(r.Result)
+	return out
 }
 
 // metadata deep-copies a job without its payload and result (which may be
