@@ -95,8 +95,8 @@ func TestPushJobQueues(t *testing.T) {
 	require.NoError(t, r.err)
 	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
 	require.Len(t, lines, 2, r.stdout)
-	require.Equal(t, []string{"NAME", "READY", "SCHEDULED", "ACTIVE", "DEAD", "DEPTH", "MAX", "DEPTH", "PAUSED"}, strings.Fields(lines[0]))
-	require.Equal(t, []string{"emails", "1", "0", "0", "0", "1", "1000000", "no"}, strings.Fields(lines[1]))
+	require.Equal(t, []string{"NAME", "WAITING", "READY", "SCHEDULED", "ACTIVE", "DEAD", "DEPTH", "MAX", "DEPTH", "PAUSED"}, strings.Fields(lines[0]))
+	require.Equal(t, []string{"emails", "0", "1", "0", "0", "0", "1", "1000000", "no"}, strings.Fields(lines[1]))
 
 	r = runCLI(t, url, "", "queues", "--json")
 	require.NoError(t, r.err)

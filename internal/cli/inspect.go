@@ -248,7 +248,7 @@ func newQueuesCmd(e env) *cobra.Command {
 // printQueues writes the queue table.
 func printQueues(w io.Writer, qs []spool.QueueInfo) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tREADY\tSCHEDULED\tACTIVE\tDEAD\tDEPTH\tMAX DEPTH\tPAUSED")
+	fmt.Fprintln(tw, "NAME\tWAITING\tREADY\tSCHEDULED\tACTIVE\tDEAD\tDEPTH\tMAX DEPTH\tPAUSED")
 	for _, q := range qs {
 		maxDepth, paused := "-", "no"
 		if q.Config.MaxDepth != nil {
@@ -257,8 +257,8 @@ func printQueues(w io.Writer, qs []spool.QueueInfo) error {
 		if q.Config.Paused != nil && *q.Config.Paused {
 			paused = "yes"
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%s\t%s\n", q.Name,
-			q.Counts[spool.StateReady], q.Counts[spool.StateScheduled], q.Counts[spool.StateActive],
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\n", q.Name,
+			q.Counts[spool.StateWaiting], q.Counts[spool.StateReady], q.Counts[spool.StateScheduled], q.Counts[spool.StateActive],
 			q.Counts[spool.StateDead], q.Depth, maxDepth, paused)
 	}
 	return tw.Flush()
