@@ -5,9 +5,7 @@ package deps
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
-	"os"
 	"sync"
 	"testing"
 	"time"
@@ -21,21 +19,7 @@ import (
 
 var spoolBin string
 
-func TestMain(m *testing.M) {
-	flag.Parse()
-	if testing.Short() {
-		os.Exit(m.Run())
-	}
-	bin, cleanup, err := testproc.BuildSpool("spool-deps-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "deps test:", err)
-		os.Exit(1)
-	}
-	spoolBin = bin
-	code := m.Run()
-	cleanup()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testproc.Main(m, "deps", &spoolBin) }
 
 // TestFanOutAndJoin submits a DAG of 1 → 50 → 1 jobs in one batch request
 // and runs it with several SDK workers: every part runs after the root,

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"flag"
 	"fmt"
 	"net/url"
 	"os"
@@ -19,21 +18,7 @@ import (
 
 var spoolBin string
 
-func TestMain(m *testing.M) {
-	flag.Parse()
-	if testing.Short() {
-		os.Exit(m.Run())
-	}
-	bin, cleanup, err := testproc.BuildSpool("spool-flow-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "flow test:", err)
-		os.Exit(1)
-	}
-	spoolBin = bin
-	code := m.Run()
-	cleanup()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testproc.Main(m, "flow", &spoolBin) }
 
 // cluster is the nodes of one test: clients of each, in order.
 type cluster struct {

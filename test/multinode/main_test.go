@@ -5,8 +5,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"flag"
-	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -27,21 +25,7 @@ var spoolBin string
 
 const urlEnv = "SPOOL_TEST_POSTGRES_URL"
 
-func TestMain(m *testing.M) {
-	flag.Parse()
-	if testing.Short() {
-		os.Exit(m.Run())
-	}
-	bin, cleanup, err := testproc.BuildSpool("spool-multinode-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "multinode test:", err)
-		os.Exit(1)
-	}
-	spoolBin = bin
-	code := m.Run()
-	cleanup()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testproc.Main(m, "multinode", &spoolBin) }
 
 // needPostgres returns the test server's URL, skipping the test without
 // one (failing it under CI) and under -short.
