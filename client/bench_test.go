@@ -2,7 +2,11 @@ package client_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"runtime"
+	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -58,4 +62,103 @@ func BenchmarkWorker(b *testing.B) {
 			require.Equal(b, int64(b.N), q.Counts[spool.StateSucceeded])
 		})
 	}
+}
+
+var benchJobPayload = json.RawMessage(`{"to":"user@example.com","subject":"Welcome","body":"0123456789012345678901234567890123456789"}`)
+
+// BenchmarkPushConcurrent8: one job per call from 8 concurrent producers
+// through Client.Push, each call returning once its job is on disk;
+// ns/op is per job.
+func BenchmarkPushConcurrent8(b *testing.B) {
+	c := newServer(b)
+	ctx := context.Background()
+	b.SetParallelism(8 / runtime.GOMAXPROCS(0))
+	if 8%runtime.GOMAXPROCS(0) != 0 || runtime.GOMAXPROCS(0) > 8 {
+		b.Skip("needs GOMAXPROCS dividing 8")
+	}
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := c.Push(ctx, "bench", "email.send", benchJobPayload); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "jobs/s")
+}
+
+// BenchmarkEnqueueBatch: batches of size jobs from 2 producers through
+// Client.EnqueueBatch; ns/op is per job.
+func BenchmarkEnqueueBatch(b *testing.B) {
+	for _, size := range []int{100, 1000} {
+		b.Run(fmt.Sprintf("size=%d", size), func(b *testing.B) {
+			c := newServer(b)
+			ctx := context.Background()
+			reqs := make([]spool.EnqueueRequest, size)
+			for i := range reqs {
+				reqs[i] = spool.EnqueueRequest{Type: "email.send", Payload: benchJobPayload}
+			}
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if _, err := c.EnqueueBatch(ctx, "bench", reqs); err != nil {
+						b.Error(err)
+						return
+					}
+					for i := 1; i < size && pb.Next(); i++ {
+					}
+				}
+			})
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "jobs/s")
+		})
+	}
+}
+
+// BenchmarkLatency1000: jobs pushed at 1,000 per second and run by a
+// Worker; reports the p50 and p99 from Push's call to the handler's start.
+func BenchmarkLatency1000(b *testing.B) {
+	c := newServer(b)
+	ctx := context.Background()
+	n := max(b.N, 500)
+	lat := make([]time.Duration, 0, n)
+	var mu sync.Mutex
+	all := make(chan struct{})
+	w, err := client.NewWorker(c, client.WorkerOptions{Queues: []string{"lat"}, Concurrency: 16})
+	require.NoError(b, err)
+	w.Handle("t", func(_ context.Context, j *client.Job) (any, error) {
+		var sent int64
+		if err := json.Unmarshal(j.Payload, &sent); err != nil {
+			return nil, err
+		}
+		mu.Lock()
+		lat = append(lat, time.Since(time.Unix(0, sent)))
+		if len(lat) == n {
+			close(all)
+		}
+		mu.Unlock()
+		return nil, nil
+	})
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- w.Run(runCtx) }()
+	b.ResetTimer()
+	tick := time.NewTicker(time.Millisecond)
+	for i := 0; i < n; i++ {
+		<-tick.C
+		go func() {
+			now := time.Now().UnixNano()
+			if _, err := c.Push(ctx, "lat", "t", now); err != nil {
+				b.Error(err)
+			}
+		}()
+	}
+	tick.Stop()
+	<-all
+	b.StopTimer()
+	stop()
+	require.NoError(b, <-done)
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
 }
