@@ -35,6 +35,8 @@ type Client struct {
 	// replace them to measure waits without waiting.
 	rand  func() float64
 	sleep func(ctx context.Context, d time.Duration) error
+	// coalesce gathers concurrent enqueues into batches; nil when off.
+	coalesce *coalescer
 }
 
 // Option configures a Client.
@@ -92,6 +94,9 @@ func New(serverURL string, opts ...Option) (*Client, error) {
 	u.RawQuery, u.Fragment = "", ""
 	c := &Client{base: u, timeout: DefaultTimeout, userAgent: "spool-go-client",
 		retry: DefaultRetryPolicy, rand: mrand.Float64, sleep: sleepCtx}
+	if err := WithCoalescing(DefaultCoalesce)(c); err != nil {
+		return nil, err
+	}
 	for _, o := range opts {
 		if err := o(c); err != nil {
 			return nil, err

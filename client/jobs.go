@@ -30,6 +30,9 @@ import (
 // spool.ErrQueueFull, with RetryAfter set to the server's estimate of when
 // there will be room. Give ctx a deadline to bound how long Enqueue may
 // wait: it never sleeps past it.
+//
+// Concurrent calls to the same queue share batch requests (see
+// WithCoalescing): each still gets its own job or its own error.
 func (c *Client) Enqueue(ctx context.Context, queue string, req spool.EnqueueRequest) (job *spool.Job, existing bool, err error) {
 	if queue == "" {
 		return nil, false, errors.New("client: Enqueue: empty queue name")
@@ -39,6 +42,16 @@ func (c *Client) Enqueue(ctx context.Context, queue string, req spool.EnqueueReq
 		req.IdempotencyKey = newIdempotencyKey()
 		auto = true
 	}
+	if c.coalesce != nil && coalescible(queue, &req) {
+		job, existing, err = c.coalesce.enqueue(ctx, queue, req)
+	} else {
+		job, existing, err = c.enqueueOne(ctx, queue, req)
+	}
+	return job, existing && !auto, err
+}
+
+// enqueueOne sends one job in a request of its own.
+func (c *Client) enqueueOne(ctx context.Context, queue string, req spool.EnqueueRequest) (*spool.Job, bool, error) {
 	cl := call{
 		method: http.MethodPost,
 		path:   "/v1/queues/" + pathEscape(queue) + "/jobs",
@@ -50,12 +63,12 @@ func (c *Client) Enqueue(ctx context.Context, queue string, req spool.EnqueueReq
 		// keep-alive connection that the server closed.
 		cl.header = http.Header{idempotencyHeader: {req.IdempotencyKey}}
 	}
-	job = new(spool.Job)
+	job := new(spool.Job)
 	resp, err := c.do(ctx, cl, job)
 	if err != nil {
 		return nil, false, err
 	}
-	return job, resp.status == http.StatusOK && !auto, nil
+	return job, resp.status == http.StatusOK, nil
 }
 
 // Push enqueues a job of type typ with payload and options: the short form
