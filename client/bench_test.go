@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -25,7 +27,8 @@ import (
 func BenchmarkWorker(b *testing.B) {
 	for _, conc := range []int{1, 16, 64} {
 		b.Run(fmt.Sprintf("concurrency=%d", conc), func(b *testing.B) {
-			c := newServer(b)
+			var requests atomic.Int64
+			c, _ := newServerWith(b, serverSetup{wrap: countRequests(&requests)})
 			ctx := context.Background()
 			reqs := make([]spool.EnqueueRequest, 0, 1000)
 			for left := b.N; left > 0; left -= len(reqs) {
@@ -49,6 +52,8 @@ func BenchmarkWorker(b *testing.B) {
 			runCtx, stop := context.WithCancel(ctx)
 			done := make(chan error, 1)
 			b.ResetTimer()
+			requests.Store(0)
+			cpu0 := cpuTime()
 			start := time.Now()
 			go func() { done <- w.Run(runCtx) }()
 			<-all
@@ -57,6 +62,8 @@ func BenchmarkWorker(b *testing.B) {
 			elapsed := time.Since(start)
 			b.StopTimer()
 			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "jobs/s")
+			b.ReportMetric(float64(requests.Load())/float64(b.N), "reqs/job")
+			reportCPU(b, cpu0, b.N)
 			q, err := c.Queue(ctx, "bench")
 			require.NoError(b, err)
 			require.Equal(b, int64(b.N), q.Counts[spool.StateSucceeded])
@@ -83,13 +90,15 @@ func BenchmarkPushConcurrent(b *testing.B) {
 }
 
 func benchPush(b *testing.B, producers int, opts ...client.Option) {
-	c := newServer(b, opts...)
+	var requests atomic.Int64
+	c, _ := newServerWith(b, serverSetup{wrap: countRequests(&requests)}, opts...)
 	ctx := context.Background()
 	if producers%runtime.GOMAXPROCS(0) != 0 {
 		b.Skipf("needs GOMAXPROCS dividing %d", producers)
 	}
 	b.SetParallelism(producers / runtime.GOMAXPROCS(0))
 	b.ResetTimer()
+	cpu0 := cpuTime()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			if _, err := c.Push(ctx, "bench", "email.send", benchJobPayload); err != nil {
@@ -99,6 +108,34 @@ func benchPush(b *testing.B, producers int, opts ...client.Option) {
 		}
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "jobs/s")
+	b.ReportMetric(float64(requests.Load())/float64(b.N), "reqs/job")
+	reportCPU(b, cpu0, b.N)
+}
+
+// cpuTime is the CPU time (user and system) the process has used: server
+// and client both run in it, so its growth per job is what a job costs,
+// a figure that is less noisy than wall time on a shared machine.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// reportCPU reports the CPU time used since start per job.
+func reportCPU(b *testing.B, start time.Duration, jobs int) {
+	b.ReportMetric(float64((cpuTime()-start).Microseconds())/float64(jobs), "cpu-µs/job")
+}
+
+// countRequests wraps a server's handler to count the requests it serves.
+func countRequests(n *atomic.Int64) func(http.Handler) http.Handler {
+	return func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			n.Add(1)
+			h.ServeHTTP(w, r)
+		})
+	}
 }
 
 // BenchmarkEnqueueBatch: batches of size jobs from 2 producers through
@@ -113,6 +150,7 @@ func BenchmarkEnqueueBatch(b *testing.B) {
 				reqs[i] = spool.EnqueueRequest{Type: "email.send", Payload: benchJobPayload}
 			}
 			b.ResetTimer()
+			cpu0 := cpuTime()
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
 					if _, err := c.EnqueueBatch(ctx, "bench", reqs); err != nil {
@@ -124,6 +162,7 @@ func BenchmarkEnqueueBatch(b *testing.B) {
 				}
 			})
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "jobs/s")
+			reportCPU(b, cpu0, b.N)
 		})
 	}
 }
