@@ -196,7 +196,7 @@ func (co *coalescer) send(queue string, batch []*pendingEnqueue) {
 	for i, p := range batch {
 		reqs[i] = p.req
 	}
-	var out spool.JobsResponse
+	out := spool.JobsResponse{Jobs: make([]*spool.Job, 0, len(batch))}
 	cl := call{method: http.MethodPost, path: batchPath(queue), body: spool.BatchEnqueueRequest{Jobs: reqs}, repeat: repeatSafe}
 	_, err := co.c.do(ctx, cl, &out)
 	if err == nil && len(out.Jobs) != len(batch) {

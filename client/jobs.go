@@ -97,19 +97,20 @@ func (c *Client) EnqueueBatch(ctx context.Context, queue string, reqs []spool.En
 	if queue == "" {
 		return nil, errors.New("client: EnqueueBatch: empty queue name")
 	}
-	return c.postBatch(ctx, "/v1/queues/"+pathEscape(queue)+"/jobs:batch", spool.BatchEnqueueRequest{Jobs: reqs})
+	return c.postBatch(ctx, "/v1/queues/"+pathEscape(queue)+"/jobs:batch", spool.BatchEnqueueRequest{Jobs: reqs}, len(reqs))
 }
 
 // postBatch sends an all-or-nothing batch of new jobs (an enqueue or a
 // publish) and returns the stored jobs. With retries on, the batch carries
 // one Idempotency-Key header for all its tries; the server derives a key
 // from it for each job that has none, so a retry never stores jobs twice.
-func (c *Client) postBatch(ctx context.Context, path string, body any) ([]*spool.Job, error) {
+// n is the number of jobs expected, to size the answer.
+func (c *Client) postBatch(ctx context.Context, path string, body any, n int) ([]*spool.Job, error) {
 	cl := call{method: http.MethodPost, path: path, body: body, repeat: repeatSafe}
 	if c.retry.MaxRetries > 0 {
 		cl.header = http.Header{idempotencyHeader: {newIdempotencyKey()}}
 	}
-	var out spool.JobsResponse
+	out := spool.JobsResponse{Jobs: make([]*spool.Job, 0, n)}
 	if _, err := c.do(ctx, cl, &out); err != nil {
 		return nil, err
 	}
