@@ -25,6 +25,10 @@ const coalesceLanes = 1
 // with others; a larger one goes on its own.
 const maxCoalescedPayload = 64 << 10
 
+// maxCoalescedBody bounds the payloads of one coalesced request, well
+// under the server's default 16 MiB request limit.
+const maxCoalescedBody = 4 << 20
+
 // WithCoalescing sets how many concurrent Enqueue (and Push) calls to one
 // queue may share one batch request (default DefaultCoalesce); max <= 1
 // sends each call in a request of its own.
@@ -43,6 +47,8 @@ const maxCoalescedPayload = 64 << 10
 // sent again on its own, so only the bad job fails, with the message it
 // would have got alone. Jobs that fail the client's own check against
 // spool.DefaultLimits, and payloads over 64 KiB, are always sent alone.
+// Against a server whose batch limit is below max, keep max at or under it:
+// a batch over it is refused and its calls sent one by one.
 func WithCoalescing(max int) Option {
 	return func(c *Client) error {
 		c.coalesce = nil
@@ -156,14 +162,15 @@ func (co *coalescer) run(queue string, qb *queueBatch) {
 	for {
 		co.mu.Lock()
 		var batch []*pendingEnqueue
-		n := 0
+		n, size := 0, 0
 		for _, p := range qb.pending {
-			if len(batch) == co.max {
+			if len(batch) == co.max || len(batch) > 0 && size+len(p.req.Payload) > maxCoalescedBody {
 				break
 			}
 			n++
 			if p.ctx.Err() == nil {
 				batch = append(batch, p)
+				size += len(p.req.Payload)
 			} // else its caller has gone: drop it
 		}
 		qb.pending = qb.pending[n:]

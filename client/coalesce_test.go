@@ -320,3 +320,28 @@ func TestPushConcurrentRace(t *testing.T) {
 }
 
 func ptrTo[T any](v T) *T { return &v }
+
+// Coalesced requests stay well under the server's body limit: calls whose
+// payloads add up to more than 4 MiB go in more than one batch.
+func TestPushCoalescedBatchesAreBoundedBySize(t *testing.T) {
+	t.Parallel()
+	g := newGatedServer(t)
+	first := g.hold(t, "co")
+	payload := []byte(`"` + strings.Repeat("x", 60<<10) + `"`)
+	const n = 80 // 80 x 60 KiB > 4 MiB
+	var wg sync.WaitGroup
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := g.c.Push(context.Background(), "co", "t", payload)
+			assert.NoError(t, err)
+		}()
+	}
+	waitPending(t, g.c, "co", n)
+	g.release()
+	wg.Wait()
+	require.NoError(t, <-first)
+	require.Equal(t, int64(2), g.batch.Load())
+	require.Equal(t, int64(1), g.singles.Load())
+}
