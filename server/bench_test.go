@@ -66,11 +66,17 @@ func BenchmarkEnqueueHTTP(b *testing.B) {
 }
 
 // BenchmarkEnqueueBatchHTTP: batches of 100 from 2 producers; ns/op is per job.
-func BenchmarkEnqueueBatchHTTP(b *testing.B) {
+func BenchmarkEnqueueBatchHTTP(b *testing.B) { benchEnqueueBatch(b, 100) }
+
+// BenchmarkEnqueueBatch1000HTTP: batches of 1,000 (the default limit) from
+// 2 producers; ns/op is per job.
+func BenchmarkEnqueueBatch1000HTTP(b *testing.B) { benchEnqueueBatch(b, 1000) }
+
+func benchEnqueueBatch(b *testing.B, size int) {
 	url, hc := benchServer(b)
 	var buf bytes.Buffer
 	buf.WriteString(`{"jobs":[`)
-	for i := 0; i < 100; i++ {
+	for i := 0; i < size; i++ {
 		if i > 0 {
 			buf.WriteByte(',')
 		}
@@ -82,7 +88,7 @@ func BenchmarkEnqueueBatchHTTP(b *testing.B) {
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			post(b, hc, url+"/v1/queues/bench/jobs:batch", body, http.StatusAccepted, nil)
-			for i := 1; i < 100 && pb.Next(); i++ {
+			for i := 1; i < size && pb.Next(); i++ {
 			}
 		}
 	})
