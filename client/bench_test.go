@@ -169,8 +169,14 @@ func BenchmarkEnqueueBatch(b *testing.B) {
 
 // BenchmarkLatency1000: jobs pushed at 1,000 per second and run by a
 // Worker; reports the p50 and p99 from Push's call to the handler's start.
+// With coalesce=off, each Push is a request of its own.
 func BenchmarkLatency1000(b *testing.B) {
-	c := newServer(b)
+	b.Run("coalesce=on", func(b *testing.B) { benchLatency(b) })
+	b.Run("coalesce=off", func(b *testing.B) { benchLatency(b, client.WithCoalescing(0)) })
+}
+
+func benchLatency(b *testing.B, opts ...client.Option) {
+	c := newServer(b, opts...)
 	ctx := context.Background()
 	n := max(b.N, 500)
 	lat := make([]time.Duration, 0, n)
