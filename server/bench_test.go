@@ -45,7 +45,7 @@ func cpuTime() time.Duration {
 
 // reportRate reports jobs/s and the CPU time per job since cpu0.
 func reportRate(b *testing.B, cpu0 time.Duration) {
-	reportRate(b, cpu0)
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "jobs/s")
 	b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(b.N), "cpu-µs/job")
 }
 
