@@ -54,7 +54,7 @@ func WithCoalescing(max int) Option {
 		c.coalesce = nil
 		if max > 1 {
 			c.coalesce = &coalescer{c: c, max: min(max, spool.DefaultLimits.MaxBatch), lanes: coalesceLanes,
-				queues: make(map[string]*queueBatch)}
+				maxBody: maxCoalescedBody, queues: make(map[string]*queueBatch)}
 		}
 		return nil
 	}
@@ -67,6 +67,8 @@ type coalescer struct {
 	// lanes is how many requests to one queue may be in flight at once;
 	// calls made while all are busy wait for one and go in its next batch.
 	lanes int
+	// maxBody bounds the payloads of one batch (maxCoalescedBody).
+	maxBody int
 
 	mu     sync.Mutex
 	queues map[string]*queueBatch
@@ -164,7 +166,7 @@ func (co *coalescer) run(queue string, qb *queueBatch) {
 		var batch []*pendingEnqueue
 		n, size := 0, 0
 		for _, p := range qb.pending {
-			if len(batch) == co.max || len(batch) > 0 && size+len(p.req.Payload) > maxCoalescedBody {
+			if len(batch) == co.max || len(batch) > 0 && size+len(p.req.Payload) > co.maxBody {
 				break
 			}
 			n++

@@ -292,7 +292,7 @@ func TestPushWithoutCoalescing(t *testing.T) {
 func TestPushConcurrentRace(t *testing.T) {
 	t.Parallel()
 	c := newServer(t)
-	const producers, each = 32, 20
+	const producers, each = 16, 10
 	ids := make(chan string, producers*each)
 	var wg sync.WaitGroup
 	for p := range producers {
@@ -322,13 +322,14 @@ func TestPushConcurrentRace(t *testing.T) {
 func ptrTo[T any](v T) *T { return &v }
 
 // Coalesced requests stay well under the server's body limit: calls whose
-// payloads add up to more than 4 MiB go in more than one batch.
+// payloads add up to more than the limit (4 MiB; 4 KiB here) go in more
+// than one batch.
 func TestPushCoalescedBatchesAreBoundedBySize(t *testing.T) {
 	t.Parallel()
-	g := newGatedServer(t)
+	g := newGatedServer(t, client.WithCoalescedBodyLimit(4<<10))
 	first := g.hold(t, "co")
-	payload := []byte(`"` + strings.Repeat("x", 60<<10) + `"`)
-	const n = 80 // 80 x 60 KiB > 4 MiB
+	payload := []byte(`"` + strings.Repeat("x", 1000) + `"`)
+	const n = 6 // 4 then 2 per batch
 	var wg sync.WaitGroup
 	for range n {
 		wg.Add(1)

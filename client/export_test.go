@@ -35,3 +35,14 @@ func PendingEnqueues(c *Client, queue string) int {
 	}
 	return 0
 }
+
+// WithCoalescedBodyLimit bounds the payloads of one coalesced request
+// (default 4 MiB), so tests reach it with small payloads.
+func WithCoalescedBodyLimit(n int) Option {
+	return func(c *Client) error {
+		if c.coalesce != nil {
+			c.coalesce.maxBody = n
+		}
+		return nil
+	}
+}
