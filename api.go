@@ -42,6 +42,10 @@ type BatchEnqueueRequest struct {
 // JobsResponse lists jobs: the answer to a batch enqueue and to a lease.
 type JobsResponse struct {
 	Jobs []*Job `json:"jobs"`
+	// Existing, in the answer to a batch enqueue, lists the indices (in
+	// request order) of the jobs whose idempotency key matched a job
+	// enqueued earlier, which is returned instead of a new one.
+	Existing []int `json:"existing,omitempty"`
 }
 
 // JobList is one page of GET /v1/queues/{queue}/jobs.

@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"reflect"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -35,6 +36,8 @@ type Client struct {
 	// replace them to measure waits without waiting.
 	rand  func() float64
 	sleep func(ctx context.Context, d time.Duration) error
+	// coalesce gathers concurrent enqueues into batches; nil when off.
+	coalesce *coalescer
 }
 
 // Option configures a Client.
@@ -92,6 +95,9 @@ func New(serverURL string, opts ...Option) (*Client, error) {
 	u.RawQuery, u.Fragment = "", ""
 	c := &Client{base: u, timeout: DefaultTimeout, userAgent: "spool-go-client",
 		retry: DefaultRetryPolicy, rand: mrand.Float64, sleep: sleepCtx}
+	if err := WithCoalescing(DefaultCoalesce)(c); err != nil {
+		return nil, err
+	}
 	for _, o := range opts {
 		if err := o(c); err != nil {
 			return nil, err
@@ -230,8 +236,7 @@ func (c *Client) once(ctx context.Context, cl call, body []byte, out any) (*resp
 		return nil, decodeError(resp.StatusCode, resp.Header, b)
 	}
 	if out != nil {
-		dec := json.NewDecoder(io.LimitReader(resp.Body, maxResponseBody))
-		if err := dec.Decode(out); err != nil {
+		if err := decodeBody(resp, out); err != nil {
 			if ctx.Err() != nil {
 				err = ctx.Err()
 			}
@@ -239,6 +244,36 @@ func (c *Client) once(ctx context.Context, cl call, body []byte, out any) (*resp
 		}
 	}
 	return &response{status: resp.StatusCode, header: resp.Header}, nil
+}
+
+// bodyPool holds buffers for answers; decoding copies what it keeps.
+var bodyPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// maxPooledBody keeps the pool from hoarding the buffers of rare big
+// answers.
+const maxPooledBody = 4 << 20
+
+// decodeBody reads a 2xx answer whole, into a buffer sized from its
+// Content-Length when given, and decodes its JSON into out. (A
+// json.Decoder would grow its buffer step by step over a big answer.)
+func decodeBody(resp *http.Response, out any) error {
+	buf := bodyPool.Get().(*bytes.Buffer)
+	buf.Reset()
+	defer func() {
+		if buf.Cap() <= maxPooledBody {
+			bodyPool.Put(buf)
+		}
+	}()
+	if n := resp.ContentLength; n > 0 && n <= maxResponseBody {
+		buf.Grow(int(n) + bytes.MinRead)
+	}
+	if _, err := buf.ReadFrom(io.LimitReader(resp.Body, maxResponseBody)); err != nil {
+		return err
+	}
+	if len(bytes.TrimSpace(buf.Bytes())) == 0 {
+		return io.EOF
+	}
+	return json.Unmarshal(buf.Bytes(), out)
 }
 
 // TransportError is a request that got no answer from the server: it could

@@ -14,7 +14,10 @@
 //
 // Push takes the payload as any value encoding/json can marshal (or raw
 // JSON) and options; Enqueue takes a whole spool.EnqueueRequest, and
-// EnqueueBatch many, all or none.
+// EnqueueBatch many, all or none. Concurrent Push and Enqueue calls to one
+// queue share batch requests, and so fsyncs, without delaying a call made
+// while nothing is in flight; each still gets its own job or error (see
+// WithCoalescing).
 //
 // # Back pressure and retries
 //
@@ -50,7 +53,8 @@
 //	})
 //	err = w.Run(ctx) // until ctx is done, then a graceful shutdown
 //
-// The Worker leases up to its free slots in one long-polled request,
+// The Worker leases up to its free slots (running and prefetched, see
+// WorkerOptions.Prefetch) in one long-polled request,
 // heartbeats each running job before its lease runs out (carrying its
 // progress), cancels a handler's context when the job is cancelled, its
 // lease is lost or its timeout passes, turns a panic into a failed attempt,

@@ -21,3 +21,28 @@ func WithRand(f func() float64) Option {
 		return nil
 	}
 }
+
+// PendingEnqueues is how many Enqueue calls to queue wait for the request
+// in flight.
+func PendingEnqueues(c *Client, queue string) int {
+	if c.coalesce == nil {
+		return 0
+	}
+	c.coalesce.mu.Lock()
+	defer c.coalesce.mu.Unlock()
+	if qb := c.coalesce.queues[queue]; qb != nil {
+		return len(qb.pending)
+	}
+	return 0
+}
+
+// WithCoalescedBodyLimit bounds the payloads of one coalesced request
+// (default 4 MiB), so tests reach it with small payloads.
+func WithCoalescedBodyLimit(n int) Option {
+	return func(c *Client) error {
+		if c.coalesce != nil {
+			c.coalesce.maxBody = n
+		}
+		return nil
+	}
+}

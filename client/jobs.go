@@ -30,6 +30,9 @@ import (
 // spool.ErrQueueFull, with RetryAfter set to the server's estimate of when
 // there will be room. Give ctx a deadline to bound how long Enqueue may
 // wait: it never sleeps past it.
+//
+// Concurrent calls to the same queue share batch requests (see
+// WithCoalescing): each still gets its own job or its own error.
 func (c *Client) Enqueue(ctx context.Context, queue string, req spool.EnqueueRequest) (job *spool.Job, existing bool, err error) {
 	if queue == "" {
 		return nil, false, errors.New("client: Enqueue: empty queue name")
@@ -39,6 +42,16 @@ func (c *Client) Enqueue(ctx context.Context, queue string, req spool.EnqueueReq
 		req.IdempotencyKey = newIdempotencyKey()
 		auto = true
 	}
+	if c.coalesce != nil && coalescible(queue, &req) {
+		job, existing, err = c.coalesce.enqueue(ctx, queue, req)
+	} else {
+		job, existing, err = c.enqueueOne(ctx, queue, req)
+	}
+	return job, existing && !auto, err
+}
+
+// enqueueOne sends one job in a request of its own.
+func (c *Client) enqueueOne(ctx context.Context, queue string, req spool.EnqueueRequest) (*spool.Job, bool, error) {
 	cl := call{
 		method: http.MethodPost,
 		path:   "/v1/queues/" + pathEscape(queue) + "/jobs",
@@ -50,12 +63,12 @@ func (c *Client) Enqueue(ctx context.Context, queue string, req spool.EnqueueReq
 		// keep-alive connection that the server closed.
 		cl.header = http.Header{idempotencyHeader: {req.IdempotencyKey}}
 	}
-	job = new(spool.Job)
+	job := new(spool.Job)
 	resp, err := c.do(ctx, cl, job)
 	if err != nil {
 		return nil, false, err
 	}
-	return job, resp.status == http.StatusOK && !auto, nil
+	return job, resp.status == http.StatusOK, nil
 }
 
 // Push enqueues a job of type typ with payload and options: the short form
@@ -84,19 +97,20 @@ func (c *Client) EnqueueBatch(ctx context.Context, queue string, reqs []spool.En
 	if queue == "" {
 		return nil, errors.New("client: EnqueueBatch: empty queue name")
 	}
-	return c.postBatch(ctx, "/v1/queues/"+pathEscape(queue)+"/jobs:batch", spool.BatchEnqueueRequest{Jobs: reqs})
+	return c.postBatch(ctx, "/v1/queues/"+pathEscape(queue)+"/jobs:batch", spool.BatchEnqueueRequest{Jobs: reqs}, len(reqs))
 }
 
 // postBatch sends an all-or-nothing batch of new jobs (an enqueue or a
 // publish) and returns the stored jobs. With retries on, the batch carries
 // one Idempotency-Key header for all its tries; the server derives a key
 // from it for each job that has none, so a retry never stores jobs twice.
-func (c *Client) postBatch(ctx context.Context, path string, body any) ([]*spool.Job, error) {
+// n is the number of jobs expected, to size the answer.
+func (c *Client) postBatch(ctx context.Context, path string, body any, n int) ([]*spool.Job, error) {
 	cl := call{method: http.MethodPost, path: path, body: body, repeat: repeatSafe}
 	if c.retry.MaxRetries > 0 {
 		cl.header = http.Header{idempotencyHeader: {newIdempotencyKey()}}
 	}
-	var out spool.JobsResponse
+	out := spool.JobsResponse{Jobs: make([]*spool.Job, 0, n)}
 	if _, err := c.do(ctx, cl, &out); err != nil {
 		return nil, err
 	}

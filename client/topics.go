@@ -95,5 +95,5 @@ func (c *Client) PublishBatch(ctx context.Context, topic string, reqs []spool.En
 	if topic == "" {
 		return nil, errors.New("client: PublishBatch: empty topic name")
 	}
-	return c.postBatch(ctx, "/v1/topics/"+pathEscape(topic)+"/messages:batch", spool.PublishBatchRequest{Messages: reqs})
+	return c.postBatch(ctx, "/v1/topics/"+pathEscape(topic)+"/messages:batch", spool.PublishBatchRequest{Messages: reqs}, len(reqs))
 }

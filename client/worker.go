@@ -43,7 +43,7 @@ const (
 	DefaultPollWait         = 30 * time.Second
 	DefaultShutdownGrace    = 30 * time.Second
 	DefaultProgressInterval = time.Second
-	DefaultAckBatch         = 100
+	DefaultAckBatch         = 500
 	DefaultAckDelay         = time.Millisecond
 )
 
@@ -54,6 +54,15 @@ type WorkerOptions struct {
 	Queues []string
 	// Concurrency is how many jobs run at once (default 10).
 	Concurrency int
+	// Prefetch is how many jobs the worker leases ahead of its free
+	// slots, so that the next job is at hand when a handler returns and
+	// leasing overlaps running (default: Concurrency; negative: none). A
+	// prefetched job waits, its lease kept alive by heartbeats and its
+	// timeout not yet running, and is released at once if the worker
+	// stops before running it. Jobs leased ahead are not available to
+	// other workers: lower it for long jobs on a queue shared by many
+	// workers.
+	Prefetch int
 	// Lease is how long a claim on a job lasts without a heartbeat
 	// (default 30s, at least 1s). A worker that vanishes delays its jobs
 	// by at most this long.
@@ -78,7 +87,7 @@ type WorkerOptions struct {
 	// FailUnknown).
 	UnknownType UnknownTypePolicy
 	// AckBatch bounds how many outcomes go in one POST /v1/acks (default
-	// 100, at most 1000).
+	// 500, at most 1000).
 	AckBatch int
 	// AckDelay is how long an outcome may wait for others to share its
 	// request while jobs are still running (default 1ms). While a request
@@ -97,6 +106,12 @@ func (o WorkerOptions) withDefaults() WorkerOptions {
 	o.Queues = slices.Clone(o.Queues)
 	if o.Concurrency == 0 {
 		o.Concurrency = DefaultConcurrency
+	}
+	if o.Prefetch == 0 {
+		o.Prefetch = o.Concurrency
+	}
+	if o.Prefetch < 0 {
+		o.Prefetch = 0
 	}
 	if o.Lease == 0 {
 		o.Lease = DefaultLease
@@ -195,9 +210,14 @@ type Worker struct {
 	// base is the parent of the handlers' contexts: ctx of Run without its
 	// cancellation, so handlers outlive Run's ctx by the shutdown grace.
 	base context.Context
-	// slots holds a token per running job; freed signals a free slot.
+	// slots holds a token per leased job (running or prefetched); freed
+	// signals a free slot. run holds a token per running handler.
 	slots chan struct{}
 	freed chan struct{}
+	run   chan struct{}
+	// stopping is closed when leasing stops: prefetched jobs that have not
+	// started are released rather than run.
+	stopping chan struct{}
 	// running counts handlers in progress (the ack batcher's hint).
 	running atomic.Int64
 	wg      sync.WaitGroup
@@ -221,8 +241,10 @@ func NewWorker(c *Client, opts WorkerOptions) (*Worker, error) {
 		opts:     opts,
 		log:      opts.Logger.With("worker", opts.Name),
 		handlers: make(map[string]HandlerFunc),
-		slots:    make(chan struct{}, opts.Concurrency),
+		slots:    make(chan struct{}, opts.Concurrency+opts.Prefetch),
 		freed:    make(chan struct{}, 1),
+		run:      make(chan struct{}, opts.Concurrency),
+		stopping: make(chan struct{}),
 		tasks:    make(map[*task]struct{}),
 	}, nil
 }
@@ -274,7 +296,8 @@ func (w *Worker) handledTypes() string {
 }
 
 // Run leases and runs jobs until ctx is done, then shuts down gracefully:
-// it stops leasing, lets running jobs finish for up to ShutdownGrace, then
+// it stops leasing, releases at once the prefetched jobs that have not
+// started, lets running jobs finish for up to ShutdownGrace, then
 // releases the jobs still running, so that another worker takes them at
 // once with their attempt not counted, and cancels their handlers' contexts
 // (cause ErrWorkerStopped). Run returns once every handler has returned and
@@ -374,14 +397,18 @@ func pauseFor(n int, base, ceil time.Duration, rnd float64) time.Duration {
 	return d/2 + time.Duration(rnd*float64(d/2))
 }
 
-// waitFree waits until at least one slot is free and returns how many are,
-// or 0 once ctx is done.
+// waitFree waits until slots are free and returns how many are, or 0 once
+// ctx is done. It returns as soon as one is free while fewer jobs are held
+// than Concurrency (a handler slot would idle otherwise); while prefetched
+// jobs are at hand, it waits until half the slots are free, so that leases
+// come in batches rather than one job at a time.
 func (w *Worker) waitFree(ctx context.Context) int {
 	for {
 		if ctx.Err() != nil {
 			return 0
 		}
-		if free := cap(w.slots) - len(w.slots); free > 0 {
+		held := len(w.slots)
+		if free := cap(w.slots) - held; free > 0 && (held < w.opts.Concurrency || free >= (cap(w.slots)+1)/2) {
 			return free
 		}
 		select {
@@ -442,6 +469,7 @@ func (w *Worker) done(t *task) {
 // shutdown waits up to the grace period for running jobs, then releases
 // the rest and cancels their handlers, and waits for every handler.
 func (w *Worker) shutdown() {
+	close(w.stopping)
 	finished := make(chan struct{})
 	go func() {
 		w.wg.Wait()

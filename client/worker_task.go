@@ -15,9 +15,13 @@ import (
 type task struct {
 	job   *Job
 	token string
-	// ctx is the handler's context; cancel ends it with a cause.
+	// ctx is the parent of the handler's context; cancel ends both with
+	// a cause.
 	ctx    context.Context
 	cancel context.CancelCauseFunc
+	// hctx is the handler's context (ctx with the job's timeout), set by
+	// startClock in the task's goroutine, which alone reads it.
+	hctx context.Context
 	// settled is set by whoever decides the job's fate first: the handler
 	// returning (its outcome is sent), the heartbeat learning that the
 	// lease is lost or the job cancelled (nothing to send), or the
@@ -32,22 +36,26 @@ type task struct {
 func (w *Worker) newTask(j *spool.Job, until time.Time) *task {
 	t := &task{job: newJob(j), token: j.Lease.Token}
 	t.until.Store(until.UnixNano())
-	ctx, cancel := context.WithCancelCause(w.base)
-	t.ctx, t.cancel = ctx, cancel
+	t.ctx, t.cancel = context.WithCancelCause(w.base)
 	t.timeoutFrom = "the job's timeout"
 	if t.job.Timeout == 0 && w.opts.DefaultJobTimeout > 0 {
 		t.job.Timeout = w.opts.DefaultJobTimeout
 		t.timeoutFrom = "the worker's default job timeout"
 	}
-	if t.job.Timeout > 0 {
-		tctx, tcancel := context.WithTimeoutCause(ctx, t.job.Timeout, ErrJobTimeout)
-		t.ctx = tctx
-		t.cancel = func(cause error) {
-			cancel(cause)
-			tcancel()
-		}
-	}
 	return t
+}
+
+// startClock gives the handler its context once it runs: the job's
+// timeout counts from then, not from the lease (a prefetched job may wait
+// for a free slot first).
+func (t *task) startClock() (stop func()) {
+	t.hctx = t.ctx
+	if t.job.Timeout <= 0 {
+		return func() {}
+	}
+	tctx, tcancel := context.WithTimeoutCause(t.ctx, t.job.Timeout, ErrJobTimeout)
+	t.hctx = tctx
+	return tcancel
 }
 
 // settle claims the right to decide the job's fate; false if taken.
@@ -74,6 +82,11 @@ func (w *Worker) runTask(t *task, h HandlerFunc) {
 	}
 	defer stopBeats() // also when the handler calls runtime.Goexit
 
+	if !w.acquireRun(t) {
+		return
+	}
+	defer func() { <-w.run }()
+	defer t.startClock()()
 	w.running.Add(1)
 	result, err := invoke(t, h)
 	w.running.Add(-1)
@@ -90,6 +103,43 @@ func (w *Worker) runTask(t *task, h HandlerFunc) {
 	w.acks.add(ackItem{ack: a, until: t.leaseUntil()})
 }
 
+// acquireRun waits for a free run slot for a leased task. It returns false,
+// having settled the task, when the task must not run: the worker is
+// stopping (the job is released at once, for another worker) or the job
+// was lost or cancelled while it waited.
+func (w *Worker) acquireRun(t *task) bool {
+	select {
+	case w.run <- struct{}{}:
+	default:
+		select {
+		case w.run <- struct{}{}:
+		case <-w.stopping:
+			w.releaseUnstarted(t)
+			return false
+		}
+	}
+	select {
+	case <-w.stopping:
+		<-w.run
+		w.releaseUnstarted(t)
+		return false
+	default:
+	}
+	if t.ctx.Err() != nil {
+		<-w.run
+		return false // settled by whoever cancelled it
+	}
+	return true
+}
+
+// releaseUnstarted hands back a prefetched job that never ran.
+func (w *Worker) releaseUnstarted(t *task) {
+	if t.settle() {
+		w.acks.add(ackItem{ack: spool.Ack{ID: t.job.ID, Token: t.token, Outcome: spool.OutcomeRelease}, until: t.leaseUntil()})
+	}
+	t.cancel(ErrWorkerStopped)
+}
+
 // invoke calls the handler, turning a panic into an error.
 func invoke(t *task, h HandlerFunc) (result any, err error) {
 	defer func() {
@@ -97,7 +147,7 @@ func invoke(t *task, h HandlerFunc) (result any, err error) {
 			result, err = nil, &panicError{value: v, stack: debug.Stack()}
 		}
 	}()
-	return h(t.ctx, t.job)
+	return h(t.hctx, t.job)
 }
 
 // outcome turns what a handler returned into its ack.
@@ -116,7 +166,7 @@ func (w *Worker) outcome(t *task, result any, err error) spool.Ack {
 	if msg == "" {
 		msg = fmt.Sprintf("the handler returned an error with an empty message (%T)", err)
 	}
-	if t.ctx.Err() != nil && errors.Is(context.Cause(t.ctx), ErrJobTimeout) {
+	if t.hctx.Err() != nil && errors.Is(context.Cause(t.hctx), ErrJobTimeout) {
 		msg = fmt.Sprintf("timed out after %s (%s): %s", t.job.Timeout, t.timeoutFrom, msg)
 	}
 	var perm *permanentError

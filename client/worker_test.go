@@ -176,7 +176,7 @@ func TestWorkerRunsJobsInBatches(t *testing.T) {
 	rc.mu.Lock()
 	maxes := append([]int(nil), rc.maxes...)
 	rc.mu.Unlock()
-	require.Equal(t, 8, maxes[0], "one lease request asks for every free slot")
+	require.Equal(t, 16, maxes[0], "one lease request asks for every free slot and as many to prefetch")
 	require.Less(t, rc.count("POST /v1/leases"), n, "jobs are leased in batches")
 	require.Less(t, rc.count("POST /v1/acks"), n, "outcomes are acknowledged in batches")
 	require.Zero(t, rc.count("POST /v1/jobs/{id}/complete"), "through /v1/acks only")
@@ -477,6 +477,92 @@ func TestWorkerGracefulShutdownReleasesUnfinishedJobs(t *testing.T) {
 	require.Len(t, jobs, 1, "another worker gets it at once")
 	require.Equal(t, stuck.ID, jobs[0].ID)
 	require.Equal(t, 1, jobs[0].Attempt)
+}
+
+// A worker leases Prefetch jobs beyond its running ones, runs no more than
+// Concurrency at once, and hands the prefetched jobs back untouched when it
+// stops.
+func TestWorkerPrefetchLeasesAheadAndReleasesOnStop(t *testing.T) {
+	t.Parallel()
+	c := newServer(t)
+	ctx := context.Background()
+	reqs := make([]spool.EnqueueRequest, 10)
+	for i := range reqs {
+		reqs[i] = spool.EnqueueRequest{Type: "t", Timeout: dur(time.Hour)}
+	}
+	_, err := c.EnqueueBatch(ctx, "pf", reqs)
+	require.NoError(t, err)
+
+	var running, most atomic.Int64
+	started := make(chan string, 10)
+	proceed := make(chan struct{})
+	w := newWorker(t, c, client.WorkerOptions{Queues: []string{"pf"}, Concurrency: 2, Prefetch: 3, ShutdownGrace: time.Minute})
+	w.Handle("t", func(ctx context.Context, j *client.Job) (any, error) {
+		n := running.Add(1)
+		for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+		}
+		started <- j.ID
+		<-proceed
+		running.Add(-1)
+		return nil, nil
+	})
+	stop := runWorker(t, w)
+	ran := map[string]bool{received(t, started, "a job to start"): true}
+	ran[received(t, started, "a second job to start")] = true
+	require.Eventually(t, func() bool {
+		q, err := c.Queue(ctx, "pf")
+		return err == nil && q.Counts[spool.StateActive] == 5
+	}, 10*time.Second, time.Millisecond, "2 running and 3 prefetched jobs leased")
+
+	stopped := make(chan error, 1)
+	go func() { stopped <- stop() }()
+	// The prefetched jobs go back at once, while the running ones may
+	// finish in the grace period.
+	require.Eventually(t, func() bool {
+		q, err := c.Queue(ctx, "pf")
+		return err == nil && q.Counts[spool.StateActive] == 2 && q.Counts[spool.StateReady] == 8
+	}, 10*time.Second, time.Millisecond, "prefetched jobs released")
+	close(proceed)
+	require.NoError(t, received(t, stopped, "Run to return"))
+	require.Equal(t, int64(2), most.Load(), "at most Concurrency handlers at once")
+	require.Len(t, started, 0, "no prefetched job ran")
+
+	page, err := c.ListJobs(ctx, "pf", client.ListJobsOptions{})
+	require.NoError(t, err)
+	for _, j := range page.Jobs {
+		if ran[j.ID] {
+			require.Equal(t, spool.StateSucceeded, j.State)
+			continue
+		}
+		require.Equal(t, spool.StateReady, j.State)
+		require.Zero(t, j.Attempt, "a released prefetched job keeps its attempts")
+	}
+}
+
+// A prefetched job's timeout counts from when its handler starts, not
+// from its lease.
+func TestWorkerPrefetchedJobTimeoutStartsWithHandler(t *testing.T) {
+	t.Parallel()
+	c := newServer(t)
+	ctx := context.Background()
+	const timeout = 300 * time.Millisecond
+	_, err := c.EnqueueBatch(ctx, "pf", []spool.EnqueueRequest{
+		{Type: "slow", Timeout: dur(timeout)}, {Type: "slow", Timeout: dur(timeout)},
+	})
+	require.NoError(t, err)
+	left := make(chan time.Duration, 2)
+	w := newWorker(t, c, client.WorkerOptions{Queues: []string{"pf"}, Concurrency: 1, Prefetch: 1})
+	w.Handle("slow", func(ctx context.Context, j *client.Job) (any, error) {
+		dl, ok := ctx.Deadline()
+		require.True(t, ok)
+		left <- time.Until(dl)
+		time.Sleep(timeout / 2) // the job is slow by nature; the other waits meanwhile
+		return nil, nil
+	})
+	runWorker(t, w)
+	received(t, left, "the first job to start")
+	second := received(t, left, "the prefetched job to start")
+	require.Greater(t, second, timeout*3/4, "the wait for a slot is not taken from the job's timeout")
 }
 
 // Leasing stops as soon as Run's context ends.

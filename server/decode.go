@@ -27,6 +27,9 @@ func (s *Server) decodeBody(c *call, dst any) error {
 	buf := getBuf()
 	defer putBuf(buf)
 	body := http.MaxBytesReader(c.w, c.r.Body, s.cfg.Limits.MaxBodyBytes)
+	if n := c.r.ContentLength; n > 0 && n <= s.cfg.Limits.MaxBodyBytes {
+		buf.Grow(int(n) + bytes.MinRead) // read it in one go
+	}
 	if _, err := buf.ReadFrom(body); err != nil {
 		var mb *http.MaxBytesError
 		if errors.As(err, &mb) {

@@ -88,6 +88,7 @@ func (s *Server) enqueue(ctx context.Context, c *call, req *enqueueBody) (int, *
 
 // enqueueBatch: POST /v1/queues/{queue}/jobs:batch → 202 and the jobs in
 // request order, all or none; 200 when every job was an idempotent repeat.
+// The answer's existing lists the indices of the idempotent repeats.
 func (s *Server) enqueueBatch(ctx context.Context, c *call, req *batchBody) (int, *spool.JobsResponse, error) {
 	for i := range req.Jobs {
 		if err := s.checkRunAt(&req.Jobs[i], "jobs["+strconv.Itoa(i)+"]: "); err != nil {
@@ -102,7 +103,9 @@ func (s *Server) enqueueBatch(ctx context.Context, c *call, req *batchBody) (int
 	status := http.StatusOK
 	for i, r := range res {
 		out.Jobs[i] = r.Job
-		if !r.Existing {
+		if r.Existing {
+			out.Existing = append(out.Existing, i)
+		} else {
 			status = http.StatusAccepted
 		}
 	}

@@ -12,8 +12,8 @@ import (
 var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // maxPooledBuf keeps the pool from hoarding the buffers of rare big
-// requests.
-const maxPooledBuf = 256 << 10
+// requests. It holds a batch of 1,000 small jobs, or its answer.
+const maxPooledBuf = 4 << 20
 
 func getBuf() *bytes.Buffer {
 	b := bufPool.Get().(*bytes.Buffer)
