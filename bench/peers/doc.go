@@ -20,10 +20,9 @@
 //   - River: Enqueue is Client.Insert; EnqueueBatch is InsertManyFast (one
 //     COPY FROM in one transaction). Work is a River client with
 //     MaxWorkers workers on the queue. River stores job args as jsonb, so
-//     the payload must be JSON (Spool's are); the handler receives the
-//     stored jsonb text, which is the same JSON value but may differ in
-//     whitespace. A payload that is not JSON is stored as a JSON string.
-//     River queue names allow no '.', so dots in a queue name become '_'.
+//     the payload must be JSON; the harness's payloads are JSON strings,
+//     which jsonb hands back byte for byte (other JSON may come back with
+//     different whitespace). River queue names allow no '.', so dots in a queue name become '_'.
 //     Pending counts the queue's jobs in river_job that are not completed,
 //     cancelled or discarded.
 //

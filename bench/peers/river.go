@@ -50,35 +50,23 @@ type River struct {
 var _ bench.Target = (*River)(nil)
 
 // riverArgs is a job's args: the benchmark payload as it is. River
-// encodes args with encoding/json, so a JSON payload is stored unchanged
-// (as jsonb); any other payload is stored as a JSON string.
+// encodes args with encoding/json and stores them as jsonb, so the payload
+// must be JSON (the harness's payloads are JSON strings, which jsonb keeps
+// byte for byte).
 type riverArgs []byte
 
 func (riverArgs) Kind() string { return riverKind }
 
 func (a riverArgs) MarshalJSON() ([]byte, error) {
-	if json.Valid(a) {
-		return a, nil
+	if !json.Valid(a) {
+		return nil, errors.New("river stores job args as jsonb: the payload must be JSON")
 	}
-	return json.Marshal(string(a))
+	return a, nil
 }
 
 func (a *riverArgs) UnmarshalJSON(b []byte) error {
 	*a = append((*a)[:0], b...)
 	return nil
-}
-
-// payload returns what the handler gets: the stored JSON, or the string a
-// non-JSON payload was stored as.
-func (a riverArgs) payload() ([]byte, error) {
-	if len(a) > 0 && a[0] == '"' {
-		var s string
-		if err := json.Unmarshal(a, &s); err != nil {
-			return nil, err
-		}
-		return []byte(s), nil
-	}
-	return a, nil
 }
 
 // NewRiver connects to PostgreSQL, runs River's migrations up and reads
@@ -193,11 +181,7 @@ func (r *River) EnqueueBatch(ctx context.Context, queue string, payloads [][]byt
 func (r *River) Work(ctx context.Context, queue string, workers int, h bench.Handler) error {
 	ws := river.NewWorkers()
 	river.AddWorker(ws, river.WorkFunc(func(ctx context.Context, job *river.Job[riverArgs]) error {
-		p, err := job.Args.payload()
-		if err != nil {
-			return err
-		}
-		return h(ctx, p)
+		return h(ctx, job.Args)
 	}))
 	client, err := river.NewClient(riverpgxv5.New(r.pool), &river.Config{
 		Logger:            quietLogger(),
