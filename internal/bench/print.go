@@ -9,7 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"text/tabwriter"
+	"unicode/utf8"
 )
 
 // WriteJSON writes r as indented JSON: the --json output, and what Compare
@@ -41,20 +41,19 @@ func WriteText(w io.Writer, r *Report) error {
 	fmt.Fprintf(w, "machine:    %s\n", r.Machine)
 	fmt.Fprintf(w, "started:    %s\n", r.Started.Format("2006-01-02 15:04:05 UTC"))
 	fmt.Fprintf(w, "params:     %s\n\n", formatParams(r.Params))
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "scenario\tmetric\tmedian\tmin\tmax\tunit\tbetter\t")
+	t := table{right: []bool{false, false, true, true, true, false, false}}
+	t.add("scenario", "metric", "median", "min", "max", "unit", "better")
 	for _, s := range r.Scenarios {
 		if s.Skipped != "" {
-			fmt.Fprintf(tw, "%s\tskipped: %s\t\t\t\t\t\t\n", s.Name, s.Skipped)
+			t.note(s.Name, "skipped: "+s.Skipped)
 			continue
 		}
 		for _, name := range metricOrder(s) {
 			m := s.Metrics[name]
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", s.Name, name,
-				formatValue(m.Median), formatValue(m.Min), formatValue(m.Max), m.Unit, betterWord(m.Better))
+			t.add(s.Name, name, formatValue(m, m.Median), formatValue(m, m.Min), formatValue(m, m.Max), m.Unit, betterWord(m.Better))
 		}
 	}
-	return tw.Flush()
+	return t.write(w)
 }
 
 // WriteCSV writes r as CSV, one row per metric: system, scenario, metric,
@@ -121,20 +120,21 @@ func Compare(w io.Writer, spool *Report, peers ...*Report) error {
 		fmt.Fprintf(w, "            %s: %s\n", p.System, p.Durability)
 	}
 	fmt.Fprintln(w)
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	t := table{right: []bool{false, false, false, false, true}}
 	head := []string{"scenario", "metric", "unit", "better", spool.System}
 	for _, p := range peers {
 		head = append(head, p.System, "ratio")
+		t.right = append(t.right, true, true)
 	}
-	fmt.Fprintln(tw, strings.Join(head, "\t")+"\t")
+	t.add(head...)
 	for _, s := range spool.Scenarios {
 		if s.Skipped != "" {
-			fmt.Fprintf(tw, "%s\tskipped: %s\t\t\t\t%s\n", s.Name, s.Skipped, strings.Repeat("\t\t", len(peers)))
+			t.note(s.Name, "skipped: "+s.Skipped)
 			continue
 		}
 		for _, name := range metricOrder(s) {
 			m := s.Metrics[name]
-			row := []string{s.Name, name, m.Unit, betterWord(m.Better), formatValue(m.Median)}
+			row := []string{s.Name, name, m.Unit, betterWord(m.Better), formatValue(m, m.Median)}
 			for _, p := range peers {
 				pm, ok := p.metric(s.Name, name)
 				if !ok {
@@ -146,12 +146,12 @@ func Compare(w io.Writer, spool *Report, peers ...*Report) error {
 				if ok {
 					rs = strconv.FormatFloat(r, 'f', 2, 64) + "x"
 				}
-				row = append(row, formatValue(pm.Median), rs)
+				row = append(row, formatValue(pm, pm.Median), rs)
 			}
-			fmt.Fprintln(tw, strings.Join(row, "\t")+"\t")
+			t.add(row...)
 		}
 	}
-	return tw.Flush()
+	return t.write(w)
 }
 
 // metric returns the named metric of a scenario the report ran.
@@ -210,8 +210,11 @@ func formatParams(p map[string]string) string {
 	return strings.Join(parts, " ")
 }
 
-// formatValue prints a figure with precision that suits its size.
-func formatValue(v float64) string {
+// formatValue prints a figure of m with precision that suits its size.
+func formatValue(m Metric, v float64) string {
+	if m.Unit == UnitCount {
+		return strconv.FormatFloat(v, 'f', 0, 64)
+	}
 	switch a := max(v, -v); {
 	case a >= 1000:
 		return strconv.FormatFloat(v, 'f', 0, 64)
@@ -231,4 +234,59 @@ func betterWord(b string) string {
 		return "info"
 	}
 	return b
+}
+
+// table aligns rows of cells in columns two spaces apart; right marks the
+// columns aligned to the right (figures). A note row is a first cell and
+// free text that spans the rest.
+type table struct {
+	right []bool
+	rows  [][]string
+	notes map[int]bool
+}
+
+func (t *table) add(cells ...string) { t.rows = append(t.rows, cells) }
+
+func (t *table) note(first, text string) {
+	if t.notes == nil {
+		t.notes = map[int]bool{}
+	}
+	t.notes[len(t.rows)] = true
+	t.rows = append(t.rows, []string{first, text})
+}
+
+func (t *table) write(w io.Writer) error {
+	var width []int
+	for i, row := range t.rows {
+		for j, c := range row {
+			if t.notes[i] && j > 0 {
+				break
+			}
+			if j >= len(width) {
+				width = append(width, 0)
+			}
+			width[j] = max(width[j], utf8.RuneCountInString(c))
+		}
+	}
+	var b strings.Builder
+	for i, row := range t.rows {
+		var line strings.Builder
+		for j, c := range row {
+			if j > 0 {
+				line.WriteString("  ")
+			}
+			pad := 0
+			if !(t.notes[i] && j > 0) {
+				pad = width[j] - utf8.RuneCountInString(c)
+			}
+			if j < len(t.right) && t.right[j] {
+				line.WriteString(strings.Repeat(" ", pad) + c)
+			} else {
+				line.WriteString(c + strings.Repeat(" ", pad))
+			}
+		}
+		b.WriteString(strings.TrimRight(line.String(), " ") + "\n")
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
 }

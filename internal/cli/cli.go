@@ -149,6 +149,7 @@ func newRoot(e env, started *bool) *cobra.Command {
 		newDeadCmd(e),
 		newWorkCmd(e),
 		newTopicCmd(e),
+		newBenchCmd(e),
 	)
 	return root
 }
