@@ -18,6 +18,7 @@ import (
 // they skip. bench/run starts both.
 
 func TestAsynq(t *testing.T) {
+	t.Parallel()
 	addr := os.Getenv("SPOOL_BENCH_REDIS")
 	if addr == "" {
 		t.Skip("SPOOL_BENCH_REDIS is not set")
@@ -32,6 +33,7 @@ func TestAsynq(t *testing.T) {
 }
 
 func TestRiver(t *testing.T) {
+	t.Parallel()
 	url := os.Getenv("SPOOL_BENCH_PG")
 	if url == "" {
 		t.Skip("SPOOL_BENCH_PG is not set")
