@@ -5,9 +5,11 @@
 //	peers --system river --pg postgres://user@127.0.0.1:5432/river --json river.json
 //	peers --system spool --spool-url http://127.0.0.1:7077 --json spool.json
 //	peers compare spool.json asynq.json river.json
+//	peers table spool.json asynq.json river.json
 //
 // The size flags are those of `spool bench`. `peers compare` prints the
-// ratio table of bench.Compare (what `spool bench --compare` prints).
+// ratio table of bench.Compare (what `spool bench --compare` prints);
+// `peers table` the medians of several reports as one Markdown table.
 package main
 
 import (

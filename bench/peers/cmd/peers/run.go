@@ -31,18 +31,25 @@ func exitCode(err error, stderr io.Writer) int {
 
 // run is the whole program: args without the program name.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) > 0 && args[0] == "compare" {
-		return compare(args[1:], stdout, stderr)
+	if len(args) > 0 {
+		switch args[0] {
+		case "compare":
+			return compare(args[1:], stdout, stderr)
+		case "table":
+			return table(args[1:], stdout, stderr)
+		}
 	}
 	fs := flag.NewFlagSet("peers", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
 		fmt.Fprint(stderr, `usage: peers --system asynq|river|spool [flags]
        peers compare SPOOL.json PEER.json...
+       peers table REPORT.json...
 
 Runs the scenarios of 'spool bench' against one queue system (already
 running) and prints its report; --json saves it for 'peers compare' or
-'spool bench --compare'.
+'spool bench --compare'. 'peers table' prints the medians of several
+reports as one Markdown table.
 
 `)
 		fs.PrintDefaults()
@@ -197,18 +204,9 @@ func compare(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stderr, "usage: peers compare SPOOL.json PEER.json...")
 		return errUsage
 	}
-	var reports []*bench.Report
-	for _, path := range args {
-		f, err := os.Open(path)
-		if err != nil {
-			return err
-		}
-		r, err := bench.ReadReport(f)
-		f.Close()
-		if err != nil {
-			return fmt.Errorf("reading %s: %w", path, err)
-		}
-		reports = append(reports, r)
+	reports, err := readReports(args)
+	if err != nil {
+		return err
 	}
 	return bench.Compare(stdout, reports[0], reports[1:]...)
 }
