@@ -22,9 +22,9 @@
 //     MaxWorkers workers on the queue. River stores job args as jsonb, so
 //     the payload must be JSON; the harness's payloads are JSON strings,
 //     which jsonb hands back byte for byte (other JSON may come back with
-//     different whitespace). River queue names allow no '.', so dots in a queue name become '_'.
-//     Pending counts the queue's jobs in river_job that are not completed,
-//     cancelled or discarded.
+//     different whitespace). River queue names allow no '.', so dots in a
+//     queue name become '_'. Pending counts the queue's jobs in river_job
+//     that are not completed, cancelled or discarded.
 //
 // Neither system bounds a queue, so neither implements bench.Bounded and
 // the back-pressure scenario is skipped for them.
