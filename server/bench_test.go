@@ -166,3 +166,31 @@ func BenchmarkLeaseCompleteHTTP(b *testing.B) {
 	}
 	reportRate(b, cpu0)
 }
+
+// BenchmarkEnqueueFullQueueHTTP measures the answer to an enqueue into a
+// full queue, from 8 concurrent producers: the 503 with Retry-After that
+// back pressure is made of. Nothing is written, so nothing waits for an
+// fsync: ns/op is the cost of refusing one job.
+func BenchmarkEnqueueFullQueueHTTP(b *testing.B) {
+	url, hc := benchServer(b)
+	post(b, hc, url+"/v1/queues/full/jobs", benchPayload, http.StatusAccepted, nil)
+	req, err := http.NewRequest(http.MethodPatch, url+"/v1/queues/full", bytes.NewReader([]byte(`{"max_depth":1}`)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	resp, err := hc.Do(req)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		b.Fatalf("PATCH: %v %v", err, resp)
+	}
+	resp.Body.Close()
+	b.SetParallelism(4)
+	b.ReportAllocs()
+	b.ResetTimer()
+	cpu0 := cpuTime()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			post(b, hc, url+"/v1/queues/full/jobs", benchPayload, http.StatusServiceUnavailable, nil)
+		}
+	})
+	reportRate(b, cpu0)
+}

@@ -57,6 +57,7 @@ func TestMetrics(t *testing.T) {
 		`spool_job_queue_wait_seconds_count{queue="m"} 1`,
 		`spool_enqueue_rejected_total{queue="m"} 1`,
 		`spool_http_requests_total{code="202",route="POST /v1/queues/{queue}/jobs"} 1`,
+		`spool_http_request_duration_seconds_count{code="503",route="POST /v1/queues/{queue}/jobs"} 1`,
 		"go_goroutines",
 		"process_",
 	} {

@@ -262,7 +262,7 @@ func (h *root) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if v := recover(); v != nil {
 			h.s.recovered(rw, r, v)
 		}
-		h.m.observe(label, rw.status())
+		h.m.observe(label, rw.status(), time.Since(start))
 		h.s.log.Debug("request", "method", r.Method, "path", r.URL.Path, "route", label,
 			"status", rw.status(), "duration", time.Since(start), "remote_addr", r.RemoteAddr)
 	}()
@@ -360,9 +360,11 @@ func (w *respWriter) status() int {
 	return w.code
 }
 
-// httpMetrics counts requests by route and status, and those in flight.
+// httpMetrics counts requests by route and status, times them, and counts
+// those in flight.
 type httpMetrics struct {
 	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
 	inFlight prometheus.Gauge
 }
 
@@ -372,6 +374,13 @@ func newHTTPMetrics() *httpMetrics {
 			Name: "spool_http_requests_total",
 			Help: "HTTP requests answered, by route pattern (\"unmatched\" for unknown paths) and status code.",
 		}, []string{"route", "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "spool_http_request_duration_seconds",
+			Help: "Time to answer an HTTP request, by route pattern and status code (long-polls include their wait).",
+			// 50µs to about 13s: a 503 of a full queue, an fsync'd
+			// enqueue and a long-poll all land in their own buckets.
+			Buckets: prometheus.ExponentialBuckets(50e-6, 2, 19),
+		}, []string{"route", "code"}),
 		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "spool_http_requests_in_flight",
 			Help: "HTTP requests being served, long-polls included.",
@@ -379,6 +388,8 @@ func newHTTPMetrics() *httpMetrics {
 	}
 }
 
-func (m *httpMetrics) observe(route string, code int) {
-	m.requests.WithLabelValues(route, strconv.Itoa(code)).Inc()
+func (m *httpMetrics) observe(route string, code int, took time.Duration) {
+	c := strconv.Itoa(code)
+	m.requests.WithLabelValues(route, c).Inc()
+	m.duration.WithLabelValues(route, c).Observe(took.Seconds())
 }

@@ -314,7 +314,7 @@ func build(cfg Config, st store.Store) (*Server, error) {
 		return nil, fmt.Errorf("server: creating the engine: %w", err)
 	}
 	hm := newHTTPMetrics()
-	if err := registerAll(reg, engine.NewDepthCollector(e), hm.requests, hm.inFlight); err != nil {
+	if err := registerAll(reg, engine.NewDepthCollector(e), hm.requests, hm.duration, hm.inFlight); err != nil {
 		return nil, fmt.Errorf("server: registering queue metrics: %w", err)
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, store: st, engine: e, reg: reg}
