@@ -304,6 +304,14 @@ func (e *Engine) resolve(over spool.QueueConfig) spool.QueueConfig {
 
 func ptr[T any](v T) *T { return &v }
 
+// ownedView is view without the copy, for a record the caller owns and
+// drops (a store's answer, used once): the job shares its slices.
+func ownedView(r *store.Record) *spool.Job {
+	j := r.Job
+	j.Lease = nil
+	return &j
+}
+
 // view returns the API view of a record: a copy without lease secrets.
 func view(r *store.Record) *spool.Job {
 	j := store.CloneJob(&r.Job)

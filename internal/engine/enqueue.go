@@ -84,7 +84,7 @@ func (e *Engine) insert(ctx context.Context, recs []*store.Record, depth map[str
 	scheduled := false
 	var evs []spool.JobEvent
 	for i, r := range res {
-		out[i] = EnqueueResult{Job: view(r.Record), Existing: r.Existing}
+		out[i] = EnqueueResult{Job: ownedView(r.Record), Existing: r.Existing}
 		if r.Existing {
 			continue
 		}

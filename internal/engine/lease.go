@@ -131,7 +131,7 @@ func (e *Engine) leaseOnce(ctx context.Context, queues []string, max int, leaseF
 	evs := make([]spool.JobEvent, len(recs))
 	for i, r := range recs {
 		evs[i] = jobEventOf(r, now)
-		j := view(r)
+		j := ownedView(r)
 		j.Lease = &spool.Lease{Token: r.Token, ExpiresAt: *r.LeaseExpiresAt}
 		jobs[i] = j
 		if r.ReadyAt != nil {

@@ -81,7 +81,8 @@ type InsertParams struct {
 	// Jobs are complete records (id, state waiting, scheduled or ready,
 	// run_at, created_at, ...) built by the engine. Rev and Token are
 	// ignored. An id that already exists fails the insert with
-	// spool.ErrConflict.
+	// spool.ErrConflict. The store may return these very records, updated,
+	// in InsertResult: the caller must not use them otherwise afterwards.
 	Jobs []*Record
 	// MaxDepth per queue named in Jobs: the insert fails with a
 	// *spool.QueueFullError (and stores nothing) if, for any queue, the jobs

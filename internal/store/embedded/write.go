@@ -123,7 +123,9 @@ func (s *Store) insert(p store.InsertParams) (res []store.InsertResult, a after,
 }
 
 // putNew adds a new job to the write in progress, next in insert order,
-// and returns it as stored, with payload and result. Called with s.mu held.
+// and returns it as stored, with payload and result: r itself, with Rev
+// and Token set, as the caller's records are its own (store.InsertParams)
+// and the indexes keep a deep copy. Called with s.mu held.
 func (s *Store) putNew(t *txn, r *store.Record) *store.Record {
 	j := &job{
 		rec:        store.Record{Job: metadata(&r.Job), Rev: 1},
@@ -140,9 +142,8 @@ func (s *Store) putNew(t *txn, r *store.Record) *store.Record {
 	if j.hasResult {
 		t.set(resultKey(r.ID), r.Result)
 	}
-	out := j.rec.Clone()
-	out.Payload, out.Result = cloneBytes(r.Payload), cloneBytes(r.Result)
-	return out
+	r.Rev, r.Token = j.rec.Rev, ""
+	return r
 }
 
 // metadata deep-copies a job without its payload and result (which may be
