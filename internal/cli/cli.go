@@ -203,3 +203,33 @@ func argsBetween(min, max int, names string) cobra.PositionalArgs {
 		return nil
 	}
 }
+
+// listCmd builds a command without arguments that reads a list from the
+// server with fetch (a Client method expression) and prints it as a table,
+// or with --json as the API's JSON answer (wrap builds it).
+func listCmd[T any](e env, use, short, what string,
+	fetch func(c *client.Client, ctx context.Context) ([]T, error),
+	wrap func([]T) any, table func(io.Writer, []T) error) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   use,
+		Short: short,
+		Args:  argsBetween(0, 0, "no arguments"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := newClient(cmd, e)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			items, err := fetch(c, cmd.Context())
+			if err != nil {
+				return explain(c, err)
+			}
+			if asJSON, _ := cmd.Flags().GetBool("json"); asJSON {
+				return printJSON(e.stdout, wrap(items))
+			}
+			return table(e.stdout, items)
+		},
+	}
+	cmd.Flags().Bool("json", false, "print the "+what+" as JSON")
+	return cmd
+}

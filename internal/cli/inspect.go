@@ -221,28 +221,10 @@ func when(t *time.Time, now time.Time) string {
 }
 
 func newQueuesCmd(e env) *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "queues",
-		Short: "List queues with their depth by state",
-		Args:  argsBetween(0, 0, "no arguments"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := newClient(cmd, e)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			qs, err := c.Queues(cmd.Context())
-			if err != nil {
-				return explain(c, err)
-			}
-			if asJSON, _ := cmd.Flags().GetBool("json"); asJSON {
-				return printJSON(e.stdout, spool.QueuesResponse{Queues: qs})
-			}
-			return printQueues(e.stdout, qs)
-		},
-	}
-	cmd.Flags().Bool("json", false, "print the queues as JSON")
-	return cmd
+	return listCmd(e, "queues", "List queues with their depth by state", "queues",
+		(*client.Client).Queues,
+		func(qs []spool.QueueInfo) any { return spool.QueuesResponse{Queues: qs} },
+		printQueues)
 }
 
 // printQueues writes the queue table.

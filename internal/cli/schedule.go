@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/spoolq/spool"
+	"github.com/spoolq/spool/client"
 )
 
 func newScheduleCmd(e env) *cobra.Command {
@@ -146,28 +147,10 @@ func nextText(sc *spool.Schedule) string {
 }
 
 func newScheduleLsCmd(e env) *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "ls",
-		Short: "List schedules with their next firing and counters",
-		Args:  argsBetween(0, 0, "no arguments"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := newClient(cmd, e)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			all, err := c.Schedules(cmd.Context())
-			if err != nil {
-				return explain(c, err)
-			}
-			if asJSON, _ := cmd.Flags().GetBool("json"); asJSON {
-				return printJSON(e.stdout, spool.SchedulesResponse{Schedules: all})
-			}
-			return printSchedules(e.stdout, all)
-		},
-	}
-	cmd.Flags().Bool("json", false, "print the schedules as JSON")
-	return cmd
+	return listCmd(e, "ls", "List schedules with their next firing and counters", "schedules",
+		(*client.Client).Schedules,
+		func(all []*spool.Schedule) any { return spool.SchedulesResponse{Schedules: all} },
+		printSchedules)
 }
 
 func printSchedules(w io.Writer, all []*spool.Schedule) error {

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/spoolq/spool"
+	"github.com/spoolq/spool/client"
 )
 
 func newTopicCmd(e env) *cobra.Command {
@@ -78,28 +79,10 @@ func newTopicUnsubCmd(e env) *cobra.Command {
 }
 
 func newTopicLsCmd(e env) *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "ls",
-		Short: "List topics and their subscriptions",
-		Args:  argsBetween(0, 0, "no arguments"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := newClient(cmd, e)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			ts, err := c.Topics(cmd.Context())
-			if err != nil {
-				return explain(c, err)
-			}
-			if asJSON, _ := cmd.Flags().GetBool("json"); asJSON {
-				return printJSON(e.stdout, spool.TopicsResponse{Topics: ts})
-			}
-			return printTopics(e.stdout, ts)
-		},
-	}
-	cmd.Flags().Bool("json", false, "print the topics as JSON")
-	return cmd
+	return listCmd(e, "ls", "List topics and their subscriptions", "topics",
+		(*client.Client).Topics,
+		func(ts []spool.TopicInfo) any { return spool.TopicsResponse{Topics: ts} },
+		printTopics)
 }
 
 func printTopics(w io.Writer, ts []spool.TopicInfo) error {
