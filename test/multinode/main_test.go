@@ -2,19 +2,13 @@ package multinode
 
 import (
 	"bufio"
-	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"io"
 	"net/http"
-	"net/url"
 	"os"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/spoolq/spool/client"
 	"github.com/spoolq/spool/internal/testproc"
@@ -44,35 +38,10 @@ func needPostgres(t *testing.T) string {
 	return u
 }
 
-// freshSchema makes a schema name, returns base with search_path set to
-// it (the nodes' --store URL; the first node to start creates it), and
-// drops the schema when the test ends.
+// freshSchema returns base with search_path set to a new schema (and its
+// name), dropped when the test ends.
 func freshSchema(t *testing.T, base string) (storeURL, schema string) {
-	t.Helper()
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	schema = "mn_" + hex.EncodeToString(b[:])
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatalf("parsing %s: %v", urlEnv, err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		conn, err := pgx.Connect(ctx, base)
-		if err != nil {
-			t.Errorf("dropping schema %s: %v", schema, err)
-			return
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
-			t.Errorf("dropping schema %s: %v", schema, err)
-		}
-	})
-	return u.String(), schema
+	return testproc.FreshSchema(t, base, "mn_")
 }
 
 // node is one running `spool serve`.
