@@ -109,6 +109,7 @@ func TestThreeNodes(t *testing.T) {
 	t.Run("EveryJobCompletedOnce", func(t *testing.T) { everyJobOnce(t, nodes) })
 	t.Run("WakeUpLatency", func(t *testing.T) { wakeUpLatency(t, nodes[0], nodes[1]) })
 	t.Run("EventsAcrossNodes", func(t *testing.T) { eventsAcrossNodes(t, nodes[0], nodes[1]) })
+	t.Run("DependenciesAcrossNodes", func(t *testing.T) { dependenciesAcrossNodes(t, nodes) })
 	t.Run("KillOneNode", func(t *testing.T) { killOneNode(t, nodes) })
 	for _, n := range nodes[:2] {
 		n.Stop(t, 30*time.Second)
@@ -528,5 +529,65 @@ func eventsAcrossNodes(t *testing.T, a, b *node) {
 	}
 	if want := []spool.State{spool.StateReady, spool.StateActive, spool.StateSucceeded}; !slices.Equal(states, want) {
 		t.Fatalf("b's stream showed job %s as %v, want %v", job.ID, states, want)
+	}
+}
+
+// dependenciesAcrossNodes: a 1 → 10 → 1 graph enqueued through node 0 and
+// worked through nodes 1 and 2 with long-polls: each finished parent,
+// whichever node completed it, releases its children, and the join runs
+// last, once.
+func dependenciesAcrossNodes(t *testing.T, nodes []*node) {
+	c0 := newClient(t, nodes[0])
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	reqs := []spool.EnqueueRequest{{Type: "root", Ref: "root"}}
+	var refs []string
+	for i := range 10 {
+		refs = append(refs, fmt.Sprint("part-", i))
+		reqs = append(reqs, spool.EnqueueRequest{Type: "part", Ref: refs[i], DependsOn: []string{"root"}})
+	}
+	reqs = append(reqs, spool.EnqueueRequest{Type: "join", DependsOn: refs})
+	jobs, err := c0.EnqueueBatch(ctx, "dag", reqs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	join := jobs[len(jobs)-1]
+
+	var mu sync.Mutex
+	var order []string
+	var wg sync.WaitGroup
+	for _, n := range nodes[1:] {
+		c := newClient(t, n)
+		wait := spool.Duration(time.Second)
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				leased, err := c.Lease(ctx, spool.LeaseRequest{Queues: []string{"dag"}, Max: 4, Wait: &wait})
+				if err != nil {
+					if ctx.Err() == nil {
+						t.Errorf("lease on %s: %v", n.Name, err)
+					}
+					return
+				}
+				for _, j := range leased {
+					mu.Lock()
+					order = append(order, j.Type)
+					mu.Unlock()
+					if _, err := c.Complete(ctx, j.ID, spool.CompleteRequest{Token: j.Lease.Token}); err != nil {
+						t.Errorf("complete on %s: %v", n.Name, err)
+					}
+				}
+			}
+		})
+	}
+	final, err := c0.Wait(ctx, join.ID)
+	cancel()
+	wg.Wait()
+	if err != nil || final.State != spool.StateSucceeded {
+		t.Fatalf("join: %v, %+v", err, final)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(order) != 12 || order[0] != "root" || order[11] != "join" {
+		t.Fatalf("jobs ran in the order %v: want the root first, the 10 parts, the join last", order)
 	}
 }
