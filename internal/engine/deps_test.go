@@ -230,3 +230,24 @@ func TestDependencyOnARepeatedJob(t *testing.T) {
 	require.True(t, twice[0].Existing && twice[1].Existing)
 	require.Equal(t, again[1].Job.ID, twice[1].Job.ID)
 }
+
+// TestWaitingJobHoldsItsOrderingKey: a job that waits for a parent keeps
+// its place in its ordering key, so a later job of the key waits too.
+func TestWaitingJobHoldsItsOrderingKey(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, 1)
+	parent := h.enqueue(t, "other", spool.EnqueueRequest{Type: "parent"})[0]
+	jobs := h.enqueue(t, "q",
+		spool.EnqueueRequest{Type: "first", OrderingKey: "acct-1", DependsOn: []string{parent.ID}},
+		spool.EnqueueRequest{Type: "second", OrderingKey: "acct-1"},
+		spool.EnqueueRequest{Type: "free", OrderingKey: "acct-2"},
+	)
+	got := h.lease(t, 10, time.Minute, "q")
+	require.Len(t, got, 1, "only the job of the other key runs")
+	require.Equal(t, jobs[2].ID, got[0].ID)
+
+	h.completeNext(t, "other", parent.ID, `{}`)
+	h.maintain(t)
+	h.completeNext(t, "q", jobs[0].ID, `{}`)
+	h.completeNext(t, "q", jobs[1].ID, `{}`)
+}
