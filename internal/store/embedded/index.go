@@ -155,7 +155,52 @@ func (x *index) add(j *job) {
 	q := x.queues[r.Queue]
 	x.jobs[r.ID] = j
 	q.all.ReplaceOrInsert(r.ID)
-	q.byState[r.State].ReplaceOrInsert(r.ID)
+	x.addState(q, j, true)
+	if r.IdempotencyKey != "" {
+		x.idem[idemKey{r.Queue, r.IdempotencyKey}] = r.ID
+	}
+}
+
+// remove undoes add(j). j must be the indexed version of its job.
+func (x *index) remove(j *job) {
+	r := &j.rec
+	q := x.queues[r.Queue]
+	delete(x.jobs, r.ID)
+	q.all.Delete(r.ID)
+	x.removeState(q, j, true)
+	if r.IdempotencyKey != "" {
+		k := idemKey{r.Queue, r.IdempotencyKey}
+		if x.idem[k] == r.ID {
+			delete(x.idem, k)
+		}
+	}
+}
+
+// replace is remove(old) then add(new) for a new version of the same job
+// (same id, queue and idempotency key): the entries that do not change
+// (the id in the queue's tree and in the maps, its state's tree when the
+// state stays) are left in place.
+func (x *index) replace(old, new *job) {
+	q := x.queues[old.rec.Queue]
+	moved := old.rec.State != new.rec.State
+	x.removeState(q, old, moved)
+	x.jobs[new.rec.ID] = new
+	x.addState(q, new, moved)
+}
+
+// sameSlot reports whether new may replace old in place (see replace).
+func sameSlot(old, new *job) bool {
+	return old.rec.ID == new.rec.ID && old.rec.Queue == new.rec.Queue &&
+		old.rec.IdempotencyKey == new.rec.IdempotencyKey
+}
+
+// addState indexes what depends on j's state and fields (and, if byState,
+// its id in its state's tree).
+func (x *index) addState(q *queueState, j *job, byState bool) {
+	r := &j.rec
+	if byState {
+		q.byState[r.State].ReplaceOrInsert(r.ID)
+	}
 	head := x.addKeyed(q, j)
 	switch {
 	case r.State == spool.StateReady:
@@ -172,18 +217,14 @@ func (x *index) add(j *job) {
 	case r.State == spool.StateWaiting:
 		x.addChild(j)
 	}
-	if r.IdempotencyKey != "" {
-		x.idem[idemKey{r.Queue, r.IdempotencyKey}] = r.ID
-	}
 }
 
-// remove undoes add(j). j must be the indexed version of its job.
-func (x *index) remove(j *job) {
+// removeState undoes addState(q, j, byState).
+func (x *index) removeState(q *queueState, j *job, byState bool) {
 	r := &j.rec
-	q := x.queues[r.Queue]
-	delete(x.jobs, r.ID)
-	q.all.Delete(r.ID)
-	q.byState[r.State].Delete(r.ID)
+	if byState {
+		q.byState[r.State].Delete(r.ID)
+	}
 	switch {
 	case r.State == spool.StateReady:
 		q.ready.Delete(readyItem{r.Priority, j.seq, r.ID})
@@ -198,12 +239,6 @@ func (x *index) remove(j *job) {
 		x.removeChild(j)
 	}
 	x.removeKeyed(q, j)
-	if r.IdempotencyKey != "" {
-		k := idemKey{r.Queue, r.IdempotencyKey}
-		if x.idem[k] == r.ID {
-			delete(x.idem, k)
-		}
-	}
 }
 
 // txn is one write in progress: the index changes made so far (to undo them
@@ -225,12 +260,17 @@ func (s *Store) begin() *txn {
 // put replaces old (nil: none) by new (nil: delete) in the indexes. The
 // caller writes the matching keys.
 func (t *txn) put(old, new *job) {
-	if old != nil {
-		t.x.remove(old)
-	}
-	if new != nil {
-		t.ensureQueue(new.rec.Queue)
-		t.x.add(new)
+	switch {
+	case old != nil && new != nil && sameSlot(old, new):
+		t.x.replace(old, new)
+	default:
+		if old != nil {
+			t.x.remove(old)
+		}
+		if new != nil {
+			t.ensureQueue(new.rec.Queue)
+			t.x.add(new)
+		}
 	}
 	t.undo = append(t.undo, change{old, new})
 }
