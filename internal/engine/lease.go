@@ -3,7 +3,6 @@ package engine
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
@@ -345,25 +344,39 @@ func (e *Engine) Ack(ctx context.Context, acks []spool.Ack) ([]spool.AckResult, 
 	out := make([]spool.AckResult, len(acks))
 	pending := make([]int, 0, len(acks))
 	changes := make([]store.Change, 0, len(acks))
+	// One read of every job, without payloads and results: an ack needs
+	// neither (a result given is written, an absent one left alone).
+	ids := make([]string, len(acks))
+	for i, a := range acks {
+		ids[i] = a.ID
+	}
+	found, err := e.st.Lookup(ctx, ids)
+	if err != nil {
+		// Nothing is written yet: fail the whole request (503 when the
+		// store is down) so the worker sends it again rather than
+		// dropping its acks.
+		return nil, fmt.Errorf("reading %d jobs to ack them: %w", len(acks), err)
+	}
+	byID := make(map[string]*store.Record, len(found))
+	for _, r := range found {
+		byID[r.ID] = r
+	}
 	for i, a := range acks {
 		out[i].ID = a.ID
-		rec, err := e.st.Get(ctx, a.ID)
-		if errors.Is(err, spool.ErrUnavailable) {
-			// Nothing is written yet: fail the whole request (503) so
-			// the worker sends it again rather than dropping its acks.
-			return nil, fmt.Errorf("reading job %s to ack it: %w", a.ID, err)
-		}
-		if err == nil {
-			err = e.applyAck(ctx, rec, a)
+		var err error
+		if rec := byID[a.ID]; rec == nil {
+			err = e.notFound(a.ID, spool.NotFoundf("job %q not found", a.ID))
 		} else {
-			err = e.notFound(a.ID, err)
+			// A job acked twice in one batch gets two records: the
+			// second change then conflicts and is retried alone.
+			rec = rec.Clone()
+			if err = e.applyAck(ctx, rec, a); err == nil {
+				pending = append(pending, i)
+				changes = append(changes, store.Change{Record: rec})
+				continue
+			}
 		}
-		if err != nil {
-			out[i].Error = errorDetail(err)
-			continue
-		}
-		pending = append(pending, i)
-		changes = append(changes, store.Change{Record: rec})
+		out[i].Error = errorDetail(err)
 	}
 	if len(changes) == 0 {
 		return out, nil
