@@ -65,13 +65,16 @@
 //
 // # Operations
 //
-//   - Insert is one round trip: a pipeline run as one implicit transaction.
+//   - Insert without idempotency keys is one round trip, one implicit
+//     transaction; with keys, an explicit transaction that reads the keys'
+//     jobs back only when the insert skipped one (see Insert).
 //     The first statement inserts the batch from unnest() arrays (one plan
 //     whatever the batch size; COPY could not express the idempotency
 //     conflict or return what it did), with ON CONFLICT DO NOTHING on the
 //     idempotency index, then calls spool_check_depth on what was actually
-//     inserted; the second reads the job holding each idempotency key.
-//     Duplicates within a batch are resolved before sending (first wins).
+//     inserted; the second, when the first skipped a job, reads the job
+//     holding each idempotency key. Duplicates within a batch are resolved
+//     before sending (first wins).
 //   - Admission is exact under concurrent producers on any number of nodes,
 //     with per-queue transaction-scoped advisory locks (see
 //     spool_check_depth in the migration): a queue far from its limit
