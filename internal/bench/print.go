@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -31,6 +32,38 @@ func ReadReport(r io.Reader) (*Report, error) {
 		return nil, fmt.Errorf("bench: not a bench report (no system)")
 	}
 	return &rep, nil
+}
+
+// ReadReportFiles reads the reports WriteJSON wrote into the files at
+// paths, in order.
+func ReadReportFiles(paths ...string) ([]*Report, error) {
+	reports := make([]*Report, 0, len(paths))
+	for _, path := range paths {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, err
+		}
+		r, err := ReadReport(f)
+		f.Close()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		reports = append(reports, r)
+	}
+	return reports, nil
+}
+
+// WriteJSONFile writes r with WriteJSON into a new file at path.
+func WriteJSONFile(path string, r *Report) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := WriteJSON(f, r); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // WriteText writes r as an aligned table for a terminal: one line per

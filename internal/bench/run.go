@@ -69,12 +69,17 @@ func QuickOptions() Options {
 	}
 }
 
-// withDefaults fills the zero fields from DefaultOptions.
+// withDefaults fills the zero fields from DefaultOptions, and an empty
+// Scenarios with every scenario.
 func (o Options) withDefaults() Options {
-	d := DefaultOptions()
 	if len(o.Scenarios) == 0 {
 		o.Scenarios = slices.Clone(Scenarios)
 	}
+	return o.FillFrom(DefaultOptions())
+}
+
+// FillFrom returns o with its zero sizes taken from d (e.g. QuickOptions).
+func (o Options) FillFrom(d Options) Options {
 	fill := func(v *int, def int) {
 		if *v == 0 {
 			*v = def

@@ -109,14 +109,10 @@ func runBench(cmd *cobra.Command, e env) error {
 	if asJSON && asCSV {
 		return usagef("--json and --csv exclude each other")
 	}
-	var peers []*bench.Report
 	files, _ := f.GetStringSlice("compare")
-	for _, name := range files {
-		p, err := readReport(name)
-		if err != nil {
-			return usagef("--compare: %v", err)
-		}
-		peers = append(peers, p)
+	peers, err := bench.ReadReportFiles(files...)
+	if err != nil {
+		return usagef("--compare: %v", err)
 	}
 	storeURL, _ := f.GetString("store")
 	serverURL := ""
@@ -213,19 +209,6 @@ func benchOptions(cmd *cobra.Command) (bench.Options, error) {
 		return o, usagef("%v", err)
 	}
 	return o, nil
-}
-
-func readReport(name string) (*bench.Report, error) {
-	fh, err := os.Open(name)
-	if err != nil {
-		return nil, err
-	}
-	defer fh.Close()
-	r, err := bench.ReadReport(fh)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
-	}
-	return r, nil
 }
 
 // benchServer is the `spool serve` child process the bench starts.

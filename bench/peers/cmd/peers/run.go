@@ -91,7 +91,7 @@ reports as one Markdown table.
 		return errUsage
 	}
 	if *quick {
-		o = merge(o, bench.QuickOptions())
+		o = o.FillFrom(bench.QuickOptions())
 	}
 	if *scenarios != "" {
 		o.Scenarios = strings.Split(*scenarios, ",")
@@ -136,34 +136,11 @@ reports as one Markdown table.
 		return err
 	}
 	if *jsonOut != "" {
-		if err := writeJSON(*jsonOut, report); err != nil {
+		if err := bench.WriteJSONFile(*jsonOut, report); err != nil {
 			return err
 		}
 	}
 	return runErr
-}
-
-// merge fills the zero fields of o from d.
-func merge(o, d bench.Options) bench.Options {
-	pick := func(v *int, def int) {
-		if *v == 0 {
-			*v = def
-		}
-	}
-	pick(&o.Runs, d.Runs)
-	pick(&o.Producers, d.Producers)
-	pick(&o.Count, d.Count)
-	pick(&o.BatchSize, d.BatchSize)
-	pick(&o.Workers, d.Workers)
-	pick(&o.Rate, d.Rate)
-	pick(&o.PayloadSize, d.PayloadSize)
-	if o.Duration == 0 {
-		o.Duration = d.Duration
-	}
-	if o.MaxDepth == 0 {
-		o.MaxDepth = d.MaxDepth
-	}
-	return o
 }
 
 // progress reports progress on one rewritten line, at most every 500 ms.
@@ -186,25 +163,13 @@ func isTerminal(w io.Writer) bool {
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
-func writeJSON(path string, r *bench.Report) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	if err := bench.WriteJSON(f, r); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
-}
-
 // compare prints bench.Compare of the first report against the others.
 func compare(args []string, stdout, stderr io.Writer) error {
 	if len(args) < 2 {
 		fmt.Fprintln(stderr, "usage: peers compare SPOOL.json PEER.json...")
 		return errUsage
 	}
-	reports, err := readReports(args)
+	reports, err := bench.ReadReportFiles(args...)
 	if err != nil {
 		return err
 	}

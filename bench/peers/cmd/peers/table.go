@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"io"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -18,7 +17,7 @@ func table(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stderr, "usage: peers table REPORT.json...")
 		return errUsage
 	}
-	reports, err := readReports(args)
+	reports, err := bench.ReadReportFiles(args...)
 	if err != nil {
 		return err
 	}
@@ -97,21 +96,4 @@ func cell(r *bench.Report, scenario, metric string) string {
 		}
 	}
 	return "-"
-}
-
-func readReports(paths []string) ([]*bench.Report, error) {
-	var reports []*bench.Report
-	for _, path := range paths {
-		f, err := os.Open(path)
-		if err != nil {
-			return nil, err
-		}
-		r, err := bench.ReadReport(f)
-		f.Close()
-		if err != nil {
-			return nil, fmt.Errorf("reading %s: %w", path, err)
-		}
-		reports = append(reports, r)
-	}
-	return reports, nil
 }
