@@ -215,21 +215,29 @@ func listCmd[T any](e env, use, short, what string,
 		Short: short,
 		Args:  argsBetween(0, 0, "no arguments"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := newClient(cmd, e)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			items, err := fetch(c, cmd.Context())
-			if err != nil {
-				return explain(c, err)
-			}
-			if asJSON, _ := cmd.Flags().GetBool("json"); asJSON {
-				return printJSON(e.stdout, wrap(items))
-			}
-			return table(e.stdout, items)
+			return withClient(cmd, e, func(c *client.Client) error {
+				items, err := fetch(c, cmd.Context())
+				if err != nil {
+					return err
+				}
+				if asJSON, _ := cmd.Flags().GetBool("json"); asJSON {
+					return printJSON(e.stdout, wrap(items))
+				}
+				return table(e.stdout, items)
+			})
 		},
 	}
 	cmd.Flags().Bool("json", false, "print the "+what+" as JSON")
 	return cmd
+}
+
+// withClient runs fn with an SDK client for the server the command names,
+// closes it, and explains a failure to reach that server (see explain).
+func withClient(cmd *cobra.Command, e env, fn func(c *client.Client) error) error {
+	c, err := newClient(cmd, e)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	return explain(c, fn(c))
 }

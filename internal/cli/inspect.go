@@ -37,19 +37,16 @@ func newJobCmd(e env) *cobra.Command {
 				}
 				wait = d
 			}
-			c, err := newClient(cmd, e)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			job, err := c.Get(cmd.Context(), args[0], wait)
-			if err != nil {
-				return explain(c, err)
-			}
-			if asJSON, _ := cmd.Flags().GetBool("json"); asJSON {
-				return printJSON(e.stdout, job)
-			}
-			return printJob(e.stdout, job, time.Now())
+			return withClient(cmd, e, func(c *client.Client) error {
+				job, err := c.Get(cmd.Context(), args[0], wait)
+				if err != nil {
+					return err
+				}
+				if asJSON, _ := cmd.Flags().GetBool("json"); asJSON {
+					return printJSON(e.stdout, job)
+				}
+				return printJob(e.stdout, job, time.Now())
+			})
 		},
 	}
 	cmd.Flags().String("wait", "", "wait up to this long for the job to finish, e.g. 30s")
@@ -89,33 +86,30 @@ func retryAllDead(cmd *cobra.Command, e env, queue string) error {
 	if asJSON, _ := cmd.Flags().GetBool("json"); asJSON {
 		return usagef("--json does not go with --all-dead")
 	}
-	c, err := newClient(cmd, e)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	ctx := cmd.Context()
-	retried, gone := 0, 0
-	for j, err := range c.Jobs(ctx, queue, client.ListJobsOptions{State: spool.StateDead, Limit: engine.MaxPageSize}) {
-		if err == nil {
-			_, err = c.Retry(ctx, j.ID)
-			if errors.Is(err, spool.ErrNotFound) || errors.Is(err, spool.ErrConflict) {
-				gone++ // purged or retried by someone else since the listing
-				continue
+	return withClient(cmd, e, func(c *client.Client) error {
+		ctx := cmd.Context()
+		retried, gone := 0, 0
+		for j, err := range c.Jobs(ctx, queue, client.ListJobsOptions{State: spool.StateDead, Limit: engine.MaxPageSize}) {
+			if err == nil {
+				_, err = c.Retry(ctx, j.ID)
+				if errors.Is(err, spool.ErrNotFound) || errors.Is(err, spool.ErrConflict) {
+					gone++ // purged or retried by someone else since the listing
+					continue
+				}
 			}
+			if err != nil {
+				fmt.Fprintf(e.stdout, "retried %d dead job(s) of %s before an error\n", retried, queue)
+				return err
+			}
+			retried++
 		}
-		if err != nil {
-			fmt.Fprintf(e.stdout, "retried %d dead job(s) of %s before an error\n", retried, queue)
-			return explain(c, err)
+		if retried == 0 && gone == 0 {
+			_, err := fmt.Fprintf(e.stdout, "no dead jobs in %s\n", queue)
+			return err
 		}
-		retried++
-	}
-	if retried == 0 && gone == 0 {
-		_, err = fmt.Fprintf(e.stdout, "no dead jobs in %s\n", queue)
+		_, err := fmt.Fprintf(e.stdout, "retried %d dead job(s) of %s\n", retried, queue)
 		return err
-	}
-	_, err = fmt.Fprintf(e.stdout, "retried %d dead job(s) of %s\n", retried, queue)
-	return err
+	})
 }
 
 // jobActionCmd is a command that changes one job and shows it.
@@ -125,23 +119,20 @@ func jobActionCmd(e env, name, short string) *cobra.Command {
 		Short: short,
 		Args:  argsBetween(1, 1, "a job ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := newClient(cmd, e)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			act := c.Cancel
-			if name == "retry" {
-				act = c.Retry
-			}
-			job, err := act(cmd.Context(), args[0])
-			if err != nil {
-				return explain(c, err)
-			}
-			if asJSON, _ := cmd.Flags().GetBool("json"); asJSON {
-				return printJSON(e.stdout, job)
-			}
-			return printJob(e.stdout, job, time.Now())
+			return withClient(cmd, e, func(c *client.Client) error {
+				act := c.Cancel
+				if name == "retry" {
+					act = c.Retry
+				}
+				job, err := act(cmd.Context(), args[0])
+				if err != nil {
+					return err
+				}
+				if asJSON, _ := cmd.Flags().GetBool("json"); asJSON {
+					return printJSON(e.stdout, job)
+				}
+				return printJob(e.stdout, job, time.Now())
+			})
 		},
 	}
 	cmd.Flags().Bool("json", false, "print the job as JSON")

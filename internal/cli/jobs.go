@@ -90,49 +90,47 @@ func listJobs(cmd *cobra.Command, e env, queue string, state spool.State, dead b
 	all, _ := f.GetBool("all")
 	asJSON, _ := f.GetBool("json")
 
-	c, err := newClient(cmd, e)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	opts := client.ListJobsOptions{State: state, Limit: limit, Cursor: cursor}
-	out := spool.JobList{Jobs: []*spool.Job{}}
-	if all {
-		for j, err := range c.Jobs(cmd.Context(), queue, opts) {
-			if err != nil {
-				return explain(c, err)
+	return withClient(cmd, e, func(c *client.Client) error {
+		opts := client.ListJobsOptions{State: state, Limit: limit, Cursor: cursor}
+		out := spool.JobList{Jobs: []*spool.Job{}}
+		if all {
+			for j, err := range c.Jobs(cmd.Context(), queue, opts) {
+				if err != nil {
+					return err
+				}
+				out.Jobs = append(out.Jobs, j)
 			}
-			out.Jobs = append(out.Jobs, j)
+		} else {
+			page, err := c.ListJobs(cmd.Context(), queue, opts)
+			if err != nil {
+				return err
+			}
+			out = *page
 		}
-	} else {
-		page, err := c.ListJobs(cmd.Context(), queue, opts)
+		if asJSON {
+			return printJSON(e.stdout, out)
+		}
+		var err error
+		if dead {
+			err = printDead(e.stdout, out.Jobs, time.Now())
+		} else {
+			err = printJobs(e.stdout, out.Jobs, time.Now())
+		}
 		if err != nil {
-			return explain(c, err)
+			return err
 		}
-		out = *page
-	}
-	if asJSON {
-		return printJSON(e.stdout, out)
-	}
-	if dead {
-		err = printDead(e.stdout, out.Jobs, time.Now())
-	} else {
-		err = printJobs(e.stdout, out.Jobs, time.Now())
-	}
-	if err != nil {
-		return err
-	}
-	if out.NextCursor != "" {
-		next := cmd.CommandPath() + " " + queue
-		if !dead && state != "" {
-			next += " --state " + string(state)
+		if out.NextCursor != "" {
+			next := cmd.CommandPath() + " " + queue
+			if !dead && state != "" {
+				next += " --state " + string(state)
+			}
+			if limit != defaultPage {
+				next += " --limit " + strconv.Itoa(limit)
+			}
+			fmt.Fprintf(e.stderr, "more: %s --cursor %s   (or --all)\n", next, out.NextCursor)
 		}
-		if limit != defaultPage {
-			next += " --limit " + strconv.Itoa(limit)
-		}
-		fmt.Fprintf(e.stderr, "more: %s --cursor %s   (or --all)\n", next, out.NextCursor)
-	}
-	return nil
+		return nil
+	})
 }
 
 // printJobs writes the jobs table.

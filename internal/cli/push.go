@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/spoolq/spool"
+	"github.com/spoolq/spool/client"
 )
 
 // maxStdinPayload bounds a payload read from stdin; the server's own limit
@@ -65,23 +66,20 @@ func push(cmd *cobra.Command, e env, args []string) error {
 	req.DependsOn, _ = cmd.Flags().GetStringArray("depends-on")
 	asJSON, _ := cmd.Flags().GetBool("json")
 
-	c, err := newClient(cmd, e)
-	if err != nil {
+	return withClient(cmd, e, func(c *client.Client) error {
+		job, existing, err := c.Enqueue(cmd.Context(), queue, req)
+		if err != nil {
+			return err
+		}
+		if existing {
+			fmt.Fprintf(e.stderr, "spool: idempotency key %q names job %s, enqueued before; nothing new was enqueued\n", req.IdempotencyKey, job.ID)
+		}
+		if asJSON {
+			return printJSON(e.stdout, job)
+		}
+		_, err = fmt.Fprintln(e.stdout, job.ID)
 		return err
-	}
-	defer c.Close()
-	job, existing, err := c.Enqueue(cmd.Context(), queue, req)
-	if err != nil {
-		return explain(c, err)
-	}
-	if existing {
-		fmt.Fprintf(e.stderr, "spool: idempotency key %q names job %s, enqueued before; nothing new was enqueued\n", req.IdempotencyKey, job.ID)
-	}
-	if asJSON {
-		return printJSON(e.stdout, job)
-	}
-	_, err = fmt.Fprintln(e.stdout, job.ID)
-	return err
+	})
 }
 
 // enqueueRequest builds an enqueue request of type typ from the payload

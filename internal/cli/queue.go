@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/spoolq/spool"
+	"github.com/spoolq/spool/client"
 )
 
 func newQueueCmd(e env) *cobra.Command {
@@ -33,16 +34,13 @@ func newQueueShowCmd(e env) *cobra.Command {
 			if err := checkNames(args[0]); err != nil {
 				return err
 			}
-			c, err := newClient(cmd, e)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			q, err := c.Queue(cmd.Context(), args[0])
-			if err != nil {
-				return explain(c, err)
-			}
-			return printQueue(cmd, e, q)
+			return withClient(cmd, e, func(c *client.Client) error {
+				q, err := c.Queue(cmd.Context(), args[0])
+				if err != nil {
+					return err
+				}
+				return printQueue(cmd, e, q)
+			})
 		},
 	}
 	cmd.Flags().Bool("json", false, "print the queue as JSON")
@@ -150,16 +148,13 @@ func newQueuePauseCmd(e env, pause bool) *cobra.Command {
 }
 
 func patchQueue(cmd *cobra.Command, e env, name string, cfg spool.QueueConfig) error {
-	c, err := newClient(cmd, e)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	q, err := c.UpdateQueue(cmd.Context(), name, cfg)
-	if err != nil {
-		return explain(c, err)
-	}
-	return printQueue(cmd, e, q)
+	return withClient(cmd, e, func(c *client.Client) error {
+		q, err := c.UpdateQueue(cmd.Context(), name, cfg)
+		if err != nil {
+			return err
+		}
+		return printQueue(cmd, e, q)
+	})
 }
 
 func printQueue(cmd *cobra.Command, e env, q *spool.QueueInfo) error {

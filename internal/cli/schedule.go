@@ -47,21 +47,18 @@ Replacing a schedule keeps its counters, and its next firing unless --cron,
 			if err != nil {
 				return err
 			}
-			c, err := newClient(cmd, e)
-			if err != nil {
+			return withClient(cmd, e, func(c *client.Client) error {
+				sc, err := c.PutSchedule(cmd.Context(), args[0], req)
+				if err != nil {
+					return err
+				}
+				if asJSON, _ := cmd.Flags().GetBool("json"); asJSON {
+					return printJSON(e.stdout, sc)
+				}
+				_, err = fmt.Fprintf(e.stdout, "schedule %s: %s (%s) → %s/%s; next %s\n", sc.Name, sc.Cron, sc.Timezone,
+					sc.Job.Queue, sc.Job.Type, nextText(sc))
 				return err
-			}
-			defer c.Close()
-			sc, err := c.PutSchedule(cmd.Context(), args[0], req)
-			if err != nil {
-				return explain(c, err)
-			}
-			if asJSON, _ := cmd.Flags().GetBool("json"); asJSON {
-				return printJSON(e.stdout, sc)
-			}
-			_, err = fmt.Fprintf(e.stdout, "schedule %s: %s (%s) → %s/%s; next %s\n", sc.Name, sc.Cron, sc.Timezone,
-				sc.Job.Queue, sc.Job.Type, nextText(sc))
-			return err
+			})
 		},
 	}
 	f := cmd.Flags()
@@ -176,16 +173,13 @@ func newScheduleRmCmd(e env) *cobra.Command {
 			if err := checkScheduleName(args[0]); err != nil {
 				return err
 			}
-			c, err := newClient(cmd, e)
-			if err != nil {
+			return withClient(cmd, e, func(c *client.Client) error {
+				if err := c.DeleteSchedule(cmd.Context(), args[0]); err != nil {
+					return err
+				}
+				_, err := fmt.Fprintf(e.stdout, "schedule %s deleted\n", args[0])
 				return err
-			}
-			defer c.Close()
-			if err := c.DeleteSchedule(cmd.Context(), args[0]); err != nil {
-				return explain(c, err)
-			}
-			_, err = fmt.Fprintf(e.stdout, "schedule %s deleted\n", args[0])
-			return err
+			})
 		},
 	}
 }
@@ -203,21 +197,18 @@ func newScheduleActionCmd(e env, action string) *cobra.Command {
 			if err := checkScheduleName(args[0]); err != nil {
 				return err
 			}
-			c, err := newClient(cmd, e)
-			if err != nil {
+			return withClient(cmd, e, func(c *client.Client) error {
+				do := c.PauseSchedule
+				if action == "resume" {
+					do = c.ResumeSchedule
+				}
+				sc, err := do(cmd.Context(), args[0])
+				if err != nil {
+					return err
+				}
+				_, err = fmt.Fprintf(e.stdout, "schedule %s %sd; next %s\n", sc.Name, action, nextText(sc))
 				return err
-			}
-			defer c.Close()
-			do := c.PauseSchedule
-			if action == "resume" {
-				do = c.ResumeSchedule
-			}
-			sc, err := do(cmd.Context(), args[0])
-			if err != nil {
-				return explain(c, err)
-			}
-			_, err = fmt.Fprintf(e.stdout, "schedule %s %sd; next %s\n", sc.Name, action, nextText(sc))
-			return err
+			})
 		},
 	}
 }

@@ -38,17 +38,14 @@ func newTopicSubCmd(e env) *cobra.Command {
 				return err
 			}
 			types, _ := cmd.Flags().GetStringArray("type")
-			c, err := newClient(cmd, e)
-			if err != nil {
+			return withClient(cmd, e, func(c *client.Client) error {
+				sub, err := c.Subscribe(cmd.Context(), args[0], args[1], types...)
+				if err != nil {
+					return err
+				}
+				_, err = fmt.Fprintf(e.stdout, "queue %s subscribed to topic %s (%s)\n", sub.Queue, sub.Topic, typesText(sub.Types))
 				return err
-			}
-			defer c.Close()
-			sub, err := c.Subscribe(cmd.Context(), args[0], args[1], types...)
-			if err != nil {
-				return explain(c, err)
-			}
-			_, err = fmt.Fprintf(e.stdout, "queue %s subscribed to topic %s (%s)\n", sub.Queue, sub.Topic, typesText(sub.Types))
-			return err
+			})
 		},
 	}
 	cmd.Flags().StringArray("type", nil, "take only messages of this type (repeat for more; default: every type)")
@@ -64,16 +61,13 @@ func newTopicUnsubCmd(e env) *cobra.Command {
 			if err := checkNames(args[0], args[1]); err != nil {
 				return err
 			}
-			c, err := newClient(cmd, e)
-			if err != nil {
+			return withClient(cmd, e, func(c *client.Client) error {
+				if err := c.Unsubscribe(cmd.Context(), args[0], args[1]); err != nil {
+					return err
+				}
+				_, err := fmt.Fprintf(e.stdout, "queue %s unsubscribed from topic %s\n", args[1], args[0])
 				return err
-			}
-			defer c.Close()
-			if err := c.Unsubscribe(cmd.Context(), args[0], args[1]); err != nil {
-				return explain(c, err)
-			}
-			_, err = fmt.Fprintf(e.stdout, "queue %s unsubscribed from topic %s\n", args[1], args[0])
-			return err
+			})
 		},
 	}
 }
@@ -113,27 +107,24 @@ takes TYPE, all or none. Prints one line per job: its queue and id (with
 			if err != nil {
 				return err
 			}
-			c, err := newClient(cmd, e)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			jobs, err := c.Publish(cmd.Context(), args[0], req)
-			if err != nil {
-				return explain(c, err)
-			}
-			if asJSON, _ := cmd.Flags().GetBool("json"); asJSON {
-				return printJSON(e.stdout, spool.JobsResponse{Jobs: jobs})
-			}
-			if len(jobs) == 0 {
-				fmt.Fprintln(e.stderr, "spool: no subscription took the message; the server dropped it")
-			}
-			for _, j := range jobs {
-				if _, err := fmt.Fprintf(e.stdout, "%s\t%s\n", j.Queue, j.ID); err != nil {
+			return withClient(cmd, e, func(c *client.Client) error {
+				jobs, err := c.Publish(cmd.Context(), args[0], req)
+				if err != nil {
 					return err
 				}
-			}
-			return nil
+				if asJSON, _ := cmd.Flags().GetBool("json"); asJSON {
+					return printJSON(e.stdout, spool.JobsResponse{Jobs: jobs})
+				}
+				if len(jobs) == 0 {
+					fmt.Fprintln(e.stderr, "spool: no subscription took the message; the server dropped it")
+				}
+				for _, j := range jobs {
+					if _, err := fmt.Fprintf(e.stdout, "%s\t%s\n", j.Queue, j.ID); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
 		},
 	}
 	addEnqueueFlags(cmd)

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/spoolq/spool"
+	"github.com/spoolq/spool/client"
 )
 
 func newWaitCmd(e env) *cobra.Command {
@@ -36,43 +37,40 @@ func wait(cmd *cobra.Command, e env, id string) error {
 	if timeout < 0 {
 		return usagef("--timeout must not be negative")
 	}
-	c, err := newClient(cmd, e)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	ctx := cmd.Context()
-	if timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, timeout)
-		defer cancel()
-	}
-	job, err := c.Wait(ctx, id)
-	if err != nil {
-		if job != nil && errors.Is(err, context.DeadlineExceeded) && cmd.Context().Err() == nil {
-			return fmt.Errorf("job %s is still %s after %s", id, job.State, timeout)
+	return withClient(cmd, e, func(c *client.Client) error {
+		ctx := cmd.Context()
+		if timeout > 0 {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, timeout)
+			defer cancel()
 		}
-		return explain(c, err)
-	}
-	if asJSON, _ := cmd.Flags().GetBool("json"); asJSON {
-		err = printJSON(e.stdout, job)
-	} else {
-		err = printJob(e.stdout, job, time.Now())
-	}
-	if err != nil {
-		return err
-	}
-	switch job.State {
-	case spool.StateSucceeded:
-		return nil
-	case spool.StateDead:
-		last := "no error recorded"
-		if n := len(job.Errors); n > 0 {
-			last = firstLine(job.Errors[n-1].Error)
+		job, err := c.Wait(ctx, id)
+		if err != nil {
+			if job != nil && errors.Is(err, context.DeadlineExceeded) && cmd.Context().Err() == nil {
+				return fmt.Errorf("job %s is still %s after %s", id, job.State, timeout)
+			}
+			return err
 		}
-		return fmt.Errorf("job %s is dead after %d attempt(s): %s", id, job.Attempt, last)
-	}
-	return fmt.Errorf("job %s was %s", id, job.State)
+		if asJSON, _ := cmd.Flags().GetBool("json"); asJSON {
+			err = printJSON(e.stdout, job)
+		} else {
+			err = printJob(e.stdout, job, time.Now())
+		}
+		if err != nil {
+			return err
+		}
+		switch job.State {
+		case spool.StateSucceeded:
+			return nil
+		case spool.StateDead:
+			last := "no error recorded"
+			if n := len(job.Errors); n > 0 {
+				last = firstLine(job.Errors[n-1].Error)
+			}
+			return fmt.Errorf("job %s is dead after %d attempt(s): %s", id, job.Attempt, last)
+		}
+		return fmt.Errorf("job %s was %s", id, job.State)
+	})
 }
 
 func firstLine(s string) string {

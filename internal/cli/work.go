@@ -113,26 +113,23 @@ func work(cmd *cobra.Command, e env) error {
 	if err != nil {
 		return err
 	}
-	c, err := newClient(cmd, e)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	w, err := client.NewWorker(c, client.WorkerOptions{
-		Queues:            queues,
-		Concurrency:       conc,
-		Lease:             lease,
-		DefaultJobTimeout: timeout,
-		ShutdownGrace:     max(grace, time.Nanosecond),
-		Name:              name,
-		Logger:            log,
+	return withClient(cmd, e, func(c *client.Client) error {
+		w, err := client.NewWorker(c, client.WorkerOptions{
+			Queues:            queues,
+			Concurrency:       conc,
+			Lease:             lease,
+			DefaultJobTimeout: timeout,
+			ShutdownGrace:     max(grace, time.Nanosecond),
+			Name:              name,
+			Logger:            log,
+		})
+		if err != nil {
+			return usagef("%v", err)
+		}
+		w.HandleDefault(execHandler(command, log))
+		log.Info("working", "server", c.URL(), "queues", queues, "concurrency", conc, "exec", command)
+		return w.Run(cmd.Context())
 	})
-	if err != nil {
-		return usagef("%v", err)
-	}
-	w.HandleDefault(execHandler(command, log))
-	log.Info("working", "server", c.URL(), "queues", queues, "concurrency", conc, "exec", command)
-	return w.Run(cmd.Context())
 }
 
 // execHandler runs command with sh -c for each job (see `spool work`).
