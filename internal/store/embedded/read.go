@@ -43,6 +43,27 @@ func (s *Store) get(id string) (rec *store.Record, a after, err error) {
 	return rec, a, nil
 }
 
+// readPebble runs fn, which reads keys kept in Pebble only (no index),
+// under the read lock, then waits until every write its answer may show
+// is synced: a read never answers with what a crash could still undo.
+func (s *Store) readPebble(ctx context.Context, fn func() error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.RLock()
+	if err := s.usable(); err != nil {
+		s.mu.RUnlock()
+		return err
+	}
+	a := after{barrier: s.applied}
+	err := fn()
+	s.mu.RUnlock()
+	if err != nil {
+		return err
+	}
+	return s.finish(&a)
+}
+
 // ListJobs returns a page of a queue's jobs in id order, without payload and
 // result. An unknown queue has no jobs.
 func (s *Store) ListJobs(ctx context.Context, p store.ListJobsParams) ([]*store.Record, string, error) {

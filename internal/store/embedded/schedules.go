@@ -107,54 +107,34 @@ func (s *Store) putSchedule(rec *store.ScheduleRecord) (out *store.ScheduleRecor
 
 // GetSchedule returns one schedule.
 func (s *Store) GetSchedule(ctx context.Context, name string) (*store.ScheduleRecord, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	s.mu.RLock()
-	if err := s.usable(); err != nil {
-		s.mu.RUnlock()
-		return nil, err
-	}
-	a := after{barrier: s.applied}
-	rec, err := s.readSchedule(name)
-	s.mu.RUnlock()
+	var rec *store.ScheduleRecord
+	err := s.readPebble(ctx, func() (err error) {
+		rec, err = s.readSchedule(name)
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
 	if rec == nil {
 		return nil, spool.NotFoundf("no schedule named %q", name)
 	}
-	if err := s.finish(&a); err != nil {
-		return nil, err
-	}
 	return rec, nil
 }
 
 // ListSchedules returns every schedule by name.
 func (s *Store) ListSchedules(ctx context.Context) ([]*store.ScheduleRecord, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	s.mu.RLock()
-	if err := s.usable(); err != nil {
-		s.mu.RUnlock()
-		return nil, err
-	}
-	a := after{barrier: s.applied}
 	var out []*store.ScheduleRecord
-	err := s.scan(prefixSchedule, func(name string, v []byte) error {
-		rec, err := decodeSchedule(name, v)
-		if err != nil {
-			return err
-		}
-		out = append(out, rec)
-		return nil
+	err := s.readPebble(ctx, func() error {
+		return s.scan(prefixSchedule, func(name string, v []byte) error {
+			rec, err := decodeSchedule(name, v)
+			if err != nil {
+				return err
+			}
+			out = append(out, rec)
+			return nil
+		})
 	})
-	s.mu.RUnlock()
 	if err != nil {
-		return nil, err
-	}
-	if err := s.finish(&a); err != nil {
 		return nil, err
 	}
 	return out, nil

@@ -97,22 +97,12 @@ func (s *Store) writeKey(k, v []byte, op string) (a after, err error) {
 
 // Subscriptions lists subscriptions by topic, then queue.
 func (s *Store) Subscriptions(ctx context.Context, p store.SubscriptionsParams) ([]store.Subscription, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	s.mu.RLock()
-	if err := s.usable(); err != nil {
-		s.mu.RUnlock()
-		return nil, err
-	}
-	// The barrier: the answer may show writes not yet synced.
-	a := after{barrier: s.applied}
 	prefix := prefixTopic
 	if p.Topic != "" {
 		prefix += p.Topic + "\x00"
 	}
 	var out []store.Subscription
-	err := s.scan(prefix, func(rest string, v []byte) error {
+	scan := func(rest string, v []byte) error {
 		name := strings.TrimPrefix(string(key(prefix, rest)), prefixTopic)
 		topic, queue, ok := bytes.Cut([]byte(name), []byte{0})
 		if !ok {
@@ -127,12 +117,8 @@ func (s *Store) Subscriptions(ctx context.Context, p store.SubscriptionsParams) 
 			out = append(out, sub)
 		}
 		return nil
-	})
-	s.mu.RUnlock()
-	if err != nil {
-		return nil, err
 	}
-	if err := s.finish(&a); err != nil {
+	if err := s.readPebble(ctx, func() error { return s.scan(prefix, scan) }); err != nil {
 		return nil, err
 	}
 	return out, nil
