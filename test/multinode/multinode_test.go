@@ -26,8 +26,6 @@ type ledger struct {
 	completed map[string]int
 	// leasesBy counts leased jobs per node.
 	leasesBy map[string]int
-	// stale counts completions refused because the lease had moved on.
-	stale int
 }
 
 func newLedger() *ledger {
