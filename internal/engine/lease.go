@@ -365,7 +365,7 @@ func (e *Engine) Ack(ctx context.Context, acks []spool.Ack) ([]spool.AckResult, 
 		out[i].ID = a.ID
 		var err error
 		if rec := byID[a.ID]; rec == nil {
-			err = e.notFound(a.ID, spool.NotFoundf("job %q not found", a.ID))
+			err = spool.NotFoundf("no job with id %q", a.ID)
 		} else {
 			// A job acked twice in one batch gets two records: the
 			// second change then conflicts and is retried alone.
