@@ -135,6 +135,29 @@ func TestAcksBatchWithOneStaleToken(t *testing.T) {
 	require.Equal(t, "bad input", ts.get(jobs[2].ID).Errors[0].Error)
 }
 
+// A batch of acks read with one lookup: an unknown id is not_found on its
+// own, and a job acked twice takes the first ack only.
+func TestAcksUnknownAndRepeatedJob(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	ts.enqueue("q", spool.EnqueueRequest{Type: "t"})
+	j := ts.leaseOne("q")
+	req := spool.AcksRequest{Acks: []spool.Ack{
+		{ID: "01a20000-0000-7000-8000-000000000000", Token: "x", Outcome: spool.OutcomeComplete},
+		{ID: j.ID, Token: j.Lease.Token, Outcome: spool.OutcomeComplete, Result: json.RawMessage(`{"first":true}`)},
+		{ID: j.ID, Token: j.Lease.Token, Outcome: spool.OutcomeComplete, Result: json.RawMessage(`{"first":false}`)},
+	}}
+	var out spool.AcksResponse
+	ts.do("POST", "/v1/acks", req).ok(t, http.StatusOK, &out)
+	require.Len(t, out.Results, 3)
+	require.NotNil(t, out.Results[0].Error)
+	require.Equal(t, spool.CodeNotFound, out.Results[0].Error.Code)
+	require.Nil(t, out.Results[1].Error)
+	require.Equal(t, spool.StateSucceeded, out.Results[1].State)
+	require.NotNil(t, out.Results[2].Error, "the second ack finds the job already finished")
+	require.JSONEq(t, `{"first":true}`, string(ts.get(j.ID).Result))
+}
+
 // A released job is ready again at once, its attempt not counted, and a
 // waiting lease gets it.
 func TestReleaseHandsJobBack(t *testing.T) {
