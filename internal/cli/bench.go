@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -147,10 +146,10 @@ func runBench(cmd *cobra.Command, e env) error {
 	}
 	defer t.Close()
 
-	bar := newProgressBar(e.stderr, o.Runs)
-	o.Progress = bar.update
+	bar := bench.NewProgressBar(e.stderr, "spool bench", o.Runs)
+	o.Progress = bar.Update
 	rep, runErr := bench.Run(ctx, t, o)
-	bar.finish()
+	bar.Finish()
 	if rep == nil {
 		return runErr
 	}
@@ -361,65 +360,4 @@ func (t *tailBuffer) String() string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return string(t.b)
-}
-
-// progressBar shows the bench's progress on stderr: a bar redrawn in place
-// on a terminal, otherwise one line as each run starts.
-type progressBar struct {
-	w        io.Writer
-	tty      bool
-	runs     int
-	mu       sync.Mutex
-	scenario string
-	run      int
-	drawn    bool
-}
-
-func newProgressBar(w io.Writer, runs int) *progressBar {
-	return &progressBar{w: w, tty: writerIsTerminal(w), runs: runs}
-}
-
-const barWidth = 30
-
-func (p *progressBar) update(scenario string, run, done, total int) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	fresh := scenario != p.scenario || run != p.run
-	p.scenario, p.run = scenario, run
-	if !p.tty {
-		if fresh {
-			fmt.Fprintf(p.w, "spool bench: %s run %d/%d\n", scenario, run, p.runs)
-		}
-		return
-	}
-	if fresh && p.drawn {
-		fmt.Fprintln(p.w)
-	}
-	frac := 0.0
-	if total > 0 {
-		frac = float64(done) / float64(total)
-	}
-	n := int(frac * barWidth)
-	fmt.Fprintf(p.w, "\r%-15s run %d/%d [%s%s] %3.0f%%", scenario, run, p.runs,
-		strings.Repeat("#", n), strings.Repeat(".", barWidth-n), frac*100)
-	p.drawn = true
-}
-
-// finish ends the bar's line.
-func (p *progressBar) finish() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.tty && p.drawn {
-		fmt.Fprintln(p.w)
-	}
-}
-
-// writerIsTerminal reports whether w is an interactive terminal.
-func writerIsTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }

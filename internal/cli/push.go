@@ -5,13 +5,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/spoolq/spool"
 	"github.com/spoolq/spool/client"
+	"github.com/spoolq/spool/internal/bench"
 )
 
 // maxStdinPayload bounds a payload read from stdin; the server's own limit
@@ -133,7 +133,7 @@ func readPayload(e env, args []string) (json.RawMessage, error) {
 	if len(args) == 1 && args[0] != "-" {
 		raw = []byte(args[0])
 	} else {
-		if len(args) == 0 && isTerminal(e.stdin) {
+		if len(args) == 0 && bench.IsTerminal(e.stdin) {
 			return nil, nil
 		}
 		from = "payload from stdin"
@@ -156,16 +156,6 @@ func readPayload(e env, args []string) (json.RawMessage, error) {
 		return nil, usagef("%s is not valid JSON (%v); a string needs quotes, e.g. '\"hello\"'", from, err)
 	}
 	return json.RawMessage(raw), nil
-}
-
-// isTerminal reports whether r is an interactive terminal.
-func isTerminal(r io.Reader) bool {
-	f, ok := r.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
 func printJSON(w io.Writer, v any) error {

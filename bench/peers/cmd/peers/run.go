@@ -6,9 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"strings"
-	"time"
 
 	"github.com/spoolq/spool/bench/peers"
 	"github.com/spoolq/spool/internal/bench"
@@ -122,13 +120,11 @@ reports as one Markdown table.
 	defer target.Close()
 
 	fmt.Fprintf(stderr, "peers: running against %s (%s)\n", target.Name(), target.Durability())
-	if isTerminal(stderr) {
-		o.Progress = progress(stderr)
-	}
+	o = o.FillFrom(bench.DefaultOptions())
+	bar := bench.NewProgressBar(stderr, "peers", o.Runs)
+	o.Progress = bar.Update
 	report, runErr := bench.Run(ctx, target, o)
-	if o.Progress != nil {
-		fmt.Fprintln(stderr)
-	}
+	bar.Finish()
 	if report == nil {
 		return runErr
 	}
@@ -141,26 +137,6 @@ reports as one Markdown table.
 		}
 	}
 	return runErr
-}
-
-// progress reports progress on one rewritten line, at most every 500 ms.
-func progress(w io.Writer) func(scenario string, run, done, total int) {
-	var last time.Time
-	return func(scenario string, run, done, total int) {
-		if now := time.Now(); now.Sub(last) >= 500*time.Millisecond || done == total {
-			last = now
-			fmt.Fprintf(w, "\r%-16s run %d: %d/%d   ", scenario, run, done, total)
-		}
-	}
-}
-
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
 // compare prints bench.Compare of the first report against the others.
