@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"runtime"
 	"sync"
 	"time"
 
@@ -189,6 +190,33 @@ func (co *coalescer) run(queue string, qb *queueBatch) {
 		}
 		co.mu.Unlock()
 		co.send(queue, batch)
+		co.linger(qb, len(batch))
+	}
+}
+
+// lingerYields bounds how many times the run loop yields, after answering
+// a batch, for its callers to come back with their next calls.
+const lingerYields = 16
+
+// linger gives the callers just answered (answered of them) a moment to
+// make their next call before the next batch goes, without a timer: it
+// yields the processor at most lingerYields times, and stops as soon as
+// as many calls wait as there were answered, or pending could fill a
+// batch. Producers that call in a loop then share every request instead
+// of splitting into two groups that take turns (one in flight, one
+// waiting); a caller that does not come back costs a few yields.
+func (co *coalescer) linger(qb *queueBatch, answered int) {
+	co.mu.Lock()
+	want := min(co.max, len(qb.pending)+answered)
+	co.mu.Unlock()
+	for range lingerYields {
+		co.mu.Lock()
+		n := len(qb.pending)
+		co.mu.Unlock()
+		if n >= want {
+			return
+		}
+		runtime.Gosched()
 	}
 }
 
