@@ -183,7 +183,7 @@ func (e *Engine) settle(ctx context.Context, kids []*store.Record) error {
 				continue
 			}
 			applyVerdict(k, v, now)
-			changes = append(changes, store.Change{Record: k})
+			changes = append(changes, store.Change{Record: k, NoBodies: true})
 		}
 		if len(changes) == 0 {
 			continue

@@ -372,7 +372,7 @@ func (e *Engine) Ack(ctx context.Context, acks []spool.Ack) ([]spool.AckResult, 
 			rec = rec.Clone()
 			if err = e.applyAck(ctx, rec, a); err == nil {
 				pending = append(pending, i)
-				changes = append(changes, store.Change{Record: rec})
+				changes = append(changes, store.Change{Record: rec, NoBodies: true})
 				continue
 			}
 		}

@@ -144,7 +144,7 @@ func (e *Engine) expire(ctx context.Context) error {
 				msg = fmt.Sprintf("lease expired (worker %s stopped heartbeating)", r.Worker)
 			}
 			e.failAttempt(r, qc, msg, nil, false, now)
-			changes = append(changes, store.Change{Record: r})
+			changes = append(changes, store.Change{Record: r, NoBodies: true})
 		}
 		out, errs, err := e.update(ctx, changes)
 		if err != nil {

@@ -154,6 +154,11 @@ type Change struct {
 	// already taken is skipped: the earlier job stands. No max_depth
 	// applies to them.
 	Then []*Record
+	// NoBodies says the caller needs neither the payload nor the result
+	// of the record returned for this change: it comes back with Payload
+	// and Result nil, and the store does not read them (a batch of acks
+	// only looks at states). What is stored is the same either way.
+	NoBodies bool
 }
 
 // ListJobsParams asks for one page of a queue's jobs in id order.

@@ -315,11 +315,15 @@ func (s *Store) update(changes []store.Change) (recs []*store.Record, errs []err
 		load := bodyLoad{j: nj, rec: out, payload: true, result: true}
 		if r.Result != nil {
 			t.set(resultKey(r.ID), r.Result)
-			out.Result = cloneBytes(r.Result)
+			if !c.NoBodies {
+				out.Result = cloneBytes(r.Result)
+			}
 			load.result = false
 		}
 		recs[i] = out
-		a.loads = append(a.loads, load)
+		if !c.NoBodies {
+			a.loads = append(a.loads, load)
+		}
 	}
 	if len(t.undo) == 0 {
 		t.rollback()
@@ -328,7 +332,9 @@ func (s *Store) update(changes []store.Change) (recs []*store.Record, errs []err
 	if a.commit, err = s.apply(t, "updating jobs"); err != nil {
 		return nil, nil, a, err
 	}
-	a.snap = s.snapshot()
+	if len(a.loads) > 0 {
+		a.snap = s.snapshot()
+	}
 	return recs, errs, a, nil
 }
 

@@ -569,7 +569,11 @@ func (s *Store) updateRound(ctx context.Context, q queryer, changes []store.Chan
 		if err != nil {
 			return err
 		}
-		recs[round[ord-1]] = rec
+		i := round[ord-1]
+		if changes[i].NoBodies {
+			rec.Payload, rec.Result = nil, nil
+		}
+		recs[i] = rec
 	}
 	return rows.Err()
 }

@@ -161,6 +161,38 @@ func testUpdate(t *testing.T, newStore NewStore) {
 		require.JSONEq(t, `{"rows":11}`, string(h.get(in.ID).Result))
 	})
 
+	t.Run("NoBodies", func(t *testing.T) {
+		h := begin(t, newStore)
+		in := job("q", payload(`{"p":1}`))
+		h.insert(in)
+		r := h.get(in.ID)
+		r.Result = json.RawMessage(`{"r":1}`)
+		r.Priority = 7
+		recs, errs, err := h.s.Update(h.ctx, []store.Change{{Record: r, NoBodies: true}})
+		require.NoError(t, err)
+		require.NoError(t, errs[0])
+		require.Nil(t, recs[0].Payload, "no payload in the answer")
+		require.Nil(t, recs[0].Result, "no result in the answer")
+		require.Equal(t, 7, recs[0].Priority)
+		require.Equal(t, r.Rev+1, recs[0].Rev)
+		g := h.get(in.ID)
+		requireJSON(t, json.RawMessage(`{"p":1}`), g.Payload)
+		requireJSON(t, json.RawMessage(`{"r":1}`), g.Result)
+
+		// Next to a change that wants its bodies, in one call.
+		other := job("q", payload(`{"p":2}`))
+		h.insert(other)
+		g, o := h.get(in.ID), h.get(other.ID)
+		g.Priority, o.Priority = 8, 9
+		recs, errs, err = h.s.Update(h.ctx, []store.Change{{Record: g, NoBodies: true}, {Record: o}})
+		require.NoError(t, err)
+		require.NoError(t, errs[0])
+		require.NoError(t, errs[1])
+		require.Nil(t, recs[0].Payload)
+		require.Nil(t, recs[0].Result)
+		requireJSON(t, json.RawMessage(`{"p":2}`), recs[1].Payload)
+	})
+
 	t.Run("PayloadNeverRewritten", func(t *testing.T) {
 		h := begin(t, newStore)
 		in := job("q", payload(`{"original":true}`))
