@@ -304,12 +304,12 @@ func (e *Engine) resolve(over spool.QueueConfig) spool.QueueConfig {
 
 func ptr[T any](v T) *T { return &v }
 
-// ownedView is view without the copy, for a record the caller owns and
-// drops (a store's answer, used once): the job shares its slices.
+// ownedView is view without any copy, for a record the caller owns and
+// drops (a store's answer, used once): it returns the record's own job,
+// its lease cleared in place.
 func ownedView(r *store.Record) *spool.Job {
-	j := r.Job
-	j.Lease = nil
-	return &j
+	r.Lease = nil
+	return &r.Job
 }
 
 // view returns the API view of a record: a copy without lease secrets.

@@ -249,6 +249,9 @@ type txn struct {
 	undo    []change
 	created []string // queues created by this write
 	err     error    // first error of a batch operation
+	// key and val are scratch space for the keys and values of setJob and
+	// setBody: the batch copies what it is given.
+	key, val []byte
 }
 
 type change struct{ old, new *job }
@@ -289,6 +292,19 @@ func (t *txn) set(k, v []byte) {
 	if err := t.batch.Set(k, v, nil); err != nil && t.err == nil {
 		t.err = err
 	}
+}
+
+// setJob writes j's record under its job key.
+func (t *txn) setJob(j *job) {
+	t.key = append(append(t.key[:0], prefixJob...), j.rec.ID...)
+	t.val = appendJob(t.val[:0], j)
+	t.set(t.key, t.val)
+}
+
+// setBody writes a payload or result (prefix says which) of job id.
+func (t *txn) setBody(prefix, id string, v []byte) {
+	t.key = append(append(t.key[:0], prefix...), id...)
+	t.set(t.key, v)
 }
 
 func (t *txn) delete(k []byte) {

@@ -135,12 +135,12 @@ func (s *Store) putNew(t *txn, r *store.Record) *store.Record {
 	}
 	s.nextSeq++
 	t.put(nil, j)
-	t.set(jobKey(r.ID), encodeJob(j))
+	t.setJob(j)
 	if j.hasPayload {
-		t.set(payloadKey(r.ID), r.Payload)
+		t.setBody(prefixPayload, r.ID, r.Payload)
 	}
 	if j.hasResult {
-		t.set(resultKey(r.ID), r.Result)
+		t.setBody(prefixResult, r.ID, r.Result)
 	}
 	r.Rev, r.Token = j.rec.Rev, ""
 	return r
@@ -238,7 +238,7 @@ func (s *Store) lease(p store.LeaseParams) (recs []*store.Record, a after, err e
 		nj.rec.LeaseExpiresAt = &expires
 		nj.rec.Rev++
 		t.put(old, &nj)
-		t.set(jobKey(nj.rec.ID), encodeJob(&nj))
+		t.setJob(&nj)
 		out := nj.rec.Clone()
 		recs = append(recs, out)
 		a.loads = append(a.loads, bodyLoad{j: &nj, rec: out, payload: true, result: true})
@@ -309,12 +309,12 @@ func (s *Store) update(changes []store.Change) (recs []*store.Record, errs []err
 			hasResult:  old.hasResult || r.Result != nil,
 		}
 		t.put(old, nj)
-		t.set(jobKey(r.ID), encodeJob(nj))
+		t.setJob(nj)
 		s.putThen(t, c.Then)
 		out := nj.rec.Clone()
 		load := bodyLoad{j: nj, rec: out, payload: true, result: true}
 		if r.Result != nil {
-			t.set(resultKey(r.ID), r.Result)
+			t.setBody(prefixResult, r.ID, r.Result)
 			if !c.NoBodies {
 				out.Result = cloneBytes(r.Result)
 			}
@@ -385,7 +385,7 @@ func (s *Store) promoteDue(now time.Time, limit int) (queues []string, a after, 
 		nj.rec.ReadyAt = &readyAt
 		nj.rec.Rev++
 		t.put(old, &nj)
-		t.set(jobKey(nj.rec.ID), encodeJob(&nj))
+		t.setJob(&nj)
 		if !slices.Contains(queues, nj.rec.Queue) {
 			queues = append(queues, nj.rec.Queue)
 		}
