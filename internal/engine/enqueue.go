@@ -82,7 +82,7 @@ func (e *Engine) insert(ctx context.Context, recs []*store.Record, depth map[str
 	created := make(map[string]int)
 	ready := make(map[string]bool)
 	scheduled := false
-	var evs []spool.JobEvent
+	evs := make([]spool.JobEvent, 0, len(res))
 	for i, r := range res {
 		out[i] = EnqueueResult{Job: ownedView(r.Record), Existing: r.Existing}
 		if r.Existing {
