@@ -339,11 +339,7 @@ type after struct {
 func (s *Store) finish(a *after) error {
 	var err error
 	if a.snap != nil {
-		for _, l := range a.loads {
-			if err = s.loadBodies(a.snap, l); err != nil {
-				break
-			}
-		}
+		err = s.loadAll(a.snap, a.loads)
 		s.release(a.snap)
 	}
 	switch {
@@ -371,24 +367,6 @@ func (s *Store) await(c *commit) error {
 		return fmt.Errorf("embedded store: %w", unavailable(err))
 	}
 	s.synced.done(c.seq)
-	return nil
-}
-
-func (s *Store) loadBodies(snap *pebble.Snapshot, l bodyLoad) error {
-	if l.payload && l.j.hasPayload {
-		b, err := read(snap, payloadKey(l.j.rec.ID))
-		if err != nil {
-			return translate(fmt.Sprintf("reading payload of job %q", l.j.rec.ID), err)
-		}
-		l.rec.Payload = b
-	}
-	if l.result && l.j.hasResult {
-		b, err := read(snap, resultKey(l.j.rec.ID))
-		if err != nil {
-			return translate(fmt.Sprintf("reading result of job %q", l.j.rec.ID), err)
-		}
-		l.rec.Result = b
-	}
 	return nil
 }
 

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
 	"sync"
@@ -40,6 +41,49 @@ func testLease(t *testing.T, newStore NewStore) {
 		requireSameJob(t, r, g, "stored")
 		require.Equal(t, r.Token, g.Token)
 		require.Equal(t, r.Rev, g.Rev)
+	})
+
+	t.Run("ManyBodiesInOneLease", func(t *testing.T) {
+		// Payloads and results of 40 jobs, some without a payload and
+		// some with the result of an earlier attempt, in one lease.
+		h := begin(t, newStore)
+		var ins []*store.Record
+		for i := range 40 {
+			if i%5 == 0 {
+				ins = append(ins, job("q", func(r *store.Record) { r.Payload = nil }))
+			} else {
+				ins = append(ins, job("q", payload(fmt.Sprintf(`{"n":%d}`, i))))
+			}
+		}
+		h.insert(ins...)
+		for i := 0; i < 40; i += 3 {
+			r := h.get(ins[i].ID)
+			r.Result = json.RawMessage(fmt.Sprintf(`{"partial":%d}`, i))
+			h.update(r)
+		}
+		recs, err := h.s.Lease(h.ctx, store.LeaseParams{
+			Queues: []string{"q"}, Max: 100, Worker: "w", Now: at(time.Minute), ExpiresAt: at(2 * time.Minute), NewToken: newToken,
+		})
+		require.NoError(t, err)
+		require.Len(t, recs, 40)
+		byID := make(map[string]*store.Record, len(recs))
+		for _, r := range recs {
+			byID[r.ID] = r
+		}
+		for i, in := range ins {
+			r := byID[in.ID]
+			require.NotNil(t, r, "job %d leased", i)
+			if i%5 == 0 {
+				require.Empty(t, r.Payload, "job %d has no payload", i)
+			} else {
+				requireJSON(t, json.RawMessage(fmt.Sprintf(`{"n":%d}`, i)), r.Payload, "payload of job %d", i)
+			}
+			if i%3 == 0 {
+				requireJSON(t, json.RawMessage(fmt.Sprintf(`{"partial":%d}`, i)), r.Result, "result of job %d", i)
+			} else {
+				require.Empty(t, r.Result, "job %d has no result", i)
+			}
+		}
 	})
 
 	t.Run("AttemptCountsUp", func(t *testing.T) {
