@@ -49,11 +49,11 @@ func TestAppendJobsResponse(t *testing.T) {
 		all = append(all, j)
 	}
 	cases := map[string]*spool.JobsResponse{
-		"nil jobs":      {},
-		"empty jobs":    {Jobs: []*spool.Job{}},
-		"nil job":       {Jobs: []*spool.Job{nil, fullJob()}},
-		"all":           {Jobs: all},
-		"existing":      {Jobs: all[:2], Existing: []int{0, 1, -5, 1 << 40}},
+		"nil jobs":       {},
+		"empty jobs":     {Jobs: []*spool.Job{}},
+		"nil job":        {Jobs: []*spool.Job{nil, fullJob()}},
+		"all":            {Jobs: all},
+		"existing":       {Jobs: all[:2], Existing: []int{0, 1, -5, 1 << 40}},
 		"empty existing": {Jobs: all[:1], Existing: []int{}},
 	}
 	for name, r := range cases {

@@ -45,7 +45,7 @@ func ptr[T any](v T) *T { return &v }
 var (
 	t0      = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	tNano   = time.Date(2026, 3, 1, 12, 0, 0, 123456789, time.UTC)
-	tZone   = time.Date(1999, 12, 31, 23, 59, 59, 1000, time.FixedZone("x", -(5*3600 + 30*60)))
+	tZone   = time.Date(1999, 12, 31, 23, 59, 59, 1000, time.FixedZone("x", -(5*3600+30*60)))
 	tYear0  = time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC)
 	tLate   = time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC)
 	tTooBig = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -92,11 +92,15 @@ func encodeCases() map[string]*spool.Job {
 		return j
 	}
 	return map[string]*spool.Job{
-		"full":          fullJob(),
-		"zero":          {},
-		"minimal":       {ID: "1", Queue: "q", Type: "t", State: spool.StateReady, RunAt: t0, CreatedAt: t0},
-		"empty slices":  with(func(j *spool.Job) { j.DependsOn, j.Tags, j.Errors, j.Payload, j.Result = []string{}, []string{}, []spool.AttemptError{}, json.RawMessage{}, json.RawMessage{} }),
-		"nil pointers":  with(func(j *spool.Job) { j.Backoff, j.Progress, j.Lease, j.ReadyAt, j.StartedAt, j.FinishedAt, j.LeaseExpiresAt = nil, nil, nil, nil, nil, nil, nil }),
+		"full":    fullJob(),
+		"zero":    {},
+		"minimal": {ID: "1", Queue: "q", Type: "t", State: spool.StateReady, RunAt: t0, CreatedAt: t0},
+		"empty slices": with(func(j *spool.Job) {
+			j.DependsOn, j.Tags, j.Errors, j.Payload, j.Result = []string{}, []string{}, []spool.AttemptError{}, json.RawMessage{}, json.RawMessage{}
+		}),
+		"nil pointers": with(func(j *spool.Job) {
+			j.Backoff, j.Progress, j.Lease, j.ReadyAt, j.StartedAt, j.FinishedAt, j.LeaseExpiresAt = nil, nil, nil, nil, nil, nil, nil
+		}),
 		"zero backoff":  with(func(j *spool.Job) { j.Backoff = &spool.Backoff{} }),
 		"backoff max":   with(func(j *spool.Job) { j.Backoff = &spool.Backoff{Max: spool.Duration(1500 * time.Microsecond)} }),
 		"backoff base":  with(func(j *spool.Job) { j.Backoff = &spool.Backoff{Base: spool.Duration(1)} }),
