@@ -146,6 +146,50 @@ type decoder struct {
 	scanner
 	// last values, handed out again instead of copies when they repeat.
 	queue, typ, worker string
+	tags               []string
+	// block gathers the strings of one object read by strLater; flush
+	// makes them one allocation.
+	block []byte
+	later []later
+}
+
+// later is a string read by strLater, to be set by flush.
+type later struct {
+	dst      *string
+	off, end int
+}
+
+// startBlock forgets the strings of an object that was not flushed.
+func (d *decoder) startBlock() {
+	d.block, d.later = d.block[:0], d.later[:0]
+}
+
+// strLater reads a string into the block of the object being read; flush,
+// at the end of the object, sets *dst. The strings of an object then share
+// one allocation, which any of them keeps alive, as long as the object.
+func (d *decoder) strLater(dst *string) bool {
+	b, ok := d.rawString()
+	if !ok {
+		return false
+	}
+	if len(b) > 0 {
+		off := len(d.block)
+		d.block = append(d.block, b...)
+		d.later = append(d.later, later{dst, off, len(d.block)})
+	}
+	return true
+}
+
+// flush sets the strings read by strLater since startBlock.
+func (d *decoder) flush() {
+	if len(d.later) == 0 {
+		return
+	}
+	s := string(d.block)
+	for _, l := range d.later {
+		*l.dst = s[l.off:l.end]
+	}
+	d.startBlock()
 }
 
 // object reads an object, calling member for each key with i on the
@@ -189,10 +233,16 @@ func (d *decoder) array(elem func() bool) bool {
 }
 
 // strings reads an array of strings; [] gives an empty slice, not nil.
-func (d *decoder) strings() ([]string, bool) {
+// The strings of prev (the tags of the job before) are handed out again
+// where they repeat at the same index.
+func (d *decoder) strings(prev []string) ([]string, bool) {
 	ss := []string{}
 	ok := d.array(func() bool {
-		s, ok := d.str("")
+		var same string
+		if i := len(ss); i < len(prev) {
+			same = prev[i]
+		}
+		s, ok := d.str(same)
 		ss = append(ss, s)
 		return ok
 	})

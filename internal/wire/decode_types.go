@@ -21,6 +21,7 @@ func (d *decoder) job() (*spool.Job, bool) {
 	}
 	blk := new(jobBlock)
 	j := &blk.job
+	d.startBlock()
 	var seen uint32
 	ok := d.object(func(k []byte) bool {
 		var ok bool
@@ -29,7 +30,7 @@ func (d *decoder) job() (*spool.Job, bool) {
 			if !first(&seen, 0) {
 				return false
 			}
-			j.ID, ok = d.str("")
+			ok = d.strLater(&j.ID)
 		case "queue":
 			if !first(&seen, 1) {
 				return false
@@ -86,27 +87,28 @@ func (d *decoder) job() (*spool.Job, bool) {
 			if !first(&seen, 11) {
 				return false
 			}
-			j.IdempotencyKey, ok = d.str("")
+			ok = d.strLater(&j.IdempotencyKey)
 		case "ordering_key":
 			if !first(&seen, 12) {
 				return false
 			}
-			j.OrderingKey, ok = d.str("")
+			ok = d.strLater(&j.OrderingKey)
 		case "depends_on":
 			if !first(&seen, 13) {
 				return false
 			}
-			j.DependsOn, ok = d.strings()
+			j.DependsOn, ok = d.strings(nil)
 		case "tags":
 			if !first(&seen, 14) {
 				return false
 			}
-			j.Tags, ok = d.strings()
+			j.Tags, ok = d.strings(d.tags)
+			d.tags = j.Tags
 		case "callback_url":
 			if !first(&seen, 15) {
 				return false
 			}
-			j.CallbackURL, ok = d.str("")
+			ok = d.strLater(&j.CallbackURL)
 		case "result":
 			if !first(&seen, 16) {
 				return false
@@ -171,6 +173,9 @@ func (d *decoder) job() (*spool.Job, bool) {
 		}
 		return ok
 	})
+	if ok {
+		d.flush()
+	}
 	return j, ok
 }
 
@@ -197,7 +202,7 @@ func (d *decoder) lease(l *spool.Lease) bool {
 			if !first(&seen, 0) {
 				return false
 			}
-			l.Token, ok = d.str("")
+			ok = d.strLater(&l.Token)
 		case "expires_at":
 			if !first(&seen, 1) {
 				return false
@@ -269,12 +274,16 @@ func (d *decoder) progress() (*spool.Progress, bool) {
 // enqueueRequest reads one job of a batch enqueue request; prev, the job
 // before it, lends its strings when they repeat.
 func (d *decoder) enqueueRequest(r, prev *spool.EnqueueRequest) bool {
-	var prevType string
+	var (
+		prevType string
+		prevTags []string
+	)
 	if prev != nil {
-		prevType = prev.Type
+		prevType, prevTags = prev.Type, prev.Tags
 	}
+	d.startBlock()
 	var seen uint32
-	return d.object(func(k []byte) bool {
+	ok := d.object(func(k []byte) bool {
 		var ok bool
 		switch string(k) {
 		case "type":
@@ -321,53 +330,58 @@ func (d *decoder) enqueueRequest(r, prev *spool.EnqueueRequest) bool {
 			if !first(&seen, 8) {
 				return false
 			}
-			r.IdempotencyKey, ok = d.str("")
+			ok = d.strLater(&r.IdempotencyKey)
 		case "ordering_key":
 			if !first(&seen, 9) {
 				return false
 			}
-			r.OrderingKey, ok = d.str("")
+			ok = d.strLater(&r.OrderingKey)
 		case "depends_on":
 			if !first(&seen, 10) {
 				return false
 			}
-			r.DependsOn, ok = d.strings()
+			r.DependsOn, ok = d.strings(nil)
 		case "ref":
 			if !first(&seen, 11) {
 				return false
 			}
-			r.Ref, ok = d.str("")
+			ok = d.strLater(&r.Ref)
 		case "tags":
 			if !first(&seen, 12) {
 				return false
 			}
-			r.Tags, ok = d.strings()
+			r.Tags, ok = d.strings(prevTags)
 		case "callback_url":
 			if !first(&seen, 13) {
 				return false
 			}
-			r.CallbackURL, ok = d.str("")
+			ok = d.strLater(&r.CallbackURL)
 		}
 		return ok
 	})
+	if ok {
+		d.flush()
+	}
+	return ok
 }
 
 // ack reads one ack of an acks request.
 func (d *decoder) ack(a *spool.Ack) bool {
+	d.startBlock()
 	var seen uint32
-	return d.object(func(k []byte) bool {
+	ok := d.object(func(k []byte) bool {
 		var ok bool
 		switch string(k) {
 		case "id":
 			if !first(&seen, 0) {
 				return false
 			}
-			a.ID, ok = d.str("")
+			ok = d.strLater(&a.ID)
 		case "token":
 			if !first(&seen, 1) {
 				return false
 			}
-			a.Token, ok = d.str("")
+			ok = d.strLater(&a.Token)
 		case "outcome":
 			a.Outcome, ok = d.outcome(&seen)
 		case "result":
@@ -379,7 +393,7 @@ func (d *decoder) ack(a *spool.Ack) bool {
 			if !first(&seen, 4) {
 				return false
 			}
-			a.Error, ok = d.str("")
+			ok = d.strLater(&a.Error)
 		case "retry_in":
 			if !first(&seen, 5) {
 				return false
@@ -393,6 +407,10 @@ func (d *decoder) ack(a *spool.Ack) bool {
 		}
 		return ok
 	})
+	if ok {
+		d.flush()
+	}
+	return ok
 }
 
 // outcome reads an ack's outcome, handing out the constants.

@@ -22,6 +22,15 @@ type scanner struct {
 
 func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
 
+// plain marks the bytes a string may hold as they are: ASCII from 0x20 up,
+// but for the quote and the backslash.
+var plain = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
 // ws skips white space.
 func (s *scanner) ws() {
 	i := s.i
@@ -166,6 +175,12 @@ func (s *scanner) number() (integer, ok bool) {
 func (s *scanner) skipString() bool {
 	d := s.data
 	for i := s.i + 1; i < len(d); i++ {
+		for i < len(d) && plain[d[i]] {
+			i++
+		}
+		if i >= len(d) {
+			return false
+		}
 		switch c := d[i]; {
 		case c == '"':
 			s.i = i + 1
@@ -226,6 +241,12 @@ func (s *scanner) rawString() ([]byte, bool) {
 	i := start
 	ascii := true
 	for ; i < len(d); i++ {
+		for i < len(d) && plain[d[i]] {
+			i++
+		}
+		if i >= len(d) {
+			return nil, false
+		}
 		c := d[i]
 		if c == '"' {
 			if !ascii && !utf8.Valid(d[start:i]) {
@@ -335,6 +356,12 @@ func (s *scanner) key() ([]byte, bool) {
 	d := s.data
 	start := s.i + 1
 	for i := start; i < len(d); i++ {
+		for i < len(d) && plain[d[i]] {
+			i++
+		}
+		if i >= len(d) {
+			return nil, false
+		}
 		switch c := d[i]; {
 		case c == '"':
 			s.i = i + 1
