@@ -23,6 +23,9 @@ func DecodeJobsResponse(data []byte, out *spool.JobsResponse) error {
 // json.Unmarshal it only sets the fields data holds; it gives up when out
 // holds jobs that json.Unmarshal would decode into rather than replace.
 func TryDecodeJobsResponse(data []byte, out *spool.JobsResponse) bool {
+	if out == nil {
+		return false
+	}
 	full := out.Jobs[:cap(out.Jobs)]
 	for _, j := range full {
 		if j != nil {
@@ -85,6 +88,9 @@ func TryDecodeJobsResponse(data []byte, out *spool.JobsResponse) bool {
 // canonical batch enqueue request, and reports whether it did; on false,
 // out is untouched and the caller decodes data with encoding/json.
 func DecodeBatchEnqueueRequest(data []byte, out *spool.BatchEnqueueRequest) (ok bool) {
+	if out == nil {
+		return false
+	}
 	d := decoder{scanner: scanner{data: data}}
 	var (
 		jobs []spool.EnqueueRequest
@@ -117,6 +123,9 @@ func DecodeBatchEnqueueRequest(data []byte, out *spool.BatchEnqueueRequest) (ok 
 
 // DecodeAcksRequest is DecodeBatchEnqueueRequest for an acks request.
 func DecodeAcksRequest(data []byte, out *spool.AcksRequest) (ok bool) {
+	if out == nil {
+		return false
+	}
 	d := decoder{scanner: scanner{data: data}}
 	var (
 		acks []spool.Ack

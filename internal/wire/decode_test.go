@@ -157,6 +157,12 @@ func TestDecodeJobsResponseInto(t *testing.T) {
 			require.Equal(t, want, got)
 		})
 	}
+	t.Run("nil", func(t *testing.T) {
+		t.Parallel()
+		require.Equal(t, fmt.Sprint(json.Unmarshal(data, (*spool.JobsResponse)(nil))), fmt.Sprint(DecodeJobsResponse(data, nil)))
+		require.False(t, DecodeBatchEnqueueRequest([]byte(`{}`), nil))
+		require.False(t, DecodeAcksRequest([]byte(`{}`), nil))
+	})
 	t.Run("refused after some jobs", func(t *testing.T) {
 		t.Parallel()
 		out := spool.JobsResponse{Jobs: make([]*spool.Job, 0, 4)}
