@@ -15,6 +15,9 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/spoolq/spool"
+	"github.com/spoolq/spool/internal/wire"
 )
 
 // DefaultTimeout bounds a call whose context has no deadline, unless
@@ -272,6 +275,10 @@ func decodeBody(resp *http.Response, out any) error {
 	}
 	if len(bytes.TrimSpace(buf.Bytes())) == 0 {
 		return io.EOF
+	}
+	if r, ok := out.(*spool.JobsResponse); ok {
+		// The answers of batch enqueues and leases: the hot path.
+		return wire.DecodeJobsResponse(buf.Bytes(), r)
 	}
 	return json.Unmarshal(buf.Bytes(), out)
 }

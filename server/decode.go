@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/spoolq/spool"
+	"github.com/spoolq/spool/internal/wire"
 )
 
 // optionalBody is a request type whose body may be empty (all fields
@@ -47,6 +48,9 @@ func (s *Server) decodeBody(c *call, dst any) error {
 		}
 		return spool.Invalidf("the request body is empty; send a JSON object (see /v1/openapi.json)")
 	}
+	if decodeFast(data, dst) {
+		return nil
+	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {
@@ -57,6 +61,21 @@ func (s *Server) decodeBody(c *call, dst any) error {
 		return spool.Invalidf("unexpected data after the JSON object at byte %d; send exactly one JSON object", off+int64(bytes.Index(data[off:], rest[:1])))
 	}
 	return nil
+}
+
+// decodeFast decodes the bodies on the hot paths (a batch enqueue, a batch
+// of acks) with the fast decoders of package wire, which take only simple,
+// canonical JSON and give the same result as encoding/json. It reports
+// false, dst untouched, when decodeBody must run encoding/json (and report
+// its errors) as for every other body.
+func decodeFast(data []byte, dst any) bool {
+	switch dst := dst.(type) {
+	case *batchBody:
+		return wire.DecodeBatchEnqueueRequest(data, &dst.BatchEnqueueRequest)
+	case *spool.AcksRequest:
+		return wire.DecodeAcksRequest(data, dst)
+	}
+	return false
 }
 
 // decodeError turns an error of encoding/json into a message a person can

@@ -6,6 +6,9 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+
+	"github.com/spoolq/spool"
+	"github.com/spoolq/spool/internal/wire"
 )
 
 // bufPool holds buffers for request bodies and JSON answers.
@@ -31,9 +34,10 @@ func putBuf(b *bytes.Buffer) {
 func (s *Server) writeJSON(w http.ResponseWriter, status int, v any) {
 	buf := getBuf()
 	defer putBuf(buf)
-	enc := json.NewEncoder(buf)
-	enc.SetEscapeHTML(false) // payloads and results go back byte for byte
-	if err := enc.Encode(v); err != nil {
+	if b, ok := appendFast(buf.AvailableBuffer(), v); ok {
+		buf.Write(b)
+		buf.WriteByte('\n')
+	} else if err := encodeJSON(buf, v); err != nil {
 		s.log.Error("encoding an answer", "status", status, "error", err)
 		buf.Reset()
 		buf.WriteString(`{"error":{"code":"internal","message":"internal error"}}` + "\n")
@@ -45,4 +49,25 @@ func (s *Server) writeJSON(w http.ResponseWriter, status int, v any) {
 	h.Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
 	_, _ = w.Write(buf.Bytes())
+}
+
+// appendFast appends the answers on the hot paths (a job, the jobs of a
+// batch enqueue or a lease) with the hand-written encoder of package wire,
+// which writes the same bytes as encodeJSON; ok is false for any other
+// answer, or a job it leaves to encoding/json.
+func appendFast(b []byte, v any) ([]byte, bool) {
+	switch v := v.(type) {
+	case *spool.JobsResponse:
+		return wire.TryAppendJobsResponse(b, v)
+	case *spool.Job:
+		return wire.TryAppendJob(b, v)
+	}
+	return nil, false
+}
+
+// encodeJSON writes v and a newline to buf with encoding/json.
+func encodeJSON(buf *bytes.Buffer, v any) error {
+	enc := json.NewEncoder(buf)
+	enc.SetEscapeHTML(false) // payloads and results go back byte for byte
+	return enc.Encode(v)
 }
