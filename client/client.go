@@ -166,7 +166,7 @@ func (c *Client) do(ctx context.Context, cl call, out any) (*response, error) {
 	}
 	var body []byte
 	if cl.body != nil {
-		b, err := json.Marshal(cl.body)
+		b, err := encodeBody(cl.body)
 		if err != nil {
 			return nil, fmt.Errorf("encoding %s %s: %w", cl.method, cl.path, err)
 		}
@@ -193,6 +193,28 @@ func (c *Client) do(ctx context.Context, cl call, out any) (*response, error) {
 			reflect.ValueOf(out).Elem().SetZero()
 		}
 	}
+}
+
+// encodeBody encodes a request body: the hot ones (jobs to enqueue, acks)
+// with package wire, the others, and any the fast path leaves, with
+// encoding/json.
+func encodeBody(v any) ([]byte, error) {
+	var (
+		b  []byte
+		ok bool
+	)
+	switch v := v.(type) {
+	case spool.BatchEnqueueRequest:
+		b, ok = wire.TryAppendBatchEnqueueRequest(make([]byte, 0, 160*len(v.Jobs)+16), &v)
+	case spool.EnqueueRequest:
+		b, ok = wire.TryAppendEnqueueRequest(make([]byte, 0, 256), &v)
+	case spool.AcksRequest:
+		b, ok = wire.TryAppendAcksRequest(make([]byte, 0, 128*len(v.Acks)+16), &v)
+	}
+	if ok {
+		return b, nil
+	}
+	return json.Marshal(v)
 }
 
 // once sends one try of a call.
