@@ -45,6 +45,9 @@ type acker struct {
 	done  chan struct{}
 	// carry is an item that did not fit the previous batch.
 	carry *ackItem
+	// buf holds the batch being gathered, reused from one to the next
+	// (send keeps nothing of it).
+	buf []ackItem
 }
 
 func newAcker(c *Client, log *slog.Logger, max int, delay time.Duration, busy func() bool) *acker {
@@ -78,6 +81,8 @@ func (a *acker) run() {
 // next collects the next batch; open is false once the input is closed
 // and drained.
 func (a *acker) next() (batch []ackItem, open bool) {
+	batch = a.buf[:0]
+	defer func() { a.buf = batch }()
 	size := 0
 	push := func(it ackItem) bool {
 		if len(batch) > 0 && (len(batch) == a.max || size+it.size() > maxAckBody) {

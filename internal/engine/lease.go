@@ -357,19 +357,29 @@ func (e *Engine) Ack(ctx context.Context, acks []spool.Ack) ([]spool.AckResult, 
 		// dropping its acks.
 		return nil, fmt.Errorf("reading %d jobs to ack them: %w", len(acks), err)
 	}
-	byID := make(map[string]*store.Record, len(found))
+	type lookedUp struct {
+		rec  *store.Record
+		used bool
+	}
+	byID := make(map[string]lookedUp, len(found))
 	for _, r := range found {
-		byID[r.ID] = r
+		byID[r.ID] = lookedUp{rec: r}
 	}
 	for i, a := range acks {
 		out[i].ID = a.ID
 		var err error
-		if rec := byID[a.ID]; rec == nil {
+		if l := byID[a.ID]; l.rec == nil {
 			err = spool.NotFoundf("no job with id %q", a.ID)
 		} else {
-			// A job acked twice in one batch gets two records: the
-			// second change then conflicts and is retried alone.
-			rec = rec.Clone()
+			// The records read are ours to change. A job acked twice in
+			// one batch gets a copy the second time: that change then
+			// conflicts and is retried alone.
+			rec := l.rec
+			if l.used {
+				rec = rec.Clone()
+			} else {
+				byID[a.ID] = lookedUp{rec: rec, used: true}
+			}
 			if err = e.applyAck(ctx, rec, a); err == nil {
 				pending = append(pending, i)
 				changes = append(changes, store.Change{Record: rec, NoBodies: true})
