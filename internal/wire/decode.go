@@ -3,6 +3,7 @@ package wire
 import (
 	"encoding/json"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/spoolq/spool"
@@ -92,6 +93,8 @@ func DecodeBatchEnqueueRequest(data []byte, out *spool.BatchEnqueueRequest) (ok 
 		return false
 	}
 	d := decoder{scanner: scanner{data: data}}
+	scratch := enqueueScratch.Get().(*[]spool.EnqueueRequest)
+	defer putScratch(&enqueueScratch, scratch)
 	var (
 		jobs []spool.EnqueueRequest
 		seen bool
@@ -101,7 +104,7 @@ func DecodeBatchEnqueueRequest(data []byte, out *spool.BatchEnqueueRequest) (ok 
 			return false
 		}
 		seen = true
-		jobs = []spool.EnqueueRequest{}
+		jobs = (*scratch)[:0]
 		return d.array(func() bool {
 			jobs = append(jobs, spool.EnqueueRequest{})
 			n := len(jobs)
@@ -116,9 +119,32 @@ func DecodeBatchEnqueueRequest(data []byte, out *spool.BatchEnqueueRequest) (ok 
 		return false
 	}
 	if seen {
-		out.Jobs = jobs
+		// The jobs are gathered in a pooled slice, then copied once into
+		// one of the exact size, rather than grown by doubling.
+		*scratch = jobs
+		out.Jobs = append(make([]spool.EnqueueRequest, 0, len(jobs)), jobs...)
 	}
 	return true
+}
+
+// Pooled slices in which the request decoders gather elements.
+var (
+	enqueueScratch = sync.Pool{New: func() any { return new([]spool.EnqueueRequest) }}
+	ackScratch     = sync.Pool{New: func() any { return new([]spool.Ack) }}
+)
+
+// maxPooled bounds the elements of a slice kept in a pool.
+const maxPooled = 1024
+
+// putScratch clears s (so the pool keeps no strings or payloads alive) and
+// returns it to p unless it grew past maxPooled elements.
+func putScratch[T any](p *sync.Pool, s *[]T) {
+	if cap(*s) > maxPooled {
+		return
+	}
+	clear((*s)[:cap(*s)])
+	*s = (*s)[:0]
+	p.Put(s)
 }
 
 // DecodeAcksRequest is DecodeBatchEnqueueRequest for an acks request.
@@ -127,6 +153,8 @@ func DecodeAcksRequest(data []byte, out *spool.AcksRequest) (ok bool) {
 		return false
 	}
 	d := decoder{scanner: scanner{data: data}}
+	scratch := ackScratch.Get().(*[]spool.Ack)
+	defer putScratch(&ackScratch, scratch)
 	var (
 		acks []spool.Ack
 		seen bool
@@ -136,7 +164,7 @@ func DecodeAcksRequest(data []byte, out *spool.AcksRequest) (ok bool) {
 			return false
 		}
 		seen = true
-		acks = []spool.Ack{}
+		acks = (*scratch)[:0]
 		return d.array(func() bool {
 			acks = append(acks, spool.Ack{})
 			return d.ack(&acks[len(acks)-1])
@@ -146,7 +174,8 @@ func DecodeAcksRequest(data []byte, out *spool.AcksRequest) (ok bool) {
 		return false
 	}
 	if seen {
-		out.Acks = acks
+		*scratch = acks
+		out.Acks = append(make([]spool.Ack, 0, len(acks)), acks...)
 	}
 	return true
 }
