@@ -126,3 +126,28 @@ func BenchmarkDecodeBatchEnqueueRequest(b *testing.B) {
 		}
 	})
 }
+
+func BenchmarkEncodeBatchEnqueueRequest(b *testing.B) {
+	var req spool.BatchEnqueueRequest
+	if err := json.Unmarshal(benchBatch(100), &req); err != nil {
+		b.Fatal(err)
+	}
+	b.Run("wire", func(b *testing.B) {
+		b.ReportAllocs()
+		var buf []byte
+		for b.Loop() {
+			var ok bool
+			if buf, ok = TryAppendBatchEnqueueRequest(buf[:0], &req); !ok {
+				b.Fatal("refused")
+			}
+		}
+	})
+	b.Run("encoding_json", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := json.Marshal(&req); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
