@@ -67,6 +67,16 @@ SELECT id, queue, type, state, priority, attempt, max_attempts, rev, timeout_ns,
 FROM ` + unnestArgs + ` WITH ORDINALITY AS t(` + unnestColumns + `, ord)
 ORDER BY ord`
 
+// freshInsertSQL is plainInsertSQL for batches of fresh jobs (see fresh),
+// from freshArgs; the columns it leaves out take their defaults.
+const freshInsertSQL = `
+INSERT INTO spool_jobs (` + freshColumns + `, attempt, rev)
+SELECT id, queue, type, state, priority, max_attempts, timeout_ns, backoff_base_ns,
+    backoff_max_ns, run_at, created_at, ready_at, nullif(idempotency_key, ''), ordering_key,
+    nullif(depends_on, '')::text[], nullif(tags, '')::text[], payload, callback_url, 0, 1
+FROM ` + freshUnnestArgs + ` WITH ORDINALITY AS t(` + freshColumns + `, ord)
+ORDER BY ord`
+
 // checkDepthSQL is the admission check of the fast path, before
 // plainInsertSQL in the same transaction, on gains counted from the batch.
 const checkDepthSQL = `SELECT spool_check_depth($1::text[], $2::int8[], $3::int8[], $4, $5, $6)`
@@ -189,7 +199,10 @@ func (s *Store) Insert(ctx context.Context, p store.InsertParams) ([]store.Inser
 // idempotency index and a speculative lock per row), and the statement
 // neither returns ids nor materializes the rows for the admission join.
 func (s *Store) insertPlain(ctx context.Context, params *jobParams, orderKeys, limQueues []string, gains, limits []int64) error {
-	args := params.args()
+	sql, args := freshInsertSQL, params.freshArgs()
+	if !params.fresh {
+		sql, args = plainInsertSQL, params.args()
+	}
 	exclusive := false
 	return retry(ctx, func() error {
 		b := &pgx.Batch{}
@@ -199,7 +212,7 @@ func (s *Store) insertPlain(ctx context.Context, params *jobParams, orderKeys, l
 		if len(limQueues) > 0 {
 			b.Queue(checkDepthSQL, limQueues, gains, limits, exclusive, s.admission.tickets, s.admission.maxFastGain)
 		}
-		b.Queue(plainInsertSQL, args...)
+		b.Queue(sql, args...)
 		br := s.pool.SendBatch(ctx, b)
 		var err error
 		for range b.Len() {
