@@ -189,15 +189,15 @@ func (s *Store) Insert(ctx context.Context, p store.InsertParams) ([]store.Inser
 
 // insertPlain is Insert's fast path, one round trip and one implicit
 // transaction: the ordering keys' locks, the admission check on the gains
-// counted from the batch, and a plain INSERT, which fails with a unique
-// violation if an idempotency key (or an id) is taken. The check runs
-// before the insert, whose counter trigger would otherwise have counted
-// the batch already, so it counts every job sent as new: with idempotency
-// keys a refusal may be wrong (a repeated job does not count), and Insert
-// runs the careful path to know. Without ON CONFLICT
-// PostgreSQL skips the speculative insertion (a pre-check of the
-// idempotency index and a speculative lock per row), and the statement
-// neither returns ids nor materializes the rows for the admission join.
+// counted from the batch, and a plain INSERT (freshInsertSQL when it can),
+// which fails with a unique violation if an idempotency key (or an id) is
+// taken. Without ON CONFLICT PostgreSQL skips speculative insertion (a
+// pre-check of the idempotency index and a speculative lock per row), and
+// the statement neither returns ids nor materializes its rows for an
+// admission join. The check runs before the insert, whose counter trigger
+// would otherwise have counted the batch already; it counts every job
+// sent as new, so with idempotency keys a refusal may be wrong (a
+// repeated job does not count), and Insert then runs the careful path.
 func (s *Store) insertPlain(ctx context.Context, params *jobParams, orderKeys, limQueues []string, gains, limits []int64) error {
 	sql, args := freshInsertSQL, params.freshArgs()
 	if !params.fresh {
