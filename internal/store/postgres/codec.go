@@ -175,6 +175,8 @@ type jobParams struct {
 	payload, result                         [][]byte
 	hasResult                               []bool
 	callbackURL                             []string
+	// fresh: every record added is fresh, with rev 1 and no token.
+	fresh bool
 }
 
 func newJobParams(n int) *jobParams {
@@ -193,6 +195,7 @@ func newJobParams(n int) *jobParams {
 		errorsJSON: make([]string, 0, n), progress: make([]string, 0, n),
 		payload: make([][]byte, 0, n), result: make([][]byte, 0, n), hasResult: make([]bool, 0, n),
 		callbackURL: make([]string, 0, n),
+		fresh:       true,
 	}
 }
 
@@ -207,6 +210,7 @@ func (p *jobParams) add(r *store.Record, rev uint64, token string, payload bool)
 	if err != nil {
 		return spool.Invalidf("job %q: progress cannot be stored: %v", r.ID, err)
 	}
+	p.fresh = p.fresh && rev == 1 && token == "" && fresh(r)
 	p.id = append(p.id, r.ID)
 	p.queue = append(p.queue, r.Queue)
 	p.typ = append(p.typ, r.Type)
@@ -273,6 +277,35 @@ func (p *jobParams) args() []any {
 		p.leaseAt, p.cancelRequested, p.token, p.worker, p.idemKey, p.orderingKey,
 		p.dependsOn, p.tags, p.errorsJSON, p.progress, p.payload, p.result, p.hasResult, p.callbackURL,
 	}
+}
+
+// freshColumns are the columns of a job as an enqueue makes it: the other
+// columns of spool_jobs hold their defaults (no attempt, lease, worker,
+// errors, progress or result), and attempt and rev are 0 and 1.
+const freshColumns = `id, queue, type, state, priority, max_attempts, timeout_ns, backoff_base_ns,
+	backoff_max_ns, run_at, created_at, ready_at, idempotency_key, ordering_key, depends_on, tags,
+	payload, callback_url`
+
+// freshUnnestArgs is the unnest(...) over the parameters of freshArgs.
+const freshUnnestArgs = `unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int4[], $6::int4[],
+	$7::int8[], $8::int8[], $9::int8[], $10::timestamptz[], $11::timestamptz[], $12::timestamptz[],
+	$13::text[], $14::text[], $15::text[], $16::text[], $17::bytea[], $18::text[])`
+
+// freshArgs are the parameters of freshUnnestArgs: 18 arrays instead of
+// 30, so less to encode, send, decode and unnest.
+func (p *jobParams) freshArgs() []any {
+	return []any{
+		p.id, p.queue, p.typ, p.state, p.priority, p.maxAttempts, p.timeout, p.backoffBase,
+		p.backoffMax, p.runAt, p.createdAt, p.readyAt, p.idemKey, p.orderingKey, p.dependsOn, p.tags,
+		p.payload, p.callbackURL,
+	}
+}
+
+// fresh reports whether r can be stored from freshArgs (with rev 1 and no
+// token, as Insert stores every job).
+func fresh(r *store.Record) bool {
+	return r.Attempt == 0 && r.StartedAt == nil && r.FinishedAt == nil && r.LeaseExpiresAt == nil &&
+		!r.CancelRequested && r.Worker == "" && len(r.Errors) == 0 && r.Progress == nil && r.Result == nil
 }
 
 func encodeJSON(v any, present bool) (string, error) {

@@ -17,6 +17,8 @@ var (
 	NextDueSQL  = nextDueSQL
 	PurgeSQL    = purgeSQL
 	InsertSQL   = insertSQL
+	PlainSQL    = plainInsertSQL
+	FreshSQL    = freshInsertSQL
 	UpdateSQL   = updateSQL
 	JobColumns  = jobColumns
 	TextArray   = textArray
@@ -46,6 +48,21 @@ func JobArgs(recs ...*store.Record) []any {
 		}
 	}
 	return p.args()
+}
+
+// FreshJobArgs returns the parameters of FreshSQL for recs, which must be
+// fresh.
+func FreshJobArgs(recs ...*store.Record) []any {
+	p := newJobParams(len(recs))
+	for _, r := range recs {
+		if err := p.add(r, 1, "", true); err != nil {
+			panic(err)
+		}
+	}
+	if !p.fresh {
+		panic("FreshJobArgs: a record is not fresh")
+	}
+	return p.freshArgs()
 }
 
 // ChannelName is the NOTIFY channel of a schema.

@@ -102,6 +102,18 @@ func TestQueryPlans(t *testing.T) {
 			refuse: []string{"Seq Scan on spool_jobs"},
 		},
 		{
+			// Insert's fast paths: the ordinality column is the scan's
+			// order, so ORDER BY ord sorts nothing.
+			name: "InsertPlain", sql: postgres.PlainSQL, args: postgres.JobArgs(fresh),
+			want:   []string{"Insert on spool_jobs"},
+			refuse: []string{"Seq Scan on spool_jobs", "Sort"},
+		},
+		{
+			name: "InsertFresh", sql: postgres.FreshSQL, args: postgres.FreshJobArgs(fresh),
+			want:   []string{"Insert on spool_jobs"},
+			refuse: []string{"Seq Scan on spool_jobs", "Sort"},
+		},
+		{
 			name: "ListAllStates", sql: postgres.ListAllSQL, args: []any{"q1", "", int64(51)},
 			want:   []string{"Merge Append", "Index Scan using spool_jobs_list on spool_jobs"},
 			refuse: []string{"Seq Scan on spool_jobs"},

@@ -54,6 +54,33 @@ SELECT (SELECT coalesce(array_agg(id), '{}') FROM ins),
        (SELECT spool_check_depth(array_agg(queue ORDER BY ord), array_agg(n ORDER BY ord),
                                  array_agg(max_depth ORDER BY ord), $33, $34, $35) FROM gained)`
 
+// plainInsertSQL inserts a batch in input order (seq follows it) with no
+// conflict check: Insert's fast path. The ordinality column is the scan's
+// sort order, so ORDER BY costs no sort.
+const plainInsertSQL = `
+INSERT INTO spool_jobs (` + insertColumns + `)
+SELECT id, queue, type, state, priority, attempt, max_attempts, rev, timeout_ns,
+    backoff_base_ns, backoff_max_ns, run_at, created_at, ready_at, started_at, finished_at,
+    lease_expires_at, cancel_requested, token, worker, nullif(idempotency_key, ''), ordering_key,
+    nullif(depends_on, '')::text[], nullif(tags, '')::text[],
+    nullif(errors, '')::json, nullif(progress, '')::json, payload, result, callback_url
+FROM ` + unnestArgs + ` WITH ORDINALITY AS t(` + unnestColumns + `, ord)
+ORDER BY ord`
+
+// freshInsertSQL is plainInsertSQL for batches of fresh jobs (see fresh),
+// from freshArgs; the columns it leaves out take their defaults.
+const freshInsertSQL = `
+INSERT INTO spool_jobs (` + freshColumns + `, attempt, rev)
+SELECT id, queue, type, state, priority, max_attempts, timeout_ns, backoff_base_ns,
+    backoff_max_ns, run_at, created_at, ready_at, nullif(idempotency_key, ''), ordering_key,
+    nullif(depends_on, '')::text[], nullif(tags, '')::text[], payload, callback_url, 0, 1
+FROM ` + freshUnnestArgs + ` WITH ORDINALITY AS t(` + freshColumns + `, ord)
+ORDER BY ord`
+
+// checkDepthSQL is the admission check of the fast path, before
+// plainInsertSQL in the same transaction, on gains counted from the batch.
+const checkDepthSQL = `SELECT spool_check_depth($1::text[], $2::int8[], $3::int8[], $4, $5, $6)`
+
 // keyedSQL reads, after insertSQL in the same transaction and only when
 // it skipped a job, the job that holds each idempotency key of the batch: a new statement, so it sees the
 // rows that made the insert skip a job even if they committed after the
@@ -66,14 +93,12 @@ SELECT CASE WHEN j.id IS NULL THEN spool_fail('` + codeKeyVanished + `', 'the jo
 FROM unnest($1::text[], $2::text[], $3::text[]) AS k(queue, key, id)
 LEFT JOIN spool_jobs j ON j.queue = k.queue AND j.idempotency_key = k.key`
 
-// Insert stores new jobs, all or none (see store.InsertParams). Without
-// idempotency keys it is one round trip: insertSQL alone, in an implicit
-// transaction. With keys, insertSQL runs in an explicit transaction, and
-// keyedSQL follows in it only when the insert skipped a job (a repeated
-// request): reading the keys back on every insert, even pipelined in the
-// same round trip, made keyed batches about 2.5x slower (measured with
-// BenchmarkStore/InsertBatch100Keyed); the two round trips the explicit
-// transaction adds (BEGIN, COMMIT) cost far less.
+// Insert stores new jobs, all or none (see store.InsertParams). It first
+// tries insertPlain: one round trip, one implicit transaction, a plain
+// INSERT that fails if a job's idempotency key is taken. Only then (a
+// repeated request, seldom) does it run insertSkipping: insertSQL, which
+// skips the jobs whose key is taken, in an explicit transaction, followed
+// by keyedSQL when a job was skipped.
 func (s *Store) Insert(ctx context.Context, p store.InsertParams) ([]store.InsertResult, error) {
 	if err := s.begin(ctx); err != nil {
 		return nil, err
@@ -95,7 +120,7 @@ func (s *Store) Insert(ctx context.Context, p store.InsertParams) ([]store.Inser
 
 	// Only the first job of each (queue, key) is sent; later ones of the
 	// batch are duplicates of it.
-	type key struct{ queue, key string }
+	type key = insertKey
 	dupOf := make([]int, n)
 	first := make(map[key]int)
 	var send []int
@@ -115,31 +140,107 @@ func (s *Store) Insert(ctx context.Context, p store.InsertParams) ([]store.Inser
 	}
 	params := newJobParams(len(send))
 	var limQueues []string
-	var limits []int64
+	var limits, gains []int64
 	for _, i := range send {
 		r := p.Jobs[i]
 		if err := params.add(r, 1, "", true); err != nil {
 			return nil, err
 		}
-		if limit, ok := p.MaxDepth[r.Queue]; ok && !r.State.Terminal() && !slices.Contains(limQueues, r.Queue) {
-			limQueues = append(limQueues, r.Queue)
-			limits = append(limits, limit)
+		if limit, ok := p.MaxDepth[r.Queue]; ok && !r.State.Terminal() {
+			k := slices.Index(limQueues, r.Queue)
+			if k < 0 {
+				k = len(limQueues)
+				limQueues = append(limQueues, r.Queue)
+				limits = append(limits, limit)
+				gains = append(gains, 0)
+			}
+			gains[k]++
 		}
 	}
-	args := append(params.args(), limQueues, limits, false, s.admission.tickets, s.admission.maxFastGain)
 	orderKeys := orderingLocks(p.Jobs)
 
 	var (
 		inserted []string
 		existing map[key]*store.Record
 	)
+	err := s.insertPlain(ctx, params, orderKeys, limQueues, gains, limits)
+	switch {
+	case err == nil:
+		inserted = make([]string, len(send))
+		for k, i := range send {
+			inserted[k] = p.Jobs[i].ID
+		}
+	case len(kq) > 0 && (sqlState(err) == pgerrUniqueViolation || sqlState(err) == codeQueueFull):
+		// An idempotency key is taken (a repeated request, most likely),
+		// or the queue looked full counting every job as new: the
+		// insert runs again, skipping the jobs whose key is taken and
+		// admitting only what it inserts.
+		err = s.insertSkipping(ctx, params, orderKeys, limQueues, limits, kq, kk, kid, len(send), &inserted, &existing)
+	}
+	if err != nil {
+		var pe *pgconn.PgError
+		if errors.As(err, &pe) && pe.Code == codeQueueFull {
+			return nil, queueFull(pe)
+		}
+		return nil, interpretError(fmt.Sprintf("inserting %d jobs", n), err)
+	}
+	return s.insertResults(ctx, p.Jobs, send, dupOf, inserted, existing)
+}
+
+// insertPlain is Insert's fast path, one round trip and one implicit
+// transaction: the ordering keys' locks, the admission check on the gains
+// counted from the batch, and a plain INSERT (freshInsertSQL when it can),
+// which fails with a unique violation if an idempotency key (or an id) is
+// taken. Without ON CONFLICT PostgreSQL skips speculative insertion (a
+// pre-check of the idempotency index and a speculative lock per row), and
+// the statement neither returns ids nor materializes its rows for an
+// admission join. The check runs before the insert, whose counter trigger
+// would otherwise have counted the batch already; it counts every job
+// sent as new, so with idempotency keys a refusal may be wrong (a
+// repeated job does not count), and Insert then runs the careful path.
+func (s *Store) insertPlain(ctx context.Context, params *jobParams, orderKeys, limQueues []string, gains, limits []int64) error {
+	sql, args := freshInsertSQL, params.freshArgs()
+	if !params.fresh {
+		sql, args = plainInsertSQL, params.args()
+	}
+	exclusive := false
+	return retry(ctx, func() error {
+		b := &pgx.Batch{}
+		if len(orderKeys) > 0 {
+			b.Queue(orderLockSQL, orderKeys)
+		}
+		if len(limQueues) > 0 {
+			b.Queue(checkDepthSQL, limQueues, gains, limits, exclusive, s.admission.tickets, s.admission.maxFastGain)
+		}
+		b.Queue(sql, args...)
+		br := s.pool.SendBatch(ctx, b)
+		var err error
+		for range b.Len() {
+			if _, e := br.Exec(); err == nil {
+				err = e
+			}
+		}
+		err = cmp.Or(err, br.Close())
+		if sqlState(err) == codeAdmitExclusively {
+			exclusive = true
+		}
+		return err
+	})
+}
+
+// insertSkipping inserts the batch skipping the jobs whose idempotency key
+// is taken (insertSQL), and reads the jobs that hold those keys (keyedSQL),
+// in one transaction: the path of a repeated request.
+func (s *Store) insertSkipping(ctx context.Context, params *jobParams, orderKeys, limQueues []string, limits []int64,
+	kq, kk, kid []string, sent int, inserted *[]string, existing *map[insertKey]*store.Record) error {
+	args := append(params.args(), limQueues, limits, false, s.admission.tickets, s.admission.maxFastGain)
 	readKeyed := func(q queryer) error {
-		existing = make(map[key]*store.Record, len(kq))
+		*existing = make(map[insertKey]*store.Record, len(kq))
 		rows, err := q.Query(ctx, keyedSQL, kq, kk, kid)
 		for err == nil && rows.Next() {
 			var r *store.Record
 			if r, err = scanRecord(rows, nil); err == nil {
-				existing[key{r.Queue, r.IdempotencyKey}] = r
+				(*existing)[insertKey{r.Queue, r.IdempotencyKey}] = r
 			}
 		}
 		if rows != nil {
@@ -148,71 +249,60 @@ func (s *Store) Insert(ctx context.Context, p store.InsertParams) ([]store.Inser
 		}
 		return err
 	}
-	err := retry(ctx, func() error {
+	return retry(ctx, func() error {
 		b := &pgx.Batch{}
 		if len(orderKeys) > 0 {
 			b.Queue(orderLockSQL, orderKeys)
 		}
 		b.Queue(insertSQL, args...)
-		run := func(q interface {
-			SendBatch(context.Context, *pgx.Batch) pgx.BatchResults
-		}) error {
-			br := q.SendBatch(ctx, b)
+		// The jobs holding the keys that made the insert skip a job are
+		// read in the same transaction, and only when a job was skipped.
+		err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+			br := tx.SendBatch(ctx, b)
 			var err error
 			if len(orderKeys) > 0 {
 				_, err = br.Exec()
 			}
 			if err == nil {
-				err = br.QueryRow().Scan(&inserted, nil)
+				err = br.QueryRow().Scan(inserted, nil)
 			}
-			return cmp.Or(err, br.Close())
-		}
-		var err error
-		if len(kq) == 0 {
-			// One round trip, one implicit transaction.
-			err = run(s.pool)
-		} else {
-			// With idempotency keys: the jobs holding the keys that made
-			// the insert skip a job are read in the same transaction,
-			// and only when a job was skipped (seldom: a repeated
-			// request).
-			err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-				if err := run(tx); err != nil {
-					return err
-				}
-				if len(inserted) < len(send) {
-					return readKeyed(tx)
-				}
-				return nil
-			})
-		}
+			if err = cmp.Or(err, br.Close()); err != nil {
+				return err
+			}
+			if len(*inserted) < sent {
+				return readKeyed(tx)
+			}
+			return nil
+		})
 		if sqlState(err) == codeAdmitExclusively {
 			args[len(args)-3] = true
 		}
 		return err
 	})
-	if err != nil {
-		var pe *pgconn.PgError
-		if errors.As(err, &pe) && pe.Code == codeQueueFull {
-			return nil, queueFull(pe)
-		}
-		return nil, interpretError(fmt.Sprintf("inserting %d jobs", n), err)
-	}
+}
 
+// insertKey is an idempotency key in its queue.
+type insertKey struct{ queue, key string }
+
+// insertResults builds Insert's answer from the ids inserted and the jobs
+// found holding the keys of the others, and reports the new jobs.
+func (s *Store) insertResults(ctx context.Context, jobs []*store.Record, send, dupOf []int, inserted []string,
+	existing map[insertKey]*store.Record) ([]store.InsertResult, error) {
+	n := len(jobs)
 	isNew := make(map[string]bool, len(inserted))
 	for _, id := range inserted {
 		isNew[id] = true
 	}
 	res := make([]store.InsertResult, n)
 	for _, i := range send {
-		r := p.Jobs[i]
+		r := jobs[i]
 		if isNew[r.ID] {
 			out := stored(r)
 			out.Rev, out.Token = 1, ""
 			res[i] = store.InsertResult{Record: out}
 			continue
 		}
-		ex := existing[key{r.Queue, r.IdempotencyKey}]
+		ex := existing[insertKey{r.Queue, r.IdempotencyKey}]
 		if r.IdempotencyKey == "" || ex == nil {
 			return nil, fmt.Errorf("postgres store: inserting %d jobs: job %q was neither inserted nor found", n, r.ID)
 		}

@@ -36,6 +36,10 @@ func Bench(b *testing.B, newStore func(b *testing.B) store.Store) {
 	b.Run("InsertBatch100", func(b *testing.B) { benchInsertBatch(b, newStore(b), false) })
 	// The same with an idempotency key on every job, as the SDK sends.
 	b.Run("InsertBatch100Keyed", func(b *testing.B) { benchInsertBatch(b, newStore(b), true) })
+	// 100 jobs per call from GOMAXPROCS*2 goroutines (4 on two CPUs, as
+	// the producers of spool bench's enqueue_batch), with the admission
+	// check the engine asks for.
+	b.Run("InsertBatch100Parallel", func(b *testing.B) { benchInsertBatchParallel(b, newStore(b)) })
 	// Lease one job and complete it (two durable writes per job) from
 	// GOMAXPROCS*8 goroutines, on a queue filled beforehand.
 	b.Run("LeaseUpdate", func(b *testing.B) { benchLeaseUpdate(b, newStore(b)) })
@@ -136,5 +140,25 @@ func benchInsertBatch(b *testing.B, s store.Store, keyed bool) {
 			b.Fatal(err)
 		}
 	}
+	reportJobsPerSec(b, 100)
+}
+
+func benchInsertBatchParallel(b *testing.B, s store.Store) {
+	ctx := context.Background()
+	maxDepth := map[string]int64{"q": 1 << 40}
+	b.SetParallelism(2)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		batch := make([]*store.Record, 100)
+		for pb.Next() {
+			for i := range batch {
+				batch[i] = BenchJob("q")
+			}
+			if _, err := s.Insert(ctx, store.InsertParams{Jobs: batch, MaxDepth: maxDepth}); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
 	reportJobsPerSec(b, 100)
 }
