@@ -46,3 +46,7 @@ func WithCoalescedBodyLimit(n int) Option {
 		return nil
 	}
 }
+
+// PrefetchWindow is how many jobs w currently leases ahead of its free
+// handler slots.
+func PrefetchWindow(w *Worker) int { return int(w.prefetch.Load()) }

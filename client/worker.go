@@ -56,12 +56,17 @@ type WorkerOptions struct {
 	Concurrency int
 	// Prefetch is how many jobs the worker leases ahead of its free
 	// slots, so that the next job is at hand when a handler returns and
-	// leasing overlaps running (default: Concurrency; negative: none). A
-	// prefetched job waits, its lease kept alive by heartbeats and its
-	// timeout not yet running, and is released at once if the worker
-	// stops before running it. Jobs leased ahead are not available to
-	// other workers: lower it for long jobs on a queue shared by many
-	// workers.
+	// leasing overlaps running (negative: none). A prefetched job waits,
+	// its lease kept alive by heartbeats and its timeout not yet running,
+	// and is released at once if the worker stops before running it.
+	// Jobs leased ahead are not available to other workers: set it low
+	// for long jobs on a queue shared by many workers.
+	//
+	// By default (0) it adapts, starting at Concurrency: it doubles, up
+	// to 8 x Concurrency, each time the handlers run out of jobs while a
+	// lease request is on its way (jobs shorter than a round trip), and
+	// halves back towards Concurrency when a prefetched job waits over
+	// 100ms for a handler (longer jobs).
 	Prefetch int
 	// Lease is how long a claim on a job lasts without a heartbeat
 	// (default 30s, at least 1s). A worker that vanishes delays its jobs
@@ -99,7 +104,16 @@ type WorkerOptions struct {
 	Name string
 	// Logger receives the worker's logs (default: none).
 	Logger *slog.Logger
+
+	// adaptive is set by withDefaults when Prefetch was left at 0.
+	adaptive bool
 }
+
+// Bounds of an adaptive prefetch (WorkerOptions.Prefetch left at 0).
+const (
+	maxPrefetchFactor = 8
+	prefetchWaitLimit = 100 * time.Millisecond
+)
 
 // withDefaults fills the zero fields.
 func (o WorkerOptions) withDefaults() WorkerOptions {
@@ -109,6 +123,7 @@ func (o WorkerOptions) withDefaults() WorkerOptions {
 	}
 	if o.Prefetch == 0 {
 		o.Prefetch = o.Concurrency
+		o.adaptive = true
 	}
 	if o.Prefetch < 0 {
 		o.Prefetch = 0
@@ -210,11 +225,16 @@ type Worker struct {
 	// base is the parent of the handlers' contexts: ctx of Run without its
 	// cancellation, so handlers outlive Run's ctx by the shutdown grace.
 	base context.Context
-	// slots holds a token per leased job (running or prefetched); freed
-	// signals a free slot. run holds a token per running handler.
+	// slots holds a token per leased job (running or prefetched), at most
+	// Concurrency + prefetch of them; freed signals a free slot. run holds
+	// a token per running handler.
 	slots chan struct{}
-	freed chan struct{}
-	run   chan struct{}
+	// prefetch is the current prefetch: opts.Prefetch, or between it and
+	// maxPrefetch when it adapts (see WorkerOptions.Prefetch).
+	prefetch    atomic.Int64
+	maxPrefetch int
+	freed       chan struct{}
+	run         chan struct{}
 	// stopping is closed when leasing stops: prefetched jobs that have not
 	// started are released rather than run.
 	stopping chan struct{}
@@ -236,17 +256,46 @@ func NewWorker(c *Client, opts WorkerOptions) (*Worker, error) {
 	if err := opts.validate(); err != nil {
 		return nil, err
 	}
-	return &Worker{
-		c:        c,
-		opts:     opts,
-		log:      opts.Logger.With("worker", opts.Name),
-		handlers: make(map[string]HandlerFunc),
-		slots:    make(chan struct{}, opts.Concurrency+opts.Prefetch),
-		freed:    make(chan struct{}, 1),
-		run:      make(chan struct{}, opts.Concurrency),
-		stopping: make(chan struct{}),
-		tasks:    make(map[*task]struct{}),
-	}, nil
+	maxPrefetch := opts.Prefetch
+	if opts.adaptive {
+		maxPrefetch = max(opts.Prefetch, min(maxPrefetchFactor*opts.Concurrency, spool.DefaultLimits.MaxLease))
+	}
+	w := &Worker{
+		c:           c,
+		opts:        opts,
+		log:         opts.Logger.With("worker", opts.Name),
+		handlers:    make(map[string]HandlerFunc),
+		slots:       make(chan struct{}, opts.Concurrency+maxPrefetch),
+		maxPrefetch: maxPrefetch,
+		freed:       make(chan struct{}, 1),
+		run:         make(chan struct{}, opts.Concurrency),
+		stopping:    make(chan struct{}),
+		tasks:       make(map[*task]struct{}),
+	}
+	w.prefetch.Store(int64(opts.Prefetch))
+	return w, nil
+}
+
+// growPrefetch doubles an adaptive prefetch, up to maxPrefetch.
+func (w *Worker) growPrefetch() {
+	for {
+		p := w.prefetch.Load()
+		n := min(max(2*p, 1), int64(w.maxPrefetch))
+		if n == p || w.prefetch.CompareAndSwap(p, n) {
+			return
+		}
+	}
+}
+
+// shrinkPrefetch halves an adaptive prefetch, down to opts.Prefetch.
+func (w *Worker) shrinkPrefetch() {
+	for {
+		p := w.prefetch.Load()
+		n := max(p/2, int64(w.opts.Prefetch))
+		if n == p || w.prefetch.CompareAndSwap(p, n) {
+			return
+		}
+	}
 }
 
 // Handle registers the handler of jobs of type typ. It panics if typ is
@@ -347,6 +396,7 @@ func (w *Worker) leaseLoop(ctx context.Context) {
 		req := spool.LeaseRequest{Queues: w.opts.Queues, Max: min(free, spool.DefaultLimits.MaxLease),
 			Wait: &wait, Lease: &lease, Worker: w.opts.Name}
 		leasedAt := time.Now()
+		heldAtSend := len(w.slots)
 		jobs, err := w.c.Lease(ctx, req)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -367,6 +417,12 @@ func (w *Worker) leaseLoop(ctx context.Context) {
 			continue
 		}
 		failures = 0
+		if w.opts.adaptive && heldAtSend > 0 && len(jobs) == req.Max && len(w.slots) < w.opts.Concurrency {
+			// The handlers had jobs when the request left and ran out
+			// before its answer came, which was full: lease further
+			// ahead. (An idle worker's first lease proves nothing.)
+			w.growPrefetch()
+		}
 		// Jobs leased as ctx ended are ours all the same: the shutdown
 		// runs or releases them.
 		started := 0
@@ -408,7 +464,8 @@ func (w *Worker) waitFree(ctx context.Context) int {
 			return 0
 		}
 		held := len(w.slots)
-		if free := cap(w.slots) - held; free > 0 && (held < w.opts.Concurrency || free >= (cap(w.slots)+1)/2) {
+		limit := w.opts.Concurrency + int(w.prefetch.Load())
+		if free := limit - held; free > 0 && (held < w.opts.Concurrency || free >= (limit+1)/2) {
 			return free
 		}
 		select {

@@ -111,8 +111,14 @@ func (w *Worker) acquireRun(t *task) bool {
 	select {
 	case w.run <- struct{}{}:
 	default:
+		since := time.Now()
 		select {
 		case w.run <- struct{}{}:
+			if w.opts.adaptive && time.Since(since) > prefetchWaitLimit {
+				// Jobs take long enough for a prefetched one to wait:
+				// lease less far ahead.
+				w.shrinkPrefetch()
+			}
 		case <-w.stopping:
 			w.releaseUnstarted(t)
 			return false

@@ -683,3 +683,59 @@ func TestWorkerLeavesNoGoroutines(t *testing.T) {
 	c.Close() // the connections are the Client's, not the Worker's
 	goleak.VerifyNone(t, before)
 }
+
+// With Prefetch left at its default, a worker leases further ahead while
+// its jobs are shorter than a lease round trip, and comes back to
+// Concurrency when they are long enough for a prefetched job to wait. It
+// never holds more jobs than Concurrency plus its window.
+func TestWorkerAdaptivePrefetch(t *testing.T) {
+	t.Parallel()
+	c := newServer(t)
+	ctx := context.Background()
+	const conc = 2
+	var handled, slowRunning, slowMost atomic.Int64
+	w := newWorker(t, c, client.WorkerOptions{Queues: []string{"ad"}, Concurrency: conc})
+	require.Equal(t, conc, client.PrefetchWindow(w), "it starts at Concurrency")
+	w.Handle("fast", func(context.Context, *client.Job) (any, error) {
+		handled.Add(1)
+		return nil, nil
+	})
+	w.Handle("slow", func(context.Context, *client.Job) (any, error) {
+		n := slowRunning.Add(1)
+		for m := slowMost.Load(); n > m && !slowMost.CompareAndSwap(m, n); m = slowMost.Load() {
+		}
+		time.Sleep(150 * time.Millisecond)
+		slowRunning.Add(-1)
+		handled.Add(1)
+		return nil, nil
+	})
+	stop := runWorker(t, w)
+	defer func() { require.NoError(t, stop()) }()
+
+	enqueue := func(typ string, n int) {
+		reqs := make([]spool.EnqueueRequest, n)
+		for i := range reqs {
+			reqs[i] = spool.EnqueueRequest{Type: typ}
+		}
+		_, err := c.EnqueueBatch(ctx, "ad", reqs)
+		require.NoError(t, err)
+	}
+	enqueue("fast", 1000)
+	require.Eventually(t, func() bool { return handled.Load() == 1000 }, 30*time.Second, time.Millisecond)
+	grown := client.PrefetchWindow(w)
+	require.Greater(t, grown, conc, "no-op jobs make it lease further ahead")
+	require.LessOrEqual(t, grown, 8*conc)
+
+	enqueue("slow", 12)
+	var mostActive int64
+	require.Eventually(t, func() bool {
+		q, err := c.Queue(ctx, "ad")
+		if err == nil {
+			mostActive = max(mostActive, q.Counts[spool.StateActive])
+		}
+		return handled.Load() == 1012
+	}, 30*time.Second, time.Millisecond)
+	require.Equal(t, conc, client.PrefetchWindow(w), "long jobs bring it back to Concurrency")
+	require.LessOrEqual(t, slowMost.Load(), int64(conc))
+	require.LessOrEqual(t, mostActive, int64(conc+grown), "never more leased than the window allows")
+}
