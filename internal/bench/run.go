@@ -28,8 +28,11 @@ const (
 	// of process) run.
 	BatchProducers = 4
 	// BackpressureWorkers is how many handlers drain the queue in
-	// backpressure: few, so producers offer far more than they take.
+	// backpressure, each taking BackpressureJobTime per job: at most
+	// 1,000 jobs/s, so producers offer far more than they take, however
+	// fast the system's own workers are.
 	BackpressureWorkers = 2
+	BackpressureJobTime = 2 * time.Millisecond
 	// sampleEvery is how often backpressure samples the queue's pending
 	// count and the server's RSS.
 	sampleEvery = 100 * time.Millisecond
@@ -144,6 +147,7 @@ func (o Options) params() map[string]string {
 		"batch_producers":      strconv.Itoa(BatchProducers),
 		"workers":              strconv.Itoa(o.Workers),
 		"backpressure_workers": strconv.Itoa(BackpressureWorkers),
+		"backpressure_job_ms":  strconv.FormatInt(BackpressureJobTime.Milliseconds(), 10),
 		"rate":                 strconv.Itoa(o.Rate),
 		"duration":             o.Duration.String(),
 		"max_depth":            strconv.FormatInt(o.MaxDepth, 10),

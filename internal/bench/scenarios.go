@@ -264,7 +264,8 @@ func runLatency(ctx context.Context, e *runEnv) (runFigures, error) {
 }
 
 // runBackpressure: bound the queue to o.MaxDepth, fill it to the bound,
-// drain it with BackpressureWorkers handlers, and let o.Producers
+// drain it with BackpressureWorkers handlers of BackpressureJobTime per
+// job, and let o.Producers
 // producers enqueue as fast as they can for o.Duration: count accepted and refused (IsFull)
 // enqueues, time the refusals, sample Pending and the server's RSS.
 func runBackpressure(ctx context.Context, e *runEnv) (runFigures, error) {
@@ -293,7 +294,13 @@ func runBackpressure(ctx context.Context, e *runEnv) (runFigures, error) {
 			return nil, fmt.Errorf("filling the queue to its bound: EnqueueBatch: %w", err)
 		}
 	}
-	w := startWork(ctx, e.t, e.queue, BackpressureWorkers, func(context.Context, []byte) error { return nil })
+	w := startWork(ctx, e.t, e.queue, BackpressureWorkers, func(ctx context.Context, _ []byte) error {
+		select {
+		case <-time.After(BackpressureJobTime):
+		case <-ctx.Done():
+		}
+		return nil
+	})
 	defer w.stop()
 
 	var accepted, rejected atomic.Int64

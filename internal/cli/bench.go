@@ -48,7 +48,8 @@ Scenarios (--scenarios, comma-separated; default all):
                   started first): p50, p99, p99.9, max; enqueue p50/p99.
   backpressure    the queue is bounded to --max-depth and filled to it (not
                   timed); then --producers producers enqueue as fast as they
-                  can for --duration against ` + fmt.Sprint(bench.BackpressureWorkers) + ` handlers: accepted/s,
+                  can for --duration against ` + fmt.Sprint(bench.BackpressureWorkers) + ` handlers that take
+                  ` + bench.BackpressureJobTime.String() + ` per job (a slow drain, so the queue stays full): accepted/s,
                   refused (queue full)/s, refusal round trip p50/p99, peak
                   pending; when the bench started the server, its RSS (VmRSS,
                   every 100ms) at start, peak and end.
