@@ -334,26 +334,27 @@ func (d *decoder) backoff() (*spool.Backoff, bool) {
 	b := new(spool.Backoff)
 	var seen uint32
 	ok := d.object(func(k []byte) bool {
-		var ok bool
+		var (
+			ok  bool
+			bit uint
+		)
 		switch string(k) {
 		case "base":
-			if !first(&seen, 0) {
-				return false
-			}
+			bit = 0
 			b.Base, ok = d.duration()
 		case "max":
-			if !first(&seen, 1) {
-				return false
-			}
+			bit = 1
 			b.Max, ok = d.duration()
 		}
-		return ok
+		return ok && first(&seen, bit)
 	})
 	return b, ok
 }
 
 // first marks field bit as seen, and reports false if it already was: a
-// duplicate key, which encoding/json merges, is left to it.
+// duplicate key, which encoding/json merges, is left to it. The decoders
+// call it after reading the key's value: a repeat fails the whole fast
+// path, so what it read is thrown away.
 func first(seen *uint32, bit uint) bool {
 	if *seen&(1<<bit) != 0 {
 		return false

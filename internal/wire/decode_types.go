@@ -24,154 +24,103 @@ func (d *decoder) job() (*spool.Job, bool) {
 	d.startBlock()
 	var seen uint32
 	ok := d.object(func(k []byte) bool {
-		var ok bool
+		var (
+			ok  bool
+			bit uint
+		)
 		switch string(k) {
 		case "id":
-			if !first(&seen, 0) {
-				return false
-			}
+			bit = 0
 			ok = d.strLater(&j.ID)
 		case "queue":
-			if !first(&seen, 1) {
-				return false
-			}
+			bit = 1
 			j.Queue, ok = d.str(d.queue)
 			d.queue = j.Queue
 		case "type":
-			if !first(&seen, 2) {
-				return false
-			}
+			bit = 2
 			j.Type, ok = d.str(d.typ)
 			d.typ = j.Type
 		case "payload":
-			if !first(&seen, 3) {
-				return false
-			}
+			bit = 3
 			j.Payload, ok = d.raw()
 		case "priority":
-			if !first(&seen, 4) {
-				return false
-			}
+			bit = 4
 			j.Priority, ok = d.int()
 		case "state":
-			if !first(&seen, 5) {
-				return false
-			}
+			bit = 5
 			j.State, ok = d.state()
 		case "run_at":
-			if !first(&seen, 6) {
-				return false
-			}
+			bit = 6
 			ok = d.time(&j.RunAt)
 		case "attempt":
-			if !first(&seen, 7) {
-				return false
-			}
+			bit = 7
 			j.Attempt, ok = d.int()
 		case "max_attempts":
-			if !first(&seen, 8) {
-				return false
-			}
+			bit = 8
 			j.MaxAttempts, ok = d.int()
 		case "timeout":
-			if !first(&seen, 9) {
-				return false
-			}
+			bit = 9
 			j.Timeout, ok = d.duration()
 		case "backoff":
-			if !first(&seen, 10) {
-				return false
-			}
+			bit = 10
 			j.Backoff, ok = d.backoff()
 		case "idempotency_key":
-			if !first(&seen, 11) {
-				return false
-			}
+			bit = 11
 			ok = d.strLater(&j.IdempotencyKey)
 		case "ordering_key":
-			if !first(&seen, 12) {
-				return false
-			}
+			bit = 12
 			ok = d.strLater(&j.OrderingKey)
 		case "depends_on":
-			if !first(&seen, 13) {
-				return false
-			}
+			bit = 13
 			j.DependsOn, ok = d.strings(nil)
 		case "tags":
-			if !first(&seen, 14) {
-				return false
-			}
+			bit = 14
 			j.Tags, ok = d.strings(d.tags)
 			d.tags = j.Tags
 		case "callback_url":
-			if !first(&seen, 15) {
-				return false
-			}
+			bit = 15
 			ok = d.strLater(&j.CallbackURL)
 		case "result":
-			if !first(&seen, 16) {
-				return false
-			}
+			bit = 16
 			j.Result, ok = d.raw()
 		case "errors":
-			if !first(&seen, 17) {
-				return false
-			}
+			bit = 17
 			j.Errors, ok = d.attemptErrors()
 		case "progress":
-			if !first(&seen, 18) {
-				return false
-			}
+			bit = 18
 			j.Progress, ok = d.progress()
 		case "worker":
-			if !first(&seen, 19) {
-				return false
-			}
+			bit = 19
 			j.Worker, ok = d.str(d.worker)
 			d.worker = j.Worker
 		case "lease_expires_at":
-			if !first(&seen, 20) {
-				return false
-			}
+			bit = 20
 			j.LeaseExpiresAt = &blk.times[0]
 			ok = d.time(j.LeaseExpiresAt)
 		case "cancel_requested":
-			if !first(&seen, 21) {
-				return false
-			}
+			bit = 21
 			j.CancelRequested, ok = d.bool()
 		case "created_at":
-			if !first(&seen, 22) {
-				return false
-			}
+			bit = 22
 			ok = d.time(&j.CreatedAt)
 		case "ready_at":
-			if !first(&seen, 23) {
-				return false
-			}
+			bit = 23
 			j.ReadyAt = &blk.times[1]
 			ok = d.time(j.ReadyAt)
 		case "started_at":
-			if !first(&seen, 24) {
-				return false
-			}
+			bit = 24
 			j.StartedAt = &blk.times[2]
 			ok = d.time(j.StartedAt)
 		case "finished_at":
-			if !first(&seen, 25) {
-				return false
-			}
+			bit = 25
 			j.FinishedAt = &blk.times[3]
 			ok = d.time(j.FinishedAt)
 		case "lease":
-			if !first(&seen, 26) {
-				return false
-			}
+			bit = 26
 			j.Lease = &blk.lease
 			ok = d.lease(j.Lease)
 		}
-		return ok
+		return ok && first(&seen, bit)
 	})
 	if ok {
 		d.flush()
@@ -196,20 +145,19 @@ func (d *decoder) state() (spool.State, bool) {
 func (d *decoder) lease(l *spool.Lease) bool {
 	var seen uint32
 	return d.object(func(k []byte) bool {
-		var ok bool
+		var (
+			ok  bool
+			bit uint
+		)
 		switch string(k) {
 		case "token":
-			if !first(&seen, 0) {
-				return false
-			}
+			bit = 0
 			ok = d.strLater(&l.Token)
 		case "expires_at":
-			if !first(&seen, 1) {
-				return false
-			}
+			bit = 1
 			ok = d.time(&l.ExpiresAt)
 		}
-		return ok
+		return ok && first(&seen, bit)
 	})
 }
 
@@ -220,25 +168,22 @@ func (d *decoder) attemptErrors() ([]spool.AttemptError, bool) {
 		e := &errs[len(errs)-1]
 		var seen uint32
 		return d.object(func(k []byte) bool {
-			var ok bool
+			var (
+				ok  bool
+				bit uint
+			)
 			switch string(k) {
 			case "attempt":
-				if !first(&seen, 0) {
-					return false
-				}
+				bit = 0
 				e.Attempt, ok = d.int()
 			case "error":
-				if !first(&seen, 1) {
-					return false
-				}
+				bit = 1
 				e.Error, ok = d.str("")
 			case "at":
-				if !first(&seen, 2) {
-					return false
-				}
+				bit = 2
 				ok = d.time(&e.At)
 			}
-			return ok
+			return ok && first(&seen, bit)
 		})
 	})
 	return errs, ok
@@ -248,25 +193,22 @@ func (d *decoder) progress() (*spool.Progress, bool) {
 	p := new(spool.Progress)
 	var seen uint32
 	ok := d.object(func(k []byte) bool {
-		var ok bool
+		var (
+			ok  bool
+			bit uint
+		)
 		switch string(k) {
 		case "percent":
-			if !first(&seen, 0) {
-				return false
-			}
+			bit = 0
 			p.Percent, ok = d.float()
 		case "message":
-			if !first(&seen, 1) {
-				return false
-			}
+			bit = 1
 			p.Message, ok = d.str("")
 		case "updated_at":
-			if !first(&seen, 2) {
-				return false
-			}
+			bit = 2
 			ok = d.time(&p.UpdatedAt)
 		}
-		return ok
+		return ok && first(&seen, bit)
 	})
 	return p, ok
 }
@@ -284,80 +226,55 @@ func (d *decoder) enqueueRequest(r, prev *spool.EnqueueRequest) bool {
 	d.startBlock()
 	var seen uint32
 	ok := d.object(func(k []byte) bool {
-		var ok bool
+		var (
+			ok  bool
+			bit uint
+		)
 		switch string(k) {
 		case "type":
-			if !first(&seen, 0) {
-				return false
-			}
+			bit = 0
 			r.Type, ok = d.str(prevType)
 		case "payload":
-			if !first(&seen, 1) {
-				return false
-			}
+			bit = 1
 			r.Payload, ok = d.raw()
 		case "priority":
-			if !first(&seen, 2) {
-				return false
-			}
+			bit = 2
 			r.Priority, ok = d.int()
 		case "delay":
-			if !first(&seen, 3) {
-				return false
-			}
+			bit = 3
 			r.Delay, ok = d.durationPtr()
 		case "run_at":
-			if !first(&seen, 4) {
-				return false
-			}
+			bit = 4
 			r.RunAt, ok = d.timePtr()
 		case "max_attempts":
-			if !first(&seen, 5) {
-				return false
-			}
+			bit = 5
 			r.MaxAttempts, ok = d.int()
 		case "timeout":
-			if !first(&seen, 6) {
-				return false
-			}
+			bit = 6
 			r.Timeout, ok = d.durationPtr()
 		case "backoff":
-			if !first(&seen, 7) {
-				return false
-			}
+			bit = 7
 			r.Backoff, ok = d.backoff()
 		case "idempotency_key":
-			if !first(&seen, 8) {
-				return false
-			}
+			bit = 8
 			ok = d.strLater(&r.IdempotencyKey)
 		case "ordering_key":
-			if !first(&seen, 9) {
-				return false
-			}
+			bit = 9
 			ok = d.strLater(&r.OrderingKey)
 		case "depends_on":
-			if !first(&seen, 10) {
-				return false
-			}
+			bit = 10
 			r.DependsOn, ok = d.strings(nil)
 		case "ref":
-			if !first(&seen, 11) {
-				return false
-			}
+			bit = 11
 			ok = d.strLater(&r.Ref)
 		case "tags":
-			if !first(&seen, 12) {
-				return false
-			}
+			bit = 12
 			r.Tags, ok = d.strings(prevTags)
 		case "callback_url":
-			if !first(&seen, 13) {
-				return false
-			}
+			bit = 13
 			ok = d.strLater(&r.CallbackURL)
 		}
-		return ok
+		return ok && first(&seen, bit)
 	})
 	if ok {
 		d.flush()
@@ -370,42 +287,34 @@ func (d *decoder) ack(a *spool.Ack) bool {
 	d.startBlock()
 	var seen uint32
 	ok := d.object(func(k []byte) bool {
-		var ok bool
+		var (
+			ok  bool
+			bit uint
+		)
 		switch string(k) {
 		case "id":
-			if !first(&seen, 0) {
-				return false
-			}
+			bit = 0
 			ok = d.strLater(&a.ID)
 		case "token":
-			if !first(&seen, 1) {
-				return false
-			}
+			bit = 1
 			ok = d.strLater(&a.Token)
 		case "outcome":
-			a.Outcome, ok = d.outcome(&seen)
+			bit = 2
+			a.Outcome, ok = d.outcome()
 		case "result":
-			if !first(&seen, 3) {
-				return false
-			}
+			bit = 3
 			a.Result, ok = d.raw()
 		case "error":
-			if !first(&seen, 4) {
-				return false
-			}
+			bit = 4
 			ok = d.strLater(&a.Error)
 		case "retry_in":
-			if !first(&seen, 5) {
-				return false
-			}
+			bit = 5
 			a.RetryIn, ok = d.durationPtr()
 		case "final":
-			if !first(&seen, 6) {
-				return false
-			}
+			bit = 6
 			a.Final, ok = d.bool()
 		}
-		return ok
+		return ok && first(&seen, bit)
 	})
 	if ok {
 		d.flush()
@@ -414,10 +323,7 @@ func (d *decoder) ack(a *spool.Ack) bool {
 }
 
 // outcome reads an ack's outcome, handing out the constants.
-func (d *decoder) outcome(seen *uint32) (string, bool) {
-	if !first(seen, 2) {
-		return "", false
-	}
+func (d *decoder) outcome() (string, bool) {
 	b, ok := d.rawString()
 	if !ok {
 		return "", false
