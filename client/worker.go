@@ -66,7 +66,8 @@ type WorkerOptions struct {
 	// to 8 x Concurrency, each time the handlers run out of jobs while a
 	// lease request is on its way (jobs shorter than a round trip), and
 	// halves back towards Concurrency when a prefetched job waits over
-	// 100ms for a handler (longer jobs).
+	// 100ms for a handler (longer jobs). When short jobs give way to long
+	// ones, the worker may thus hold up to 9 x Concurrency jobs once.
 	Prefetch int
 	// Lease is how long a claim on a job lasts without a heartbeat
 	// (default 30s, at least 1s). A worker that vanishes delays its jobs
