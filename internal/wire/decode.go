@@ -332,12 +332,7 @@ func (d *decoder) float() (float64, bool) {
 
 func (d *decoder) backoff() (*spool.Backoff, bool) {
 	b := new(spool.Backoff)
-	var seen uint32
-	ok := d.object(func(k []byte) bool {
-		var (
-			ok  bool
-			bit uint
-		)
+	ok := d.members(func(k []byte) (bit uint, ok bool) {
 		switch string(k) {
 		case "base":
 			bit = 0
@@ -346,19 +341,23 @@ func (d *decoder) backoff() (*spool.Backoff, bool) {
 			bit = 1
 			b.Max, ok = d.duration()
 		}
-		return ok && first(&seen, bit)
+		return
 	})
 	return b, ok
 }
 
-// first marks field bit as seen, and reports false if it already was: a
-// duplicate key, which encoding/json merges, is left to it. The decoders
-// call it after reading the key's value: a repeat fails the whole fast
-// path, so what it read is thrown away.
-func first(seen *uint32, bit uint) bool {
-	if *seen&(1<<bit) != 0 {
-		return false
-	}
-	*seen |= 1 << bit
-	return true
+// members reads an object whose member function reads a key's value and
+// names the key by its bit. A key that comes twice, which encoding/json
+// merges, makes it fail and is left to encoding/json; the check comes
+// after the value is read, which is thrown away with the fast path.
+func (d *decoder) members(member func(k []byte) (bit uint, ok bool)) bool {
+	var seen uint32
+	return d.object(func(k []byte) bool {
+		bit, ok := member(k)
+		if !ok || seen&(1<<bit) != 0 {
+			return false
+		}
+		seen |= 1 << bit
+		return true
+	})
 }

@@ -22,12 +22,7 @@ func (d *decoder) job() (*spool.Job, bool) {
 	blk := new(jobBlock)
 	j := &blk.job
 	d.startBlock()
-	var seen uint32
-	ok := d.object(func(k []byte) bool {
-		var (
-			ok  bool
-			bit uint
-		)
+	ok := d.members(func(k []byte) (bit uint, ok bool) {
 		switch string(k) {
 		case "id":
 			bit = 0
@@ -120,7 +115,7 @@ func (d *decoder) job() (*spool.Job, bool) {
 			j.Lease = &blk.lease
 			ok = d.lease(j.Lease)
 		}
-		return ok && first(&seen, bit)
+		return
 	})
 	if ok {
 		d.flush()
@@ -143,12 +138,7 @@ func (d *decoder) state() (spool.State, bool) {
 }
 
 func (d *decoder) lease(l *spool.Lease) bool {
-	var seen uint32
-	return d.object(func(k []byte) bool {
-		var (
-			ok  bool
-			bit uint
-		)
+	return d.members(func(k []byte) (bit uint, ok bool) {
 		switch string(k) {
 		case "token":
 			bit = 0
@@ -157,7 +147,7 @@ func (d *decoder) lease(l *spool.Lease) bool {
 			bit = 1
 			ok = d.time(&l.ExpiresAt)
 		}
-		return ok && first(&seen, bit)
+		return
 	})
 }
 
@@ -166,12 +156,7 @@ func (d *decoder) attemptErrors() ([]spool.AttemptError, bool) {
 	ok := d.array(func() bool {
 		errs = append(errs, spool.AttemptError{})
 		e := &errs[len(errs)-1]
-		var seen uint32
-		return d.object(func(k []byte) bool {
-			var (
-				ok  bool
-				bit uint
-			)
+		return d.members(func(k []byte) (bit uint, ok bool) {
 			switch string(k) {
 			case "attempt":
 				bit = 0
@@ -183,7 +168,7 @@ func (d *decoder) attemptErrors() ([]spool.AttemptError, bool) {
 				bit = 2
 				ok = d.time(&e.At)
 			}
-			return ok && first(&seen, bit)
+			return
 		})
 	})
 	return errs, ok
@@ -191,12 +176,7 @@ func (d *decoder) attemptErrors() ([]spool.AttemptError, bool) {
 
 func (d *decoder) progress() (*spool.Progress, bool) {
 	p := new(spool.Progress)
-	var seen uint32
-	ok := d.object(func(k []byte) bool {
-		var (
-			ok  bool
-			bit uint
-		)
+	ok := d.members(func(k []byte) (bit uint, ok bool) {
 		switch string(k) {
 		case "percent":
 			bit = 0
@@ -208,7 +188,7 @@ func (d *decoder) progress() (*spool.Progress, bool) {
 			bit = 2
 			ok = d.time(&p.UpdatedAt)
 		}
-		return ok && first(&seen, bit)
+		return
 	})
 	return p, ok
 }
@@ -224,12 +204,7 @@ func (d *decoder) enqueueRequest(r, prev *spool.EnqueueRequest) bool {
 		prevType, prevTags = prev.Type, prev.Tags
 	}
 	d.startBlock()
-	var seen uint32
-	ok := d.object(func(k []byte) bool {
-		var (
-			ok  bool
-			bit uint
-		)
+	ok := d.members(func(k []byte) (bit uint, ok bool) {
 		switch string(k) {
 		case "type":
 			bit = 0
@@ -274,7 +249,7 @@ func (d *decoder) enqueueRequest(r, prev *spool.EnqueueRequest) bool {
 			bit = 13
 			ok = d.strLater(&r.CallbackURL)
 		}
-		return ok && first(&seen, bit)
+		return
 	})
 	if ok {
 		d.flush()
@@ -285,12 +260,7 @@ func (d *decoder) enqueueRequest(r, prev *spool.EnqueueRequest) bool {
 // ack reads one ack of an acks request.
 func (d *decoder) ack(a *spool.Ack) bool {
 	d.startBlock()
-	var seen uint32
-	ok := d.object(func(k []byte) bool {
-		var (
-			ok  bool
-			bit uint
-		)
+	ok := d.members(func(k []byte) (bit uint, ok bool) {
 		switch string(k) {
 		case "id":
 			bit = 0
@@ -314,7 +284,7 @@ func (d *decoder) ack(a *spool.Ack) bool {
 			bit = 6
 			a.Final, ok = d.bool()
 		}
-		return ok && first(&seen, bit)
+		return
 	})
 	if ok {
 		d.flush()
