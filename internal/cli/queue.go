@@ -3,10 +3,13 @@ package cli
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/spoolq/spool"
 	"github.com/spoolq/spool/client"
@@ -80,51 +83,38 @@ func newQueueSetCmd(e env) *cobra.Command {
 
 // queueConfigFlags builds the patch of `queue set` from the flags given.
 func queueConfigFlags(cmd *cobra.Command) (spool.QueueConfig, error) {
-	var cfg spool.QueueConfig
 	f := cmd.Flags()
-	n := 0
-	if f.Changed("concurrency") {
-		v, _ := f.GetInt("concurrency")
-		cfg.Concurrency = &v
-		n++
+	cfg := spool.QueueConfig{
+		Concurrency: changedFlag(f, "concurrency", f.GetInt),
+		Rate:        changedFlag(f, "rate", f.GetFloat64),
+		Burst:       changedFlag(f, "burst", f.GetInt),
+		MaxDepth:    changedFlag(f, "max-depth", f.GetInt64),
+		MaxAttempts: changedFlag(f, "max-attempts", f.GetInt),
 	}
-	if f.Changed("rate") {
-		v, _ := f.GetFloat64("rate")
-		cfg.Rate = &v
-		n++
-	}
-	if f.Changed("burst") {
-		v, _ := f.GetInt("burst")
-		cfg.Burst = &v
-		n++
-	}
-	if f.Changed("max-depth") {
-		v, _ := f.GetInt64("max-depth")
-		cfg.MaxDepth = &v
-		n++
-	}
-	if f.Changed("retention") {
-		s, _ := f.GetString("retention")
-		d, err := spool.ParseDuration(s)
+	if s := changedFlag(f, "retention", f.GetString); s != nil {
+		d, err := spool.ParseDuration(*s)
 		if err != nil {
 			return cfg, usagef("--retention: %v", err)
 		}
 		cfg.Retention = ptr(spool.Duration(d))
-		n++
 	}
-	if f.Changed("max-attempts") {
-		v, _ := f.GetInt("max-attempts")
-		cfg.MaxAttempts = &v
-		n++
-	}
-	if n == 0 {
-		return cfg, usagef("nothing to set: give at least one of --concurrency, --rate, --burst, --max-depth, --retention, --max-attempts")
+	if names := []string{"concurrency", "rate", "burst", "max-depth", "retention", "max-attempts"}; !slices.ContainsFunc(names, f.Changed) {
+		return cfg, usagef("nothing to set: give at least one of --%s", strings.Join(names, ", --"))
 	}
 	// Checked here too, so a bad value is a usage error sent nowhere.
 	if err := cfg.Validate(); err != nil {
 		return cfg, usagef("%v", err)
 	}
 	return cfg, nil
+}
+
+// changedFlag is the value of flag name if it was given, else nil.
+func changedFlag[T any](f *pflag.FlagSet, name string, get func(string) (T, error)) *T {
+	if !f.Changed(name) {
+		return nil
+	}
+	v, _ := get(name)
+	return &v
 }
 
 func newQueuePauseCmd(e env, pause bool) *cobra.Command {
