@@ -23,6 +23,14 @@ const insertColumns = `id, queue, type, state, priority, attempt, max_attempts, 
 	lease_expires_at, cancel_requested, token, worker, idempotency_key, ordering_key,
 	depends_on, tags, errors, progress, payload, result, callback_url`
 
+// insertValues selects, from the unnested arguments, the values of
+// insertColumns (empty strings meaning NULL).
+const insertValues = `SELECT id, queue, type, state, priority, attempt, max_attempts, rev, timeout_ns,
+    backoff_base_ns, backoff_max_ns, run_at, created_at, ready_at, started_at, finished_at,
+    lease_expires_at, cancel_requested, token, worker, nullif(idempotency_key, ''), ordering_key,
+    nullif(depends_on, '')::text[], nullif(tags, '')::text[],
+    nullif(errors, '')::json, nullif(progress, '')::json, payload, result, callback_url`
+
 // insertSQL inserts a batch in input order (seq follows it), skipping jobs
 // whose (queue, idempotency key) is taken, then runs the admission check on
 // what was actually inserted: $31/$32 name the bounded queues and their
@@ -35,11 +43,7 @@ WITH input AS (
     SELECT * FROM ` + unnestArgs + ` WITH ORDINALITY AS t(` + unnestColumns + `, ord)
 ), ins AS (
     INSERT INTO spool_jobs (` + insertColumns + `)
-    SELECT id, queue, type, state, priority, attempt, max_attempts, rev, timeout_ns,
-        backoff_base_ns, backoff_max_ns, run_at, created_at, ready_at, started_at, finished_at,
-        lease_expires_at, cancel_requested, token, worker, nullif(idempotency_key, ''), ordering_key,
-        nullif(depends_on, '')::text[], nullif(tags, '')::text[],
-        nullif(errors, '')::json, nullif(progress, '')::json, payload, result, callback_url
+    ` + insertValues + `
     FROM input
     ORDER BY ord
     ON CONFLICT (queue, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
@@ -59,11 +63,7 @@ SELECT (SELECT coalesce(array_agg(id), '{}') FROM ins),
 // sort order, so ORDER BY costs no sort.
 const plainInsertSQL = `
 INSERT INTO spool_jobs (` + insertColumns + `)
-SELECT id, queue, type, state, priority, attempt, max_attempts, rev, timeout_ns,
-    backoff_base_ns, backoff_max_ns, run_at, created_at, ready_at, started_at, finished_at,
-    lease_expires_at, cancel_requested, token, worker, nullif(idempotency_key, ''), ordering_key,
-    nullif(depends_on, '')::text[], nullif(tags, '')::text[],
-    nullif(errors, '')::json, nullif(progress, '')::json, payload, result, callback_url
+` + insertValues + `
 FROM ` + unnestArgs + ` WITH ORDINALITY AS t(` + unnestColumns + `, ord)
 ORDER BY ord`
 
