@@ -123,6 +123,15 @@ func (s *scanner) literal(lit string) bool {
 	return true
 }
 
+// skipDigits returns the index of the first byte of d at or after i that
+// is not a decimal digit.
+func skipDigits(d []byte, i int) int {
+	for i < len(d) && d[i] >= '0' && d[i] <= '9' {
+		i++
+	}
+	return i
+}
+
 // number checks the JSON number at i and moves past it; integer reports
 // that it has neither fraction nor exponent.
 func (s *scanner) number() (integer, ok bool) {
@@ -134,23 +143,18 @@ func (s *scanner) number() (integer, ok bool) {
 	case i < len(d) && d[i] == '0':
 		i++
 	case i < len(d) && d[i] >= '1' && d[i] <= '9':
-		for i < len(d) && d[i] >= '0' && d[i] <= '9' {
-			i++
-		}
+		i = skipDigits(d, i)
 	default:
 		return false, false
 	}
 	integer = true
 	if i < len(d) && d[i] == '.' {
 		integer = false
-		i++
-		j := i
-		for i < len(d) && d[i] >= '0' && d[i] <= '9' {
-			i++
-		}
-		if i == j {
+		j := skipDigits(d, i+1)
+		if j == i+1 {
 			return false, false
 		}
+		i = j
 	}
 	if i < len(d) && (d[i] == 'e' || d[i] == 'E') {
 		integer = false
@@ -158,13 +162,11 @@ func (s *scanner) number() (integer, ok bool) {
 		if i < len(d) && (d[i] == '+' || d[i] == '-') {
 			i++
 		}
-		j := i
-		for i < len(d) && d[i] >= '0' && d[i] <= '9' {
-			i++
-		}
-		if i == j {
+		j := skipDigits(d, i)
+		if j == i {
 			return false, false
 		}
+		i = j
 	}
 	s.i = i
 	return integer, true
