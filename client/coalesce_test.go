@@ -346,3 +346,28 @@ func TestPushCoalescedBatchesAreBoundedBySize(t *testing.T) {
 	require.Equal(t, int64(2), g.batch.Load())
 	require.Equal(t, int64(1), g.singles.Load())
 }
+
+// Producers that call Push in a loop share requests: after answering a
+// batch, the SDK waits (a few yields) for its callers' next calls, so
+// they go together instead of splitting into two groups that take turns
+// (about producers/2 jobs per request).
+func TestPushLoopingProducersShareRequests(t *testing.T) {
+	t.Parallel()
+	var requests atomic.Int64
+	c, _ := newServerWith(t, serverSetup{wrap: countRequests(&requests)})
+	const producers, each = 8, 150
+	var wg sync.WaitGroup
+	for range producers {
+		wg.Go(func() {
+			for range each {
+				if _, err := c.Push(context.Background(), "loop", "t", nil); !assert.NoError(t, err) {
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	perRequest := float64(producers*each) / float64(requests.Load())
+	t.Logf("%.1f jobs per request", perRequest)
+	require.Greater(t, perRequest, 5.5, "8 looping producers share each request")
+}
