@@ -1,7 +1,10 @@
 package wire
 
 import (
+	"fmt"
 	"testing"
+
+	"github.com/stretchr/testify/require"
 
 	"github.com/spoolq/spool"
 )
@@ -94,4 +97,21 @@ func TestDecodeAcksRequest(t *testing.T) {
 			checkDecode(t, []byte(c.data), c.fast, DecodeAcksRequest, func(b []byte, r *spool.AcksRequest) error { return stdDecodeBody(b, r) })
 		})
 	}
+}
+
+// The decoders gather elements in pooled slices: a result must not change
+// when later requests are decoded.
+func TestDecodedRequestsDoNotShareMemory(t *testing.T) {
+	var first spool.BatchEnqueueRequest
+	require.True(t, DecodeBatchEnqueueRequest([]byte(`{"jobs":[{"type":"a","priority":1},{"type":"b","priority":2}]}`), &first))
+	var acks spool.AcksRequest
+	require.True(t, DecodeAcksRequest([]byte(`{"acks":[{"id":"1","token":"t","outcome":"complete"}]}`), &acks))
+	for i := range 20 {
+		var later spool.BatchEnqueueRequest
+		require.True(t, DecodeBatchEnqueueRequest([]byte(fmt.Sprintf(`{"jobs":[{"type":"x%d","priority":%d},{"type":"y","priority":9},{"type":"z"}]}`, i, 10+i)), &later))
+		var laterAcks spool.AcksRequest
+		require.True(t, DecodeAcksRequest([]byte(`{"acks":[{"id":"9","token":"u","outcome":"fail"},{"id":"8","token":"v","outcome":"release"}]}`), &laterAcks))
+	}
+	require.Equal(t, []spool.EnqueueRequest{{Type: "a", Priority: 1}, {Type: "b", Priority: 2}}, first.Jobs)
+	require.Equal(t, []spool.Ack{{ID: "1", Token: "t", Outcome: spool.OutcomeComplete}}, acks.Acks)
 }
