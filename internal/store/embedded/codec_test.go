@@ -132,3 +132,6 @@ func FuzzDecodeJob(f *testing.F) {
 		require.Equal(t, encodeJob(j), encodeJob(again))
 	})
 }
+
+// encodeJob is a job record as the store writes it (txn.setJob).
+func encodeJob(j *job) []byte { return appendJob(nil, j) }

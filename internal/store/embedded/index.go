@@ -296,14 +296,14 @@ func (t *txn) set(k, v []byte) {
 
 // setJob writes j's record under its job key.
 func (t *txn) setJob(j *job) {
-	t.key = append(append(t.key[:0], prefixJob...), j.rec.ID...)
+	t.key = appendKey(t.key[:0], prefixJob, j.rec.ID)
 	t.val = appendJob(t.val[:0], j)
 	t.set(t.key, t.val)
 }
 
 // setBody writes a payload or result (prefix says which) of job id.
 func (t *txn) setBody(prefix, id string, v []byte) {
-	t.key = append(append(t.key[:0], prefix...), id...)
+	t.key = appendKey(t.key[:0], prefix, id)
 	t.set(t.key, v)
 }
 

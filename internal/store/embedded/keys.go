@@ -28,7 +28,11 @@ func resultKey(id string) []byte  { return key(prefixResult, id) }
 func queueKey(name string) []byte { return key(prefixQueue, name) }
 
 func key(prefix, s string) []byte {
-	b := make([]byte, 0, len(prefix)+len(s))
+	return appendKey(make([]byte, 0, len(prefix)+len(s)), prefix, s)
+}
+
+// appendKey appends the key of s under prefix to b.
+func appendKey(b []byte, prefix, s string) []byte {
 	return append(append(b, prefix...), s...)
 }
 
@@ -39,8 +43,6 @@ func prefixEnd(p string) []byte {
 	b[len(b)-1]++
 	return b
 }
-
-func encodeJob(j *job) []byte { return appendJob(make([]byte, 0, 256), j) }
 
 func decodeJob(id string, b []byte) (*job, error) {
 	j, err := parseJob(id, b)
