@@ -3,7 +3,9 @@ package server
 import (
 	"bytes"
 	"encoding/json"
+	"log/slog"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -59,4 +61,31 @@ func TestWriteJSONFast(t *testing.T) {
 		require.NoError(t, encodeJSON(&want, v))
 		require.Equal(t, want.String(), w.Body.String())
 	}
+}
+
+// A job the fast encoder leaves (a payload nested deeper than it reads)
+// goes out through encoding/json, the same bytes; one encoding/json
+// cannot write either (a year past 9999) is a 500 with the internal
+// error shape.
+func TestWriteJSONFallback(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	deep := json.RawMessage(strings.Repeat("[", 1200) + strings.Repeat("]", 1200))
+	job := &spool.Job{ID: "1", Queue: "q", Type: "t", Payload: deep, State: spool.StateReady, RunAt: at, CreatedAt: at}
+	s := &Server{log: slog.New(slog.DiscardHandler)}
+	v := &spool.JobsResponse{Jobs: []*spool.Job{job}}
+	_, ok := appendFast(nil, v)
+	require.False(t, ok, "the fast path leaves deep payloads")
+	w := httptest.NewRecorder()
+	s.writeJSON(w, 200, v)
+	var want bytes.Buffer
+	require.NoError(t, encodeJSON(&want, v))
+	require.Equal(t, 200, w.Code)
+	require.Equal(t, want.String(), w.Body.String())
+
+	bad := &spool.Job{ID: "2", Queue: "q", Type: "t", State: spool.StateReady, RunAt: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC), CreatedAt: at}
+	w = httptest.NewRecorder()
+	s.writeJSON(w, 200, bad)
+	require.Equal(t, 500, w.Code)
+	require.JSONEq(t, `{"error":{"code":"internal","message":"internal error"}}`, w.Body.String())
 }

@@ -12,8 +12,6 @@
 package wire
 
 import (
-	"bytes"
-	"encoding/json"
 	"math"
 	"strconv"
 	"time"
@@ -22,28 +20,11 @@ import (
 	"github.com/spoolq/spool"
 )
 
-// AppendJobsResponse appends r encoded as JSON to b, without a trailing
-// newline. If r holds a value the fast path does not write (a time outside
-// years 0-9999, a payload that is not valid JSON, a NaN), it falls back to
-// encoding/json; if that fails too, b is returned unchanged.
-func AppendJobsResponse(b []byte, r *spool.JobsResponse) []byte {
-	if out, ok := TryAppendJobsResponse(b, r); ok {
-		return out
-	}
-	return appendStd(b, r)
-}
-
-// AppendJob appends j encoded as JSON to b, without a trailing newline,
-// with the same fallback as AppendJobsResponse.
-func AppendJob(b []byte, j *spool.Job) []byte {
-	if out, ok := TryAppendJob(b, j); ok {
-		return out
-	}
-	return appendStd(b, j)
-}
-
-// TryAppendJobsResponse is AppendJobsResponse without the fallback: ok is
-// false, and the returned slice meaningless, when r needs encoding/json.
+// TryAppendJobsResponse appends r encoded as JSON to b, without a trailing
+// newline. ok is false, and the returned slice meaningless, when r holds a
+// value the fast path does not write (a time outside years 0-9999, a
+// payload that is not valid JSON or nests deeper than 1,000, a NaN): the
+// caller then runs encoding/json.
 func TryAppendJobsResponse(b []byte, r *spool.JobsResponse) ([]byte, bool) {
 	if r == nil {
 		return append(b, "null"...), true
@@ -77,7 +58,7 @@ func TryAppendJobsResponse(b []byte, r *spool.JobsResponse) ([]byte, bool) {
 	return append(b, '}'), true
 }
 
-// TryAppendJob is AppendJob without the fallback.
+// TryAppendJob is TryAppendJobsResponse for one job.
 func TryAppendJob(b []byte, j *spool.Job) ([]byte, bool) {
 	if j == nil {
 		return append(b, "null"...), true
@@ -207,18 +188,6 @@ func TryAppendJob(b []byte, j *spool.Job) ([]byte, bool) {
 		b = append(b, '}')
 	}
 	return append(b, '}'), true
-}
-
-// appendStd appends v as encoding/json writes it, without the newline, or
-// returns b unchanged if encoding/json fails.
-func appendStd(b []byte, v any) []byte {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return b
-	}
-	return append(b, bytes.TrimSuffix(buf.Bytes(), []byte("\n"))...)
 }
 
 func appendBackoff(b []byte, bo *spool.Backoff) []byte {

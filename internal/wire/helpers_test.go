@@ -169,3 +169,38 @@ func fallbackJobs() map[string]*spool.Job {
 		"bad lease time":    with(func(j *spool.Job) { j.Lease.ExpiresAt = tTooBig }),
 	}
 }
+
+// The fast encoders with encoding/json as the fallback, as the server's
+// writeJSON uses them.
+
+// AppendJobsResponse appends r encoded as JSON to b, without a trailing
+// newline. If r holds a value the fast path does not write (a time outside
+// years 0-9999, a payload that is not valid JSON, a NaN), it falls back to
+// encoding/json; if that fails too, b is returned unchanged.
+func AppendJobsResponse(b []byte, r *spool.JobsResponse) []byte {
+	if out, ok := TryAppendJobsResponse(b, r); ok {
+		return out
+	}
+	return appendStd(b, r)
+}
+
+// AppendJob appends j encoded as JSON to b, without a trailing newline,
+// with the same fallback as AppendJobsResponse.
+func AppendJob(b []byte, j *spool.Job) []byte {
+	if out, ok := TryAppendJob(b, j); ok {
+		return out
+	}
+	return appendStd(b, j)
+}
+
+// appendStd appends v as encoding/json writes it, without the newline, or
+// returns b unchanged if encoding/json fails.
+func appendStd(b []byte, v any) []byte {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return b
+	}
+	return append(b, bytes.TrimSuffix(buf.Bytes(), []byte("\n"))...)
+}
