@@ -20,7 +20,11 @@ func (s *Store) Lookup(ctx context.Context, ids []string) ([]*store.Record, erro
 	}
 	recs := make([]*store.Record, 0, len(ids))
 	for _, id := range ids {
-		if j := s.x.jobs[id]; j != nil {
+		j, err := s.job(nil, id)
+		if err != nil {
+			return nil, err
+		}
+		if j != nil {
 			recs = append(recs, j.rec.Clone())
 		}
 	}

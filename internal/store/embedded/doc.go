@@ -31,13 +31,17 @@
 // Payloads and results are never held in memory: the indexes keep job
 // metadata only, and Get, Insert (for duplicates), Lease and Update read the
 // bodies from a Pebble snapshot taken under the mutex, after releasing it.
+// Finished jobs (succeeded, dead, cancelled) are not held in memory at all:
+// they are kept on disk with three index keys of their own, so memory does
+// not grow with the jobs kept for retention (see cold.go).
 //
-// # Key layout (format version 1)
+// # Key layout (format version 2)
 //
-//	m/format               "1": the format version, written when the
+//	m/format               "2": the format version, written when the
 //	                       directory is created and checked at every Open;
-//	                       an unknown version (or data without one) is
-//	                       refused.
+//	                       version 1 is upgraded (it lacked the s/, f/
+//	                       and i/ keys), an unknown version (or data
+//	                       without one) is refused.
 //	j/<job id>             job metadata: the store.Record without payload
 //	                       and result, plus the insert sequence number
 //	                       (FIFO within a priority survives restarts) and
@@ -49,6 +53,8 @@
 //	q/<queue name>         queue config overrides: JSON spool.QueueConfig.
 //	                       Written when a queue is first used, so a queue
 //	                       outlives its jobs.
+//	s/, f/, i/             a finished job's indexes: by state, by finish
+//	                       time, by idempotency key (cold.go).
 //	t/<topic>\x00<queue>   a topic subscription: JSON {"types":[...],
 //	                       "created_at":...}. No in-memory index: they
 //	                       are few, and read from Pebble (topics.go).
@@ -57,22 +63,22 @@
 // decoding it is most of the work of Open (rebuilding the indexes of a
 // million jobs); a new spool.Job field gets a new tag without a format
 // change, and a test fails when Job gains a field the codec does not know.
-// Queue configs are few and small, and stay JSON. Idempotency keys are not
-// stored separately: the (queue, idempotency key) → id map is rebuilt from
-// the job metadata at Open, and a purged job's key disappears with it.
+// Queue configs are few and small, and stay JSON. The idempotency keys of
+// jobs not yet finished are not stored separately: the (queue, idempotency
+// key) → id map is rebuilt from the job metadata at Open.
 //
 // # In-memory indexes
 //
-// All of them are github.com/google/btree trees or Go maps, so every
-// operation is O(log n):
+// They hold the jobs not yet finished. All of them are
+// github.com/google/btree trees or Go maps, so every operation is
+// O(log n):
 //
 //   - jobs: id → metadata.
 //   - per queue: ready jobs by (priority desc, seq asc) for Lease, where a
 //     job with an ordering key is only while it heads its key; per ordering
 //     key, the key's jobs not yet terminal by seq (flow.go); ready jobs by
 //     (ready_at, id) for OldestReady; ids per state and ids of all states
-//     for ListJobs and Counts; terminal jobs by (finished_at, id) for
-//     Purge.
+//     for ListJobs and Counts; the number of finished jobs per state.
 //   - global: scheduled jobs by (run_at, id) for PromoteDue; active jobs by
 //     (lease_expires_at, id) for ExpiredLeases.
 //   - idempotency: (queue, key) → id.
@@ -82,8 +88,9 @@
 // Rate-limited queues' token buckets are in memory only (a restart refills
 // them); see flow.go.
 //
-// Memory is about 770 bytes per job (measured with a million jobs), and
-// Open rebuilds a million jobs in about 5 to 7 seconds on two cores.
+// Memory is about 770 bytes per job not yet finished (measured with a
+// million jobs) and nothing per finished job; Open reads every job and
+// rebuilds a million in about 5 to 7 seconds on two cores.
 //
 // # Pebble tuning
 //

@@ -70,14 +70,16 @@ func wallOr(p *time.Time, fallback time.Time) time.Time {
 type queueState struct {
 	name string
 	cfg  spool.QueueConfig
-	// all holds the ids of every job of the queue; byState by state.
+	// all holds the ids of the queue's jobs not yet terminal; byState by
+	// state (the states not terminal only).
 	all     *btree.BTreeG[string]
 	byState map[spool.State]*btree.BTreeG[string]
+	// cold counts the queue's terminal jobs, which are on disk only
+	// (cold.go).
+	cold coldCounts
 	// ready orders ready jobs for leasing; readySince by ready_at.
 	ready      *btree.BTreeG[readyItem]
 	readySince *btree.BTreeG[timeItem]
-	// terminal orders finished jobs by finished_at, for Purge.
-	terminal *btree.BTreeG[timeItem]
 	// keys holds, per ordering key, the jobs of the key not yet terminal
 	// by insert order; only the first (the head) may be in ready (see
 	// flow.go).
@@ -92,27 +94,36 @@ func newQueueState(name string, cfg spool.QueueConfig) *queueState {
 		byState:    make(map[spool.State]*btree.BTreeG[string], len(spool.States)),
 		ready:      btree.NewG(btreeDegree, readyLess),
 		readySince: btree.NewG(btreeDegree, timeLess),
-		terminal:   btree.NewG(btreeDegree, timeLess),
 		keys:       make(map[string]*btree.BTreeG[seqItem]),
 	}
 	for _, st := range spool.States {
-		q.byState[st] = btree.NewG(btreeDegree, idLess)
+		if !st.Terminal() {
+			q.byState[st] = btree.NewG(btreeDegree, idLess)
+		}
 	}
 	return q
 }
 
+// count returns how many of the queue's jobs are in state st.
+func (q *queueState) count(st spool.State) int64 {
+	if st.Terminal() {
+		return *q.cold.of(st)
+	}
+	return int64(q.byState[st].Len())
+}
+
 // depth counts the jobs not yet terminal.
-func (q *queueState) depth() int64 { return int64(q.all.Len() - q.terminal.Len()) }
+func (q *queueState) depth() int64 { return int64(q.all.Len()) }
 
 type idemKey struct{ queue, key string }
 
 // index holds every in-memory structure. It is guarded by Store.mu.
 type index struct {
-	jobs      map[string]*job
+	jobs      map[string]*job // the jobs not yet terminal
 	queues    map[string]*queueState
 	scheduled *btree.BTreeG[timeItem] // by run_at, every queue
 	active    *btree.BTreeG[timeItem] // by lease expiry, every queue
-	idem      map[idemKey]string
+	idem      map[idemKey]string      // of the jobs not yet terminal
 	// children maps a parent id to the waiting jobs that depend on it.
 	children map[string]map[string]struct{}
 }
@@ -136,8 +147,7 @@ func (x *index) depth(queue string) int64 {
 }
 
 // Keys of the time-ordered indexes. A missing time sorts first: an active
-// job without an expiry is expired (never stuck), a finished job without a
-// finish time is purged first.
+// job without an expiry is expired (never stuck).
 func readySince(j *job) timeItem {
 	return timeItem{wallOr(j.rec.ReadyAt, j.rec.CreatedAt), j.rec.ID}
 }
@@ -145,11 +155,8 @@ func runAt(j *job) timeItem { return timeItem{wall(j.rec.RunAt), j.rec.ID} }
 func leaseExpiry(j *job) timeItem {
 	return timeItem{wallOr(j.rec.LeaseExpiresAt, time.Time{}), j.rec.ID}
 }
-func finishedAt(j *job) timeItem {
-	return timeItem{wallOr(j.rec.FinishedAt, time.Time{}), j.rec.ID}
-}
 
-// add indexes j. Its queue must exist.
+// add indexes j, a job not yet terminal. Its queue must exist.
 func (x *index) add(j *job) {
 	r := &j.rec
 	q := x.queues[r.Queue]
@@ -212,8 +219,6 @@ func (x *index) addState(q *queueState, j *job, byState bool) {
 		x.scheduled.ReplaceOrInsert(runAt(j))
 	case r.State == spool.StateActive:
 		x.active.ReplaceOrInsert(leaseExpiry(j))
-	case r.State.Terminal():
-		q.terminal.ReplaceOrInsert(finishedAt(j))
 	case r.State == spool.StateWaiting:
 		x.addChild(j)
 	}
@@ -233,8 +238,6 @@ func (x *index) removeState(q *queueState, j *job, byState bool) {
 		x.scheduled.Delete(runAt(j))
 	case r.State == spool.StateActive:
 		x.active.Delete(leaseExpiry(j))
-	case r.State.Terminal():
-		q.terminal.Delete(finishedAt(j))
 	case r.State == spool.StateWaiting:
 		x.removeChild(j)
 	}
@@ -249,9 +252,14 @@ type txn struct {
 	undo    []change
 	created []string // queues created by this write
 	err     error    // first error of a batch operation
-	// key and val are scratch space for the keys and values of setJob and
-	// setBody: the batch copies what it is given.
+	// key and val are scratch space for the keys and values of setJob,
+	// setBody and the cold indexes: the batch copies what it is given.
 	key, val []byte
+	// pending holds the jobs this write made cold (nil: removed), which
+	// Pebble does not show until the batch is applied; pendingIdem their
+	// idempotency keys ("": removed). See Store.job.
+	pending     map[string]*job
+	pendingIdem map[idemKey]string
 }
 
 type change struct{ old, new *job }
@@ -260,19 +268,28 @@ func (s *Store) begin() *txn {
 	return &txn{x: &s.x, batch: s.db.NewBatch()}
 }
 
-// put replaces old (nil: none) by new (nil: delete) in the indexes. The
-// caller writes the matching keys.
+// put replaces old (nil: none) by new (nil: delete) in the indexes: in
+// memory for a job not yet terminal, on disk for a terminal one (cold.go).
+// The caller writes the job's own keys (record, payload, result).
 func (t *txn) put(old, new *job) {
 	switch {
-	case old != nil && new != nil && sameSlot(old, new):
+	case old != nil && new != nil && !cold(old) && !cold(new) && sameSlot(old, new):
 		t.x.replace(old, new)
 	default:
 		if old != nil {
-			t.x.remove(old)
+			if cold(old) {
+				t.coldRemove(old)
+			} else {
+				t.x.remove(old)
+			}
 		}
 		if new != nil {
 			t.ensureQueue(new.rec.Queue)
-			t.x.add(new)
+			if cold(new) {
+				t.coldAdd(new)
+			} else {
+				t.x.add(new)
+			}
 		}
 	}
 	t.undo = append(t.undo, change{old, new})
@@ -315,13 +332,23 @@ func (t *txn) delete(k []byte) {
 
 // rollback undoes every index change, newest first, and drops the batch.
 func (t *txn) rollback() {
+	// The cold indexes' keys are in the batch, dropped below; only their
+	// counts are in memory.
 	for i := len(t.undo) - 1; i >= 0; i-- {
 		c := t.undo[i]
 		if c.new != nil {
-			t.x.remove(c.new)
+			if cold(c.new) {
+				t.x.queues[c.new.rec.Queue].cold.add(c.new.rec.State, -1)
+			} else {
+				t.x.remove(c.new)
+			}
 		}
 		if c.old != nil {
-			t.x.add(c.old)
+			if cold(c.old) {
+				t.x.queues[c.old.rec.Queue].cold.add(c.old.rec.State, 1)
+			} else {
+				t.x.add(c.old)
+			}
 		}
 	}
 	for _, name := range t.created {

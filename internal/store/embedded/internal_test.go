@@ -54,9 +54,9 @@ func TestOpenRefusesUnknownFormat(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	require.NoError(t, mustOpen(t, dir, Options{}).Close())
-	writeRaw(t, dir, "m/format", "2")
+	writeRaw(t, dir, "m/format", "3")
 	_, err := Open(dir, Options{})
-	require.ErrorContains(t, err, `format version "2"`)
+	require.ErrorContains(t, err, `format version "3"`)
 }
 
 func TestOpenRefusesForeignData(t *testing.T) {
@@ -137,10 +137,9 @@ func (x *index) dump() map[string]any {
 		}
 		var ready []readyItem
 		q.ready.Ascend(func(it readyItem) bool { ready = append(ready, it); return true })
-		var since, term []timeItem
+		var since []timeItem
 		q.readySince.Ascend(func(it timeItem) bool { since = append(since, it); return true })
-		q.terminal.Ascend(func(it timeItem) bool { term = append(term, it); return true })
-		out["queue/"+name] = []any{q.cfg, all, by, ready, since, term}
+		out["queue/"+name] = []any{q.cfg, all, by, ready, since, q.cold}
 	}
 	return out
 }
@@ -179,7 +178,9 @@ func TestRollbackRestoresIndexes(t *testing.T) {
 		nj.rec.Rev++
 		tx.put(old, &nj)
 	}
-	tx.put(s.x.jobs["d1"], nil)
+	d1, err := s.job(tx, "d1")
+	require.NoError(t, err)
+	tx.put(d1, nil)
 	tx.put(nil, &job{rec: *rec("n1", "fresh", spool.StateReady), seq: 99})
 	tx.err = errors.New("injected batch failure")
 	_, err = s.apply(tx, "testing")

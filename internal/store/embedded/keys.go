@@ -8,8 +8,9 @@ import (
 )
 
 // formatVersion is the on-disk format this build reads and writes; see the
-// package documentation for the key layout.
-const formatVersion = "1"
+// package documentation for the key layout. Version 1 had no cold indexes
+// (cold.go) and is upgraded at Open.
+const formatVersion = "2"
 
 // Key prefixes. Every key is one of these followed by an id or a name.
 const (

@@ -2,9 +2,12 @@ package embedded
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/google/btree"
 
 	"github.com/spoolq/spool"
 	"github.com/spoolq/spool/internal/store"
@@ -31,7 +34,10 @@ func (s *Store) get(id string) (rec *store.Record, a after, err error) {
 	if err := s.usable(); err != nil {
 		return nil, a, err
 	}
-	j := s.x.jobs[id]
+	j, err := s.job(nil, id)
+	if err != nil {
+		return nil, a, err
+	}
 	if j == nil {
 		return nil, a, spool.NotFoundf("job %q not found", id)
 	}
@@ -86,27 +92,68 @@ func (s *Store) ListJobs(ctx context.Context, p store.ListJobsParams) ([]*store.
 	if q == nil {
 		return recs, "", nil
 	}
-	ids := q.all
-	if p.State != "" {
-		ids = q.byState[p.State]
+	// Up to Limit+1 ids from each source (the jobs not yet terminal in
+	// memory, each terminal state on disk), merged: the extra one tells
+	// whether there is a next page.
+	var hot *btree.BTreeG[string]
+	var colds []spool.State
+	switch {
+	case p.State == "":
+		hot = q.all
+		colds = terminalStates
+	case p.State.Terminal():
+		colds = []spool.State{p.State}
+	default:
+		hot = q.byState[p.State]
 	}
-	more := false
-	ids.AscendGreaterOrEqual(p.After, func(id string) bool {
-		if id == p.After {
-			return true
-		}
-		if len(recs) == p.Limit {
-			more = true
-			return false
-		}
-		recs = append(recs, s.x.jobs[id].rec.Clone())
-		return true
-	})
-	if !more {
-		return recs, "", nil
+	var ids []string
+	if hot != nil {
+		hot.AscendGreaterOrEqual(p.After, func(id string) bool {
+			if id != p.After {
+				ids = append(ids, id)
+			}
+			return len(ids) <= p.Limit
+		})
 	}
-	return recs, recs[len(recs)-1].ID, nil
+	for _, st := range colds {
+		if *q.cold.of(st) == 0 {
+			continue
+		}
+		more, err := s.coldIDs(p.Queue, st, p.After, p.Limit+1)
+		if err != nil {
+			return nil, "", err
+		}
+		ids = append(ids, more...)
+	}
+	slices.Sort(ids)
+	next := ""
+	if len(ids) > p.Limit {
+		ids = ids[:p.Limit]
+		next = ids[p.Limit-1]
+	}
+	for _, id := range ids {
+		j, err := s.job(nil, id)
+		if err == nil && j == nil {
+			err = unavailable(fmt.Errorf("job %q is in the state index but not stored", id))
+		}
+		if err != nil {
+			return nil, "", err
+		}
+		recs = append(recs, j.rec.Clone())
+	}
+	return recs, next, nil
 }
+
+// terminalStates are the states of cold jobs, in the order of spool.States.
+var terminalStates = func() []spool.State {
+	var out []spool.State
+	for _, st := range spool.States {
+		if st.Terminal() {
+			out = append(out, st)
+		}
+	}
+	return out
+}()
 
 // ExpiredLeases returns up to limit active jobs whose lease expired at or
 // before now, oldest expiry first, with their tokens and without payload
@@ -178,7 +225,7 @@ func (s *Store) queueRecord(q *queueState) *store.QueueRecord {
 		Counts: make(map[spool.State]int64, len(spool.States)),
 	}
 	for _, st := range spool.States {
-		r.Counts[st] = int64(q.byState[st].Len())
+		r.Counts[st] = q.count(st)
 	}
 	if it, ok := q.readySince.Min(); ok {
 		r.OldestReady = it.t

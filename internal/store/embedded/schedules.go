@@ -214,9 +214,16 @@ func (s *Store) fireSchedule(p store.FireParams) (res *store.FireResult, a after
 	if r := p.Job; r != nil {
 		// The same checks and writes as Insert for one job: the
 		// idempotency key, the id, max_depth.
-		var existing *job
+		var existing, same *job
 		if r.IdempotencyKey != "" {
-			existing = s.x.jobs[s.x.idem[idemKey{r.Queue, r.IdempotencyKey}]]
+			existing, err = s.idemJob(t, idemKey{r.Queue, r.IdempotencyKey})
+		}
+		if err == nil && existing == nil {
+			same, err = s.job(t, r.ID)
+		}
+		if err != nil {
+			t.rollback()
+			return nil, a, err
 		}
 		switch {
 		case existing != nil:
@@ -224,7 +231,7 @@ func (s *Store) fireSchedule(p store.FireParams) (res *store.FireResult, a after
 			res.Job, res.Existing = out, true
 			jobID = out.ID
 			a.loads = append(a.loads, bodyLoad{j: existing, rec: out, payload: true, result: true})
-		case s.x.jobs[r.ID] != nil:
+		case same != nil:
 			t.rollback()
 			return nil, a, spool.Conflictf("job %q already exists", r.ID)
 		case p.MaxDepth > 0 && !r.State.Terminal() && s.x.depth(r.Queue)+1 > p.MaxDepth:

@@ -136,22 +136,29 @@ func Open(dir string, opts Options) (*Store, error) {
 		_ = fsCloser.Close()
 		return nil, fmt.Errorf("loading embedded store in %s: %w", dir, err)
 	}
-	s.log.Info("embedded store opened", "dir", dir, "jobs", len(s.x.jobs), "queues", len(s.x.queues),
-		"load_duration", time.Since(start))
+	finished := int64(0)
+	for _, q := range s.x.queues {
+		finished += q.cold.total()
+	}
+	s.log.Info("embedded store opened", "dir", dir, "jobs", len(s.x.jobs), "finished_jobs", finished,
+		"queues", len(s.x.queues), "load_duration", time.Since(start))
 	return s, nil
 }
 
-// checkFormat refuses a directory written in another format and stamps a new
-// one with formatVersion.
+// checkFormat refuses a directory written in a format this build cannot
+// read, upgrades one of format 1, and stamps a new one with formatVersion.
 func (s *Store) checkFormat(dir string) error {
 	v, closer, err := s.db.Get(formatKey)
 	if err == nil {
 		got := string(v)
 		_ = closer.Close()
-		if got != formatVersion {
-			return fmt.Errorf("embedded store in %s has format version %q; this build reads version %s only", dir, got, formatVersion)
+		switch got {
+		case formatVersion:
+			return nil
+		case "1":
+			return s.upgradeFrom1()
 		}
-		return nil
+		return fmt.Errorf("embedded store in %s has format version %q; this build reads versions 1 and %s only", dir, got, formatVersion)
 	}
 	if !errors.Is(err, pebble.ErrNotFound) {
 		return translate("reading format version", err)
@@ -189,17 +196,24 @@ func (s *Store) load() error {
 	return s.loadJobs()
 }
 
-// loadJobs decodes and indexes every job.
+// loadJobs decodes every job, indexes in memory those not yet terminal and
+// counts the others.
 func (s *Store) loadJobs() error {
 	return s.scan(prefixJob, func(id string, v []byte) error {
 		j, err := decodeJob(id, v)
 		if err != nil {
 			return err
 		}
-		if _, ok := s.x.queues[j.rec.Queue]; !ok {
-			s.x.queues[j.rec.Queue] = newQueueState(j.rec.Queue, spool.QueueConfig{})
+		q := s.x.queues[j.rec.Queue]
+		if q == nil {
+			q = newQueueState(j.rec.Queue, spool.QueueConfig{})
+			s.x.queues[j.rec.Queue] = q
 		}
-		s.x.add(j)
+		if cold(j) {
+			q.cold.add(j.rec.State, 1)
+		} else {
+			s.x.add(j)
+		}
 		if j.seq >= s.nextSeq {
 			s.nextSeq = j.seq + 1
 		}

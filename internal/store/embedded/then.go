@@ -7,16 +7,25 @@ import (
 // putThen adds the follow-up jobs of a successful change (store.Change.Then)
 // to the write in progress. A job whose (queue, idempotency key) is taken,
 // or whose id exists, is skipped. Called with s.mu held.
-func (s *Store) putThen(t *txn, then []*store.Record) {
+func (s *Store) putThen(t *txn, then []*store.Record) error {
 	for _, r := range then {
-		if _, ok := s.x.jobs[r.ID]; ok {
+		j, err := s.job(t, r.ID)
+		if err != nil {
+			return err
+		}
+		if j != nil {
 			continue
 		}
 		if r.IdempotencyKey != "" {
-			if _, ok := s.x.idem[idemKey{r.Queue, r.IdempotencyKey}]; ok {
+			j, err := s.idemJob(t, idemKey{r.Queue, r.IdempotencyKey})
+			if err != nil {
+				return err
+			}
+			if j != nil {
 				continue
 			}
 		}
 		s.putNew(t, r)
 	}
+	return nil
 }

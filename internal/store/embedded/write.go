@@ -3,6 +3,7 @@ package embedded
 import (
 	"context"
 	"crypto/rand"
+	"fmt"
 	"slices"
 	"time"
 
@@ -54,7 +55,11 @@ func (s *Store) insert(p store.InsertParams) (res []store.InsertResult, a after,
 		dupOf[i] = -1
 		if r.IdempotencyKey != "" {
 			k := idemKey{r.Queue, r.IdempotencyKey}
-			if ej := s.x.jobs[s.x.idem[k]]; ej != nil {
+			ej, err := s.idemJob(nil, k)
+			if err != nil {
+				return nil, a, err
+			}
+			if ej != nil {
 				existing[i] = ej
 				continue
 			}
@@ -64,8 +69,11 @@ func (s *Store) insert(p store.InsertParams) (res []store.InsertResult, a after,
 			}
 			first[k] = i
 		}
-		if _, ok := s.x.jobs[r.ID]; ok {
-			return nil, a, spool.Conflictf("job %q already exists", r.ID)
+		if ej, err := s.job(nil, r.ID); err != nil || ej != nil {
+			if err == nil {
+				err = spool.Conflictf("job %q already exists", r.ID)
+			}
+			return nil, a, err
 		}
 		if _, ok := ids[r.ID]; ok {
 			return nil, a, spool.Invalidf("job id %q appears twice in one insert", r.ID)
@@ -287,7 +295,11 @@ func (s *Store) update(changes []store.Change) (recs []*store.Record, errs []err
 	t := s.begin()
 	for i, c := range changes {
 		r := c.Record
-		old := s.x.jobs[r.ID]
+		old, err := s.job(t, r.ID)
+		if err != nil {
+			t.rollback()
+			return nil, nil, a, err
+		}
 		if old == nil {
 			errs[i] = spool.NotFoundf("job %q not found", r.ID)
 			continue
@@ -297,8 +309,13 @@ func (s *Store) update(changes []store.Change) (recs []*store.Record, errs []err
 			continue
 		}
 		if r.IdempotencyKey != "" {
-			if other, ok := s.x.idem[idemKey{r.Queue, r.IdempotencyKey}]; ok && other != r.ID {
-				errs[i] = spool.Conflictf("idempotency key %q of queue %q already names job %q", r.IdempotencyKey, r.Queue, other)
+			other, err := s.idemJob(t, idemKey{r.Queue, r.IdempotencyKey})
+			if err != nil {
+				t.rollback()
+				return nil, nil, a, err
+			}
+			if other != nil && other.rec.ID != r.ID {
+				errs[i] = spool.Conflictf("idempotency key %q of queue %q already names job %q", r.IdempotencyKey, r.Queue, other.rec.ID)
 				continue
 			}
 		}
@@ -310,7 +327,10 @@ func (s *Store) update(changes []store.Change) (recs []*store.Record, errs []err
 		}
 		t.put(old, nj)
 		t.setJob(nj)
-		s.putThen(t, c.Then)
+		if err := s.putThen(t, c.Then); err != nil {
+			t.rollback()
+			return nil, nil, a, err
+		}
 		out := nj.rec.Clone()
 		load := bodyLoad{j: nj, rec: out, payload: true, result: true}
 		if r.Result != nil {
@@ -422,24 +442,23 @@ func (s *Store) purge(queue string, before time.Time, limit int) (n int, a after
 	if err := s.usable(); err != nil {
 		return 0, a, err
 	}
-	q := s.x.queues[queue]
-	if q == nil {
+	if s.x.queues[queue] == nil {
 		return 0, a, nil
 	}
-	cutoff := wall(before)
-	var old []*job
-	q.terminal.Ascend(func(it timeItem) bool {
-		if !it.t.Before(cutoff) {
-			return false
-		}
-		old = append(old, s.x.jobs[it.id])
-		return len(old) < limit
-	})
-	if len(old) == 0 {
-		return 0, a, nil
+	ids, err := s.finishedBefore(queue, before, limit)
+	if err != nil || len(ids) == 0 {
+		return 0, a, err
 	}
 	t := s.begin()
-	for _, j := range old {
+	for _, id := range ids {
+		j, err := s.coldJob(id)
+		if err == nil && j == nil {
+			err = unavailable(fmt.Errorf("job %q is in the purge index but not stored", id))
+		}
+		if err != nil {
+			t.rollback()
+			return 0, a, err
+		}
 		t.put(j, nil)
 		t.delete(jobKey(j.rec.ID))
 		if j.hasPayload {
@@ -452,7 +471,7 @@ func (s *Store) purge(queue string, before time.Time, limit int) (n int, a after
 	if a.commit, err = s.apply(t, "purging jobs"); err != nil {
 		return 0, a, err
 	}
-	return len(old), a, nil
+	return len(ids), a, nil
 }
 
 // SetQueueConfig replaces a queue's overrides, creating the queue.

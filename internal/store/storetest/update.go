@@ -83,6 +83,46 @@ func testUpdate(t *testing.T, newStore NewStore) {
 		require.Equal(t, 1, h.get(in.ID).Priority)
 	})
 
+	t.Run("TerminalAndBackInOneCall", func(t *testing.T) {
+		// The second change reads what the first one wrote, though the
+		// call is one write: a finished job and its idempotency key are
+		// seen by the changes and follow-up jobs after it.
+		h := begin(t, newStore)
+		in := job("q", key("k"))
+		other := job("q")
+		h.insert(in, other)
+		dead := h.get(in.ID)
+		dead.State, dead.FinishedAt = spool.StateDead, ptr(at(time.Second))
+		back := dead.Clone()
+		back.Rev++
+		back.State, back.FinishedAt, back.ReadyAt = spool.StateReady, nil, ptr(at(2*time.Second))
+		again := back.Clone()
+		again.Rev++
+		again.State, again.FinishedAt, again.ReadyAt = spool.StateSucceeded, ptr(at(3*time.Second)), nil
+		sameKey := job("q", key("k"))
+		done := h.get(other.ID)
+		done.State, done.FinishedAt = spool.StateCancelled, ptr(at(time.Second))
+		recs, errs, err := h.s.Update(h.ctx, []store.Change{
+			{Record: dead}, {Record: back}, {Record: done, Then: []*store.Record{sameKey}}, {Record: again},
+		})
+		require.NoError(t, err)
+		for i := range errs {
+			require.NoError(t, errs[i], "change %d", i)
+		}
+		require.Equal(t, dead.Rev+3, recs[3].Rev)
+		h.requireGone(sameKey.ID)
+		g := h.get(in.ID)
+		require.Equal(t, spool.StateSucceeded, g.State)
+		require.Equal(t, want(spool.StateSucceeded, 1, spool.StateCancelled, 1), h.counts("q"))
+		require.Equal(t, []string{in.ID}, h.listAll("q", spool.StateSucceeded))
+		require.Empty(t, h.listAll("q", spool.StateDead))
+		require.Empty(t, h.listAll("q", spool.StateReady))
+		res, err := h.s.Insert(h.ctx, store.InsertParams{Jobs: []*store.Record{job("q", key("k"))}})
+		require.NoError(t, err)
+		require.True(t, res[0].Existing)
+		require.Equal(t, in.ID, res[0].Record.ID)
+	})
+
 	t.Run("ReturnsStoredRecord", func(t *testing.T) {
 		h := begin(t, newStore)
 		in := job("q")

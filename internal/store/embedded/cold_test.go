@@ -1,0 +1,195 @@
+package embedded
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/stretchr/testify/require"
+
+	"github.com/spoolq/spool"
+	"github.com/spoolq/spool/internal/store"
+)
+
+// countKeys counts the keys under prefix.
+func countKeys(t *testing.T, s *Store, prefix string) int {
+	t.Helper()
+	n := 0
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	require.NoError(t, s.scan(prefix, func(string, []byte) error { n++; return nil }))
+	return n
+}
+
+// finishAll leases every ready job of queue q and moves it to st.
+func finishAll(t *testing.T, s *Store, q string, st spool.State, at time.Time) {
+	t.Helper()
+	ctx := t.Context()
+	recs, err := s.Lease(ctx, store.LeaseParams{Queues: []string{q}, Max: 1000, Now: at, ExpiresAt: at.Add(time.Minute)})
+	require.NoError(t, err)
+	changes := make([]store.Change, len(recs))
+	for i, r := range recs {
+		r.State, r.FinishedAt, r.Token, r.LeaseExpiresAt = st, &at, "", nil
+		changes[i] = store.Change{Record: r, NoBodies: true}
+	}
+	_, errs, err := s.Update(ctx, changes)
+	require.NoError(t, err)
+	for _, e := range errs {
+		require.NoError(t, e)
+	}
+}
+
+// Finished jobs leave memory: only their counts stay, and everything else
+// about them is read from Pebble, before and after a restart, until Purge
+// deletes them with their index keys.
+func TestFinishedJobsLeaveMemory(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	s := mustOpen(t, dir, Options{})
+	ctx := t.Context()
+	var jobs []*store.Record
+	for i := range 50 {
+		r := rec(fmt.Sprintf("j%03d", i), "q", spool.StateReady)
+		r.IdempotencyKey = fmt.Sprintf("k%d", i)
+		jobs = append(jobs, r)
+	}
+	_, err := s.Insert(ctx, store.InsertParams{Jobs: jobs})
+	require.NoError(t, err)
+	require.Len(t, s.x.jobs, 50)
+	finishAll(t, s, "q", spool.StateSucceeded, base)
+
+	check := func(s *Store) {
+		t.Helper()
+		s.mu.RLock()
+		hot, idem, all := len(s.x.jobs), len(s.x.idem), s.x.queues["q"].all.Len()
+		s.mu.RUnlock()
+		require.Zero(t, hot, "no finished job in memory")
+		require.Zero(t, idem)
+		require.Zero(t, all)
+		q, err := s.Queue(ctx, "q")
+		require.NoError(t, err)
+		require.Equal(t, int64(50), q.Counts[spool.StateSucceeded])
+		page, next, err := s.ListJobs(ctx, store.ListJobsParams{Queue: "q", State: spool.StateSucceeded, Limit: 20, After: "j009"})
+		require.NoError(t, err)
+		require.Equal(t, "j010", page[0].ID)
+		require.Equal(t, "j029", next)
+		require.Equal(t, spool.StateSucceeded, page[0].State)
+		got, err := s.Get(ctx, "j042")
+		require.NoError(t, err)
+		require.JSONEq(t, `{"id":"j042"}`, string(got.Payload))
+		dup := rec("other", "q", spool.StateReady)
+		dup.IdempotencyKey = "k7"
+		res, err := s.Insert(ctx, store.InsertParams{Jobs: []*store.Record{dup}})
+		require.NoError(t, err)
+		require.True(t, res[0].Existing)
+		require.Equal(t, "j007", res[0].Record.ID)
+		_, err = s.Insert(ctx, store.InsertParams{Jobs: []*store.Record{rec("j001", "q", spool.StateReady)}})
+		require.ErrorIs(t, err, spool.ErrConflict, "a finished job's id is still taken")
+	}
+	check(s)
+	require.NoError(t, s.Close())
+	s = mustOpen(t, dir, Options{})
+	check(s)
+
+	n, err := s.Purge(ctx, "q", base.Add(time.Second), 1000)
+	require.NoError(t, err)
+	require.Equal(t, 50, n)
+	for _, p := range []string{prefixJob, prefixPayload, prefixStateIdx, prefixFinishedIdx, prefixIdemIdx} {
+		require.Zero(t, countKeys(t, s, p), "keys under %s after the purge", p)
+	}
+	q, err := s.Queue(ctx, "q")
+	require.NoError(t, err)
+	require.Zero(t, q.Counts[spool.StateSucceeded])
+}
+
+// A directory written in format 1 (no cold index keys) is upgraded at
+// Open: its finished jobs are listed, counted, purged and keep their
+// idempotency keys, and the version on disk becomes the current one.
+func TestUpgradeFromFormat1(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	db, err := pebble.Open(dir, &pebble.Options{FS: vfs.Default})
+	require.NoError(t, err)
+	finished := base.Add(-time.Hour)
+	var kv [][2][]byte
+	kv = append(kv, [2][]byte{formatKey, []byte("1")}, [2][]byte{queueKey("q"), []byte("{}")})
+	for i, st := range []spool.State{spool.StateReady, spool.StateSucceeded, spool.StateDead, spool.StateCancelled} {
+		j := &job{rec: *rec(fmt.Sprintf("j%d", i), "q", st), seq: uint64(i + 1)}
+		j.rec.Payload, j.rec.IdempotencyKey = nil, fmt.Sprintf("k%d", i)
+		if st.Terminal() {
+			j.rec.FinishedAt = &finished
+		}
+		kv = append(kv, [2][]byte{jobKey(j.rec.ID), appendJob(nil, j)})
+	}
+	for _, e := range kv {
+		require.NoError(t, db.Set(e[0], e[1], pebble.Sync))
+	}
+	require.NoError(t, db.Close())
+
+	s := mustOpen(t, dir, Options{})
+	ctx := t.Context()
+	q, err := s.Queue(ctx, "q")
+	require.NoError(t, err)
+	for _, st := range []spool.State{spool.StateReady, spool.StateSucceeded, spool.StateDead, spool.StateCancelled} {
+		require.Equal(t, int64(1), q.Counts[st], "%s", st)
+	}
+	recs, _, err := s.ListJobs(ctx, store.ListJobsParams{Queue: "q", State: spool.StateDead, Limit: 10})
+	require.NoError(t, err)
+	require.Len(t, recs, 1)
+	require.Equal(t, "j2", recs[0].ID)
+	dup := rec("new", "q", spool.StateReady)
+	dup.IdempotencyKey = "k3"
+	res, err := s.Insert(ctx, store.InsertParams{Jobs: []*store.Record{dup}})
+	require.NoError(t, err)
+	require.True(t, res[0].Existing)
+	require.Equal(t, "j3", res[0].Record.ID)
+	v, closer, err := s.db.Get(formatKey)
+	require.NoError(t, err)
+	require.Equal(t, formatVersion, string(v))
+	require.NoError(t, closer.Close())
+	n, err := s.Purge(ctx, "q", base, 10)
+	require.NoError(t, err)
+	require.Equal(t, 3, n)
+	require.Equal(t, 1, countKeys(t, s, prefixJob))
+}
+
+// A write whose batch cannot be applied leaves the cold counts and the
+// cold jobs as they were.
+func TestRollbackRestoresColdJobs(t *testing.T) {
+	t.Parallel()
+	s := mustOpen(t, t.TempDir(), Options{})
+	ctx := t.Context()
+	d := rec("d1", "q", spool.StateDead)
+	d.IdempotencyKey, d.FinishedAt = "kd", &base
+	_, err := s.Insert(ctx, store.InsertParams{Jobs: []*store.Record{d, rec("r1", "q", spool.StateReady)}})
+	require.NoError(t, err)
+
+	s.mu.Lock()
+	before := s.x.dump()
+	tx := s.begin()
+	// Hot to cold, cold to hot.
+	r1 := s.x.jobs["r1"]
+	done := *r1
+	done.rec.State, done.rec.FinishedAt = spool.StateSucceeded, &base
+	tx.put(r1, &done)
+	d1, err := s.job(tx, "d1")
+	require.NoError(t, err)
+	back := *d1
+	back.rec.State, back.rec.FinishedAt = spool.StateReady, nil
+	tx.put(d1, &back)
+	tx.err = fmt.Errorf("injected batch failure")
+	_, err = s.apply(tx, "testing")
+	after := s.x.dump()
+	s.mu.Unlock()
+	require.ErrorIs(t, err, spool.ErrUnavailable)
+	require.Equal(t, before, after)
+
+	got, err := s.Get(ctx, "d1")
+	require.NoError(t, err)
+	require.Equal(t, spool.StateDead, got.State)
+	recs, _, err := s.ListJobs(ctx, store.ListJobsParams{Queue: "q", State: spool.StateSucceeded, Limit: 10})
+	require.NoError(t, err)
+	require.Empty(t, recs)
+}
