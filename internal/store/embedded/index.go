@@ -124,6 +124,8 @@ type index struct {
 	scheduled *btree.BTreeG[timeItem] // by run_at, every queue
 	active    *btree.BTreeG[timeItem] // by lease expiry, every queue
 	idem      map[idemKey]string      // of the jobs not yet terminal
+	// maxCold is at least the largest id of a terminal job (cold.go).
+	maxCold string
 	// children maps a parent id to the waiting jobs that depend on it.
 	children map[string]map[string]struct{}
 }

@@ -211,6 +211,7 @@ func (s *Store) loadJobs() error {
 		}
 		if cold(j) {
 			q.cold.add(j.rec.State, 1)
+			s.x.maxCold = max(s.x.maxCold, id)
 		} else {
 			s.x.add(j)
 		}
