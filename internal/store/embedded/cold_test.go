@@ -63,7 +63,7 @@ func TestFinishedJobsLeaveMemory(t *testing.T) {
 	check := func(s *Store) {
 		t.Helper()
 		s.mu.RLock()
-		hot, idem, all := len(s.x.jobs), len(s.x.idem), s.x.queues["q"].all.Len()
+		hot, idem, all := len(s.x.jobs), len(s.x.idem), s.x.queues["q"].depth()
 		s.mu.RUnlock()
 		require.Zero(t, hot, "no finished job in memory")
 		require.Zero(t, idem)

@@ -70,9 +70,8 @@ func wallOr(p *time.Time, fallback time.Time) time.Time {
 type queueState struct {
 	name string
 	cfg  spool.QueueConfig
-	// all holds the ids of the queue's jobs not yet terminal; byState by
-	// state (the states not terminal only).
-	all     *btree.BTreeG[string]
+	// byState holds the ids of the queue's jobs not yet terminal, by state
+	// (no tree for the terminal states).
 	byState map[spool.State]*btree.BTreeG[string]
 	// cold counts the queue's terminal jobs, which are on disk only
 	// (cold.go).
@@ -90,7 +89,6 @@ func newQueueState(name string, cfg spool.QueueConfig) *queueState {
 	q := &queueState{
 		name:       name,
 		cfg:        cfg,
-		all:        btree.NewG(btreeDegree, idLess),
 		byState:    make(map[spool.State]*btree.BTreeG[string], len(spool.States)),
 		ready:      btree.NewG(btreeDegree, readyLess),
 		readySince: btree.NewG(btreeDegree, timeLess),
@@ -113,7 +111,13 @@ func (q *queueState) count(st spool.State) int64 {
 }
 
 // depth counts the jobs not yet terminal.
-func (q *queueState) depth() int64 { return int64(q.all.Len()) }
+func (q *queueState) depth() int64 {
+	n := 0
+	for _, ids := range q.byState {
+		n += ids.Len()
+	}
+	return int64(n)
+}
 
 type idemKey struct{ queue, key string }
 
@@ -163,7 +167,6 @@ func (x *index) add(j *job) {
 	r := &j.rec
 	q := x.queues[r.Queue]
 	x.jobs[r.ID] = j
-	q.all.ReplaceOrInsert(r.ID)
 	x.addState(q, j, true)
 	if r.IdempotencyKey != "" {
 		x.idem[idemKey{r.Queue, r.IdempotencyKey}] = r.ID
@@ -175,7 +178,6 @@ func (x *index) remove(j *job) {
 	r := &j.rec
 	q := x.queues[r.Queue]
 	delete(x.jobs, r.ID)
-	q.all.Delete(r.ID)
 	x.removeState(q, j, true)
 	if r.IdempotencyKey != "" {
 		k := idemKey{r.Queue, r.IdempotencyKey}

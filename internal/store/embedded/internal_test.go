@@ -129,8 +129,6 @@ func (x *index) dump() map[string]any {
 	x.active.Ascend(func(it timeItem) bool { active = append(active, it); return true })
 	out["scheduled"], out["active"] = sched, active
 	for name, q := range x.queues {
-		var all []string
-		q.all.Ascend(func(id string) bool { all = append(all, id); return true })
 		by := map[spool.State][]string{}
 		for st, tr := range q.byState {
 			tr.Ascend(func(id string) bool { by[st] = append(by[st], id); return true })
@@ -139,7 +137,7 @@ func (x *index) dump() map[string]any {
 		q.ready.Ascend(func(it readyItem) bool { ready = append(ready, it); return true })
 		var since []timeItem
 		q.readySince.Ascend(func(it timeItem) bool { since = append(since, it); return true })
-		out["queue/"+name] = []any{q.cfg, all, by, ready, since, q.cold}
+		out["queue/"+name] = []any{q.cfg, by, ready, since, q.cold}
 	}
 	return out
 }

@@ -7,8 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/btree"
-
 	"github.com/spoolq/spool"
 	"github.com/spoolq/spool/internal/store"
 )
@@ -92,30 +90,25 @@ func (s *Store) ListJobs(ctx context.Context, p store.ListJobsParams) ([]*store.
 	if q == nil {
 		return recs, "", nil
 	}
-	// Up to Limit+1 ids from each source (the jobs not yet terminal in
-	// memory, each terminal state on disk), merged: the extra one tells
-	// whether there is a next page.
-	var hot *btree.BTreeG[string]
-	var colds []spool.State
-	switch {
-	case p.State == "":
-		hot = q.all
-		colds = terminalStates
-	case p.State.Terminal():
-		colds = []spool.State{p.State}
-	default:
-		hot = q.byState[p.State]
-	}
+	// Up to Limit+1 ids from each state asked for (in memory for the
+	// states not terminal, on disk for the others), merged: the extra one
+	// tells whether there is a next page.
 	var ids []string
-	if hot != nil {
-		hot.AscendGreaterOrEqual(p.After, func(id string) bool {
-			if id != p.After {
-				ids = append(ids, id)
-			}
-			return len(ids) <= p.Limit
-		})
-	}
-	for _, st := range colds {
+	for _, st := range spool.States {
+		if p.State != "" && st != p.State {
+			continue
+		}
+		if !st.Terminal() {
+			n := 0
+			q.byState[st].AscendGreaterOrEqual(p.After, func(id string) bool {
+				if id != p.After {
+					ids = append(ids, id)
+					n++
+				}
+				return n <= p.Limit
+			})
+			continue
+		}
 		if *q.cold.of(st) == 0 {
 			continue
 		}
@@ -143,17 +136,6 @@ func (s *Store) ListJobs(ctx context.Context, p store.ListJobsParams) ([]*store.
 	}
 	return recs, next, nil
 }
-
-// terminalStates are the states of cold jobs, in the order of spool.States.
-var terminalStates = func() []spool.State {
-	var out []spool.State
-	for _, st := range spool.States {
-		if st.Terminal() {
-			out = append(out, st)
-		}
-	}
-	return out
-}()
 
 // ExpiredLeases returns up to limit active jobs whose lease expired at or
 // before now, oldest expiry first, with their tokens and without payload
