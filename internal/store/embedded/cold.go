@@ -22,7 +22,7 @@ import (
 // its j/ record plus three Pebble index keys, written and deleted in the
 // same batch as the record:
 //
-//	s/<queue><state>\x00<id>      for ListJobs by state, in id order
+//	d/<queue><state>\x00<id>      for ListJobs by state, in id order
 //	f/<queue><finished_at><id>    for Purge, oldest first
 //	i/<queue><idempotency key>    → id, when the job has a key
 //
@@ -42,12 +42,6 @@ import (
 // UUIDv7s from a monotonic generator, so a new id is almost always above
 // the ids of the jobs that have already finished.
 
-const (
-	prefixStateIdx    = "s/"
-	prefixFinishedIdx = "f/"
-	prefixIdemIdx     = "i/"
-)
-
 // appendQueue appends prefix and the length-prefixed queue name to b.
 func appendQueue(b []byte, prefix, queue string) []byte {
 	b = append(b, prefix...)
@@ -55,7 +49,7 @@ func appendQueue(b []byte, prefix, queue string) []byte {
 	return append(b, queue...)
 }
 
-// stateIdxPrefix is the prefix of the s/ keys of queue's jobs in state st.
+// stateIdxPrefix is the prefix of the d/ keys of queue's jobs in state st.
 func stateIdxPrefix(b []byte, queue string, st spool.State) []byte {
 	b = appendQueue(b, prefixStateIdx, queue)
 	return append(append(b, st...), 0)

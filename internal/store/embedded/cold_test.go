@@ -2,6 +2,7 @@ package embedded
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -192,4 +193,49 @@ func TestRollbackRestoresColdJobs(t *testing.T) {
 	recs, _, err := s.ListJobs(ctx, store.ListJobsParams{Queue: "q", State: spool.StateSucceeded, Limit: 10})
 	require.NoError(t, err)
 	require.Empty(t, recs)
+}
+
+// No key prefix is another's prefix: a scan of one never meets the keys
+// of another.
+func TestKeyPrefixesDiffer(t *testing.T) {
+	t.Parallel()
+	for i, a := range prefixes {
+		for j, b := range prefixes {
+			if i != j && strings.HasPrefix(a, b) {
+				t.Errorf("key prefix %q starts with prefix %q", a, b)
+			}
+		}
+	}
+}
+
+// Schedules and subscriptions, which are read by scanning their prefixes,
+// live beside finished jobs' index keys.
+func TestSchedulesBesideFinishedJobs(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	s := mustOpen(t, dir, Options{})
+	ctx := t.Context()
+	r := rec("j1", "q", spool.StateReady)
+	r.IdempotencyKey = "k"
+	_, err := s.Insert(ctx, store.InsertParams{Jobs: []*store.Record{r}})
+	require.NoError(t, err)
+	finishAll(t, s, "q", spool.StateDead, base)
+	next := base.Add(time.Hour)
+	_, err = s.PutSchedule(ctx, &store.ScheduleRecord{Schedule: spool.Schedule{
+		Name: "nightly", Cron: "0 3 * * *", Timezone: "UTC", Missed: spool.MissedSkip,
+		Job:        spool.ScheduleJob{Queue: "q", EnqueueRequest: spool.EnqueueRequest{Type: "t"}},
+		NextFireAt: &next, CreatedAt: base, UpdatedAt: base,
+	}})
+	require.NoError(t, err)
+	require.NoError(t, s.PutSubscription(ctx, store.Subscription{Topic: "news", Queue: "q", CreatedAt: base}))
+	for range 2 {
+		scheds, err := s.ListSchedules(ctx)
+		require.NoError(t, err)
+		require.Len(t, scheds, 1)
+		subs, err := s.Subscriptions(ctx, store.SubscriptionsParams{})
+		require.NoError(t, err)
+		require.Len(t, subs, 1)
+		require.NoError(t, s.Close())
+		s = mustOpen(t, dir, Options{})
+	}
 }

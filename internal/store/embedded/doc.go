@@ -39,7 +39,7 @@
 //
 //	m/format               "2": the format version, written when the
 //	                       directory is created and checked at every Open;
-//	                       version 1 is upgraded (it lacked the s/, f/
+//	                       version 1 is upgraded (it lacked the d/, f/
 //	                       and i/ keys), an unknown version (or data
 //	                       without one) is refused.
 //	j/<job id>             job metadata: the store.Record without payload
@@ -53,8 +53,9 @@
 //	q/<queue name>         queue config overrides: JSON spool.QueueConfig.
 //	                       Written when a queue is first used, so a queue
 //	                       outlives its jobs.
-//	s/, f/, i/             a finished job's indexes: by state, by finish
+//	d/, f/, i/             a finished job's indexes: by state, by finish
 //	                       time, by idempotency key (cold.go).
+//	s/<schedule name>      a cron schedule (schedules.go).
 //	t/<topic>\x00<queue>   a topic subscription: JSON {"types":[...],
 //	                       "created_at":...}. No in-memory index: they
 //	                       are few, and read from Pebble (topics.go).

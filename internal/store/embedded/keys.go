@@ -12,14 +12,27 @@ import (
 // (cold.go) and is upgraded at Open.
 const formatVersion = "2"
 
-// Key prefixes. Every key is one of these followed by an id or a name.
+// Key prefixes. Every key is one of these followed by an id, a name or an
+// index entry; all of them are here so that no two are the same (a test
+// checks it).
 const (
-	prefixMeta    = "m/"
-	prefixJob     = "j/"
-	prefixPayload = "p/"
-	prefixResult  = "r/"
-	prefixQueue   = "q/"
+	prefixMeta        = "m/"
+	prefixJob         = "j/"
+	prefixPayload     = "p/"
+	prefixResult      = "r/"
+	prefixQueue       = "q/"
+	prefixTopic       = "t/" // topics.go
+	prefixSchedule    = "s/" // schedules.go
+	prefixStateIdx    = "d/" // finished jobs by state (cold.go)
+	prefixFinishedIdx = "f/" // finished jobs by finish time (cold.go)
+	prefixIdemIdx     = "i/" // finished jobs' idempotency keys (cold.go)
 )
+
+// prefixes lists every key prefix, for the test that they differ.
+var prefixes = []string{
+	prefixMeta, prefixJob, prefixPayload, prefixResult, prefixQueue, prefixTopic,
+	prefixSchedule, prefixStateIdx, prefixFinishedIdx, prefixIdemIdx,
+}
 
 var formatKey = []byte(prefixMeta + "format")
 

@@ -12,11 +12,9 @@ import (
 	"github.com/spoolq/spool/internal/store"
 )
 
-// prefixSchedule keys schedules: s/<name> → the JSON of a
+// scheduleKey keys schedules: s/<name> → the JSON of a
 // store.ScheduleRecord (rev included). Schedules have no in-memory index:
 // they are few, and read from Pebble under the store's mutex.
-const prefixSchedule = "s/"
-
 func scheduleKey(name string) []byte { return key(prefixSchedule, name) }
 
 // scheduleValue is the stored form of a schedule.

@@ -15,10 +15,8 @@ import (
 	"github.com/spoolq/spool/internal/store"
 )
 
-// prefixTopic keys subscriptions: t/<topic>\x00<queue>. Names never contain
-// a NUL, so the key sorts by topic, then queue.
-const prefixTopic = "t/"
-
+// subscriptionKey keys subscriptions: t/<topic>\x00<queue>. Names never
+// contain a NUL, so the key sorts by topic, then queue.
 func subscriptionKey(topic, queue string) []byte {
 	return key(prefixTopic, topic+"\x00"+queue)
 }
