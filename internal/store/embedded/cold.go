@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -19,8 +20,8 @@ import (
 // queue's retention, which may be days: holding it in memory would make the
 // store's memory grow with everything it ever finished. So memory holds
 // only the jobs not yet terminal ("hot"), and a terminal ("cold") job is
-// its j/ record plus three Pebble index keys, written and deleted in the
-// same batch as the record:
+// its record, under c/ instead of j/, plus three Pebble index keys,
+// written and deleted in the same batch as the record:
 //
 //	d/<queue><state>\x00<id>      for ListJobs by state, in id order
 //	f/<queue><finished_at><id>    for Purge, oldest first
@@ -30,7 +31,9 @@ import (
 // queue's keys are a prefix of another's, and <finished_at> is Unix
 // nanoseconds, 8 bytes big-endian (a job without a finish time sorts
 // first). Per queue, memory keeps only the number of cold jobs per
-// terminal state, for Counts.
+// terminal state, for Counts. Open reads the j/ records and counts the d/
+// keys: it never reads a finished job's record, so a long retention costs
+// a restart one key per finished job, not a decode.
 //
 // A lookup by id (Get, Lookup, Update, the id check of Insert) tries memory
 // first, then the write in progress (a job turned cold earlier in the same
@@ -69,6 +72,26 @@ func finishedNanos(t *time.Time) uint64 {
 		return math.MaxInt64
 	}
 	return uint64(t.UnixNano())
+}
+
+// parseStateIdx splits a d/ key, without its prefix, into its queue,
+// state and job id.
+func parseStateIdx(k string) (queue string, st spool.State, id string, err error) {
+	malformed := fmt.Errorf("malformed index key %q", prefixStateIdx+k)
+	n, w := binary.Uvarint([]byte(k))
+	if w <= 0 || n > uint64(len(k)-w) {
+		return "", "", "", malformed
+	}
+	queue, rest := k[w:w+int(n)], k[w+int(n):]
+	i := strings.IndexByte(rest, 0)
+	if i < 0 {
+		return "", "", "", malformed
+	}
+	st, id = spool.State(rest[:i]), rest[i+1:]
+	if !st.Terminal() || id == "" {
+		return "", "", "", malformed
+	}
+	return queue, st, id, nil
 }
 
 func finishedIdxBound(b []byte, queue string, t *time.Time) []byte {
@@ -115,9 +138,11 @@ func (t *txn) coldAdd(j *job) {
 	}
 }
 
-// coldRemove undoes coldAdd(j) on disk.
+// coldRemove undoes coldAdd(j) on disk, and deletes j's record.
 func (t *txn) coldRemove(j *job) {
 	t.x.queues[j.rec.Queue].cold.add(j.rec.State, -1)
+	t.key = appendKey(t.key[:0], prefixColdJob, j.rec.ID)
+	t.delete(t.key)
 	t.key = stateIdxKey(t.key[:0], j)
 	t.delete(t.key)
 	t.key = finishedIdxKey(t.key[:0], j)
@@ -177,7 +202,7 @@ func (s *Store) coldJob(id string) (*job, error) {
 	if id > s.x.maxCold {
 		return nil, nil
 	}
-	v, closer, err := s.db.Get(jobKey(id))
+	v, closer, err := s.db.Get(coldJobKey(id))
 	if errors.Is(err, pebble.ErrNotFound) {
 		return nil, nil
 	}
@@ -190,9 +215,7 @@ func (s *Store) coldJob(id string) (*job, error) {
 		return nil, unavailable(err)
 	}
 	if !cold(j) {
-		// A job not yet terminal is always in memory; on disk only, it
-		// would mean memory and disk diverged.
-		return nil, unavailable(fmt.Errorf("job %q is %s on disk but not in memory", id, j.rec.State))
+		return nil, unavailable(fmt.Errorf("job %q is %s under the prefix of finished jobs", id, j.rec.State))
 	}
 	return j, nil
 }
@@ -276,10 +299,11 @@ func prefixEndBytes(p []byte) []byte {
 	return nil
 }
 
-// upgradeFrom1 converts a directory of format 1, which had no cold
-// indexes, to the current format: it writes the index keys of every
-// terminal job, then the new version, synced. Interrupted, it starts over
-// at the next Open (writing a key twice is harmless).
+// upgradeFrom1 converts a directory of format 1, which kept finished jobs
+// with the others and had no cold indexes, to the current format: it moves
+// every terminal job's record from j/ to c/ and writes its index keys,
+// then the new version, synced. Interrupted, it goes on at the next Open:
+// the jobs already moved are no longer under j/.
 func (s *Store) upgradeFrom1() error {
 	const perBatch = 4096
 	t := &txn{x: &s.x, batch: s.db.NewBatch()}
@@ -301,6 +325,8 @@ func (s *Store) upgradeFrom1() error {
 		if err != nil || !cold(j) {
 			return err
 		}
+		t.delete(jobKey(id))
+		t.set(coldJobKey(id), v)
 		t.setColdKeys(j)
 		n++
 		total++

@@ -97,7 +97,7 @@ func TestFinishedJobsLeaveMemory(t *testing.T) {
 	n, err := s.Purge(ctx, "q", base.Add(time.Second), 1000)
 	require.NoError(t, err)
 	require.Equal(t, 50, n)
-	for _, p := range []string{prefixJob, prefixPayload, prefixStateIdx, prefixFinishedIdx, prefixIdemIdx} {
+	for _, p := range []string{prefixJob, prefixColdJob, prefixPayload, prefixStateIdx, prefixFinishedIdx, prefixIdemIdx} {
 		require.Zero(t, countKeys(t, s, p), "keys under %s after the purge", p)
 	}
 	q, err := s.Queue(ctx, "q")
@@ -150,10 +150,56 @@ func TestUpgradeFromFormat1(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, formatVersion, string(v))
 	require.NoError(t, closer.Close())
+	require.Equal(t, 1, countKeys(t, s, prefixJob), "the ready job stays under j/")
+	require.Equal(t, 3, countKeys(t, s, prefixColdJob), "the finished ones moved to c/")
 	n, err := s.Purge(ctx, "q", base, 10)
 	require.NoError(t, err)
 	require.Equal(t, 3, n)
 	require.Equal(t, 1, countKeys(t, s, prefixJob))
+	require.Zero(t, countKeys(t, s, prefixColdJob))
+}
+
+// Open does not read finished jobs, so it does not know their insert
+// sequence numbers and may give one of them again; a finished job put
+// back takes a new one, so two ready jobs never share a place in the
+// leasing order.
+func TestRetriedJobAfterReopenTakesNewPlace(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	s := mustOpen(t, dir, Options{})
+	ctx := t.Context()
+	a, b := rec("a", "q", spool.StateReady), rec("b", "q", spool.StateReady)
+	b.Priority = 5
+	_, err := s.Insert(ctx, store.InsertParams{Jobs: []*store.Record{a, b}})
+	require.NoError(t, err)
+	leased, err := s.Lease(ctx, store.LeaseParams{Queues: []string{"q"}, Max: 1, Now: base, ExpiresAt: base.Add(time.Minute)})
+	require.NoError(t, err)
+	require.Equal(t, "b", leased[0].ID)
+	leased[0].State, leased[0].FinishedAt, leased[0].Token, leased[0].LeaseExpiresAt = spool.StateDead, &base, "", nil
+	_, errs, err := s.Update(ctx, []store.Change{{Record: leased[0]}})
+	require.NoError(t, err)
+	require.NoError(t, errs[0])
+	require.NoError(t, s.Close())
+
+	// After the reopen, c gets the sequence number b had.
+	s = mustOpen(t, dir, Options{})
+	c := rec("c", "q", spool.StateReady)
+	c.Priority = 5
+	_, err = s.Insert(ctx, store.InsertParams{Jobs: []*store.Record{c}})
+	require.NoError(t, err)
+	dead, err := s.Get(ctx, "b")
+	require.NoError(t, err)
+	dead.State, dead.FinishedAt, dead.ReadyAt = spool.StateReady, nil, &base
+	_, errs, err = s.Update(ctx, []store.Change{{Record: dead}})
+	require.NoError(t, err)
+	require.NoError(t, errs[0])
+	got, err := s.Lease(ctx, store.LeaseParams{Queues: []string{"q"}, Max: 10, Now: base, ExpiresAt: base.Add(time.Minute)})
+	require.NoError(t, err)
+	var order []string
+	for _, r := range got {
+		order = append(order, r.ID)
+	}
+	require.Equal(t, []string{"c", "b", "a"}, order, "every ready job is leased, the retried one after c")
 }
 
 // A write whose batch cannot be applied leaves the cold counts and the

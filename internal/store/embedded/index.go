@@ -274,8 +274,13 @@ func (s *Store) begin() *txn {
 
 // put replaces old (nil: none) by new (nil: delete) in the indexes: in
 // memory for a job not yet terminal, on disk for a terminal one (cold.go).
-// The caller writes the job's own keys (record, payload, result).
+// It deletes old's record when new's goes elsewhere (or nowhere); the
+// caller writes new's record (setJob) and the bodies.
 func (t *txn) put(old, new *job) {
+	if old != nil && !cold(old) && (new == nil || cold(new)) {
+		t.key = appendKey(t.key[:0], prefixJob, old.rec.ID)
+		t.delete(t.key)
+	}
 	switch {
 	case old != nil && new != nil && !cold(old) && !cold(new) && sameSlot(old, new):
 		t.x.replace(old, new)
@@ -315,9 +320,14 @@ func (t *txn) set(k, v []byte) {
 	}
 }
 
-// setJob writes j's record under its job key.
+// setJob writes j's record under its job key: j/ for a job not yet
+// finished, c/ for a finished one.
 func (t *txn) setJob(j *job) {
-	t.key = appendKey(t.key[:0], prefixJob, j.rec.ID)
+	prefix := prefixJob
+	if cold(j) {
+		prefix = prefixColdJob
+	}
+	t.key = appendKey(t.key[:0], prefix, j.rec.ID)
 	t.val = appendJob(t.val[:0], j)
 	t.set(t.key, t.val)
 }

@@ -18,6 +18,7 @@ const formatVersion = "2"
 const (
 	prefixMeta        = "m/"
 	prefixJob         = "j/"
+	prefixColdJob     = "c/" // a finished job's record (cold.go)
 	prefixPayload     = "p/"
 	prefixResult      = "r/"
 	prefixQueue       = "q/"
@@ -30,13 +31,14 @@ const (
 
 // prefixes lists every key prefix, for the test that they differ.
 var prefixes = []string{
-	prefixMeta, prefixJob, prefixPayload, prefixResult, prefixQueue, prefixTopic,
+	prefixMeta, prefixJob, prefixColdJob, prefixPayload, prefixResult, prefixQueue, prefixTopic,
 	prefixSchedule, prefixStateIdx, prefixFinishedIdx, prefixIdemIdx,
 }
 
 var formatKey = []byte(prefixMeta + "format")
 
 func jobKey(id string) []byte     { return key(prefixJob, id) }
+func coldJobKey(id string) []byte { return key(prefixColdJob, id) }
 func payloadKey(id string) []byte { return key(prefixPayload, id) }
 func resultKey(id string) []byte  { return key(prefixResult, id) }
 func queueKey(name string) []byte { return key(prefixQueue, name) }

@@ -196,30 +196,46 @@ func (s *Store) load() error {
 	return s.loadJobs()
 }
 
-// loadJobs decodes every job, indexes in memory those not yet terminal and
-// counts the others.
+// loadJobs decodes and indexes the jobs not yet finished, and counts the
+// finished ones from their index keys, without reading their records.
 func (s *Store) loadJobs() error {
-	return s.scan(prefixJob, func(id string, v []byte) error {
+	err := s.scan(prefixJob, func(id string, v []byte) error {
 		j, err := decodeJob(id, v)
 		if err != nil {
 			return err
 		}
-		q := s.x.queues[j.rec.Queue]
-		if q == nil {
-			q = newQueueState(j.rec.Queue, spool.QueueConfig{})
-			s.x.queues[j.rec.Queue] = q
-		}
 		if cold(j) {
-			q.cold.add(j.rec.State, 1)
-			s.x.maxCold = max(s.x.maxCold, id)
-		} else {
-			s.x.add(j)
+			return fmt.Errorf("job %q is %s but stored with the jobs not yet finished", id, j.rec.State)
 		}
+		s.queue(j.rec.Queue)
+		s.x.add(j)
 		if j.seq >= s.nextSeq {
 			s.nextSeq = j.seq + 1
 		}
 		return nil
 	})
+	if err != nil {
+		return err
+	}
+	return s.scan(prefixStateIdx, func(k string, _ []byte) error {
+		queue, st, id, err := parseStateIdx(k)
+		if err != nil {
+			return err
+		}
+		s.queue(queue).cold.add(st, 1)
+		s.x.maxCold = max(s.x.maxCold, id)
+		return nil
+	})
+}
+
+// queue returns the in-memory view of a queue, creating it while loading.
+func (s *Store) queue(name string) *queueState {
+	q := s.x.queues[name]
+	if q == nil {
+		q = newQueueState(name, spool.QueueConfig{})
+		s.x.queues[name] = q
+	}
+	return q
 }
 
 func (s *Store) scan(prefix string, fn func(name string, v []byte) error) error {

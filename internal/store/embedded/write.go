@@ -325,6 +325,13 @@ func (s *Store) update(changes []store.Change) (recs []*store.Record, errs []err
 			hasPayload: old.hasPayload,
 			hasResult:  old.hasResult || r.Result != nil,
 		}
+		if cold(old) && !cold(nj) {
+			// A finished job put back goes behind the jobs of its
+			// priority, as a new one would: Open does not read finished
+			// jobs, so their sequence numbers may have been given again.
+			nj.seq = s.nextSeq
+			s.nextSeq++
+		}
 		t.put(old, nj)
 		t.setJob(nj)
 		if err := s.putThen(t, c.Then); err != nil {
@@ -460,7 +467,6 @@ func (s *Store) purge(queue string, before time.Time, limit int) (n int, a after
 			return 0, a, err
 		}
 		t.put(j, nil)
-		t.delete(jobKey(j.rec.ID))
 		if j.hasPayload {
 			t.delete(payloadKey(j.rec.ID))
 		}
