@@ -5,6 +5,7 @@ import (
 	"errors"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
@@ -50,14 +51,24 @@ func BenchmarkStore(b *testing.B) {
 }
 
 // BenchmarkOpen100k measures rebuilding the indexes of 100,000 jobs.
-func BenchmarkOpen100k(b *testing.B) {
+func BenchmarkOpen100k(b *testing.B) { benchOpen(b, spool.StateReady) }
+
+// BenchmarkOpenFinished100k measures opening a store that keeps 100,000
+// finished jobs.
+func BenchmarkOpenFinished100k(b *testing.B) { benchOpen(b, spool.StateSucceeded) }
+
+func benchOpen(b *testing.B, st spool.State) {
 	dir := b.TempDir()
 	s, err := embedded.Open(dir, embedded.Options{})
 	require.NoError(b, err)
+	finished := time.Now()
 	for range 100 {
 		batch := make([]*store.Record, 1000)
 		for i := range batch {
 			batch[i] = storetest.BenchJob("q")
+			if st.Terminal() {
+				batch[i].State, batch[i].ReadyAt, batch[i].FinishedAt = st, nil, &finished
+			}
 		}
 		_, err := s.Insert(context.Background(), store.InsertParams{Jobs: batch})
 		require.NoError(b, err)
