@@ -24,6 +24,18 @@ func countKeys(t *testing.T, s *Store, prefix string) int {
 	return n
 }
 
+// requireKeyHeldBy inserts a job with queue's idempotency key and requires
+// the answer to be job id, already stored.
+func requireKeyHeldBy(t *testing.T, s *Store, queue, key, id string) {
+	t.Helper()
+	dup := rec("new-"+key, queue, spool.StateReady)
+	dup.IdempotencyKey = key
+	res, err := s.Insert(t.Context(), store.InsertParams{Jobs: []*store.Record{dup}})
+	require.NoError(t, err)
+	require.True(t, res[0].Existing)
+	require.Equal(t, id, res[0].Record.ID)
+}
+
 // finishAll leases every ready job of queue q and moves it to st.
 func finishAll(t *testing.T, s *Store, q string, st spool.State, at time.Time) {
 	t.Helper()
@@ -80,12 +92,7 @@ func TestFinishedJobsLeaveMemory(t *testing.T) {
 		got, err := s.Get(ctx, "j042")
 		require.NoError(t, err)
 		require.JSONEq(t, `{"id":"j042"}`, string(got.Payload))
-		dup := rec("other", "q", spool.StateReady)
-		dup.IdempotencyKey = "k7"
-		res, err := s.Insert(ctx, store.InsertParams{Jobs: []*store.Record{dup}})
-		require.NoError(t, err)
-		require.True(t, res[0].Existing)
-		require.Equal(t, "j007", res[0].Record.ID)
+		requireKeyHeldBy(t, s, "q", "k7", "j007")
 		_, err = s.Insert(ctx, store.InsertParams{Jobs: []*store.Record{rec("j001", "q", spool.StateReady)}})
 		require.ErrorIs(t, err, spool.ErrConflict, "a finished job's id is still taken")
 	}
@@ -140,12 +147,7 @@ func TestUpgradeFromFormat1(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, recs, 1)
 	require.Equal(t, "j2", recs[0].ID)
-	dup := rec("new", "q", spool.StateReady)
-	dup.IdempotencyKey = "k3"
-	res, err := s.Insert(ctx, store.InsertParams{Jobs: []*store.Record{dup}})
-	require.NoError(t, err)
-	require.True(t, res[0].Existing)
-	require.Equal(t, "j3", res[0].Record.ID)
+	requireKeyHeldBy(t, s, "q", "k3", "j3")
 	v, closer, err := s.db.Get(formatKey)
 	require.NoError(t, err)
 	require.Equal(t, formatVersion, string(v))
