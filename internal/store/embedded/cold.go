@@ -77,21 +77,17 @@ func finishedNanos(t *time.Time) uint64 {
 // parseStateIdx splits a d/ key, without its prefix, into its queue,
 // state and job id.
 func parseStateIdx(k string) (queue string, st spool.State, id string, err error) {
-	malformed := fmt.Errorf("malformed index key %q", prefixStateIdx+k)
 	n, w := binary.Uvarint([]byte(k))
-	if w <= 0 || n > uint64(len(k)-w) {
-		return "", "", "", malformed
+	if w > 0 && n <= uint64(len(k)-w) {
+		queue, rest := k[w:w+int(n)], k[w+int(n):]
+		if i := strings.IndexByte(rest, 0); i >= 0 {
+			st, id = spool.State(rest[:i]), rest[i+1:]
+			if st.Terminal() && id != "" {
+				return queue, st, id, nil
+			}
+		}
 	}
-	queue, rest := k[w:w+int(n)], k[w+int(n):]
-	i := strings.IndexByte(rest, 0)
-	if i < 0 {
-		return "", "", "", malformed
-	}
-	st, id = spool.State(rest[:i]), rest[i+1:]
-	if !st.Terminal() || id == "" {
-		return "", "", "", malformed
-	}
-	return queue, st, id, nil
+	return "", "", "", fmt.Errorf("malformed index key %q", prefixStateIdx+k)
 }
 
 func finishedIdxBound(b []byte, queue string, t *time.Time) []byte {
@@ -127,7 +123,8 @@ func (c *coldCounts) add(st spool.State, n int64) { *c.of(st) += n }
 
 func (c *coldCounts) total() int64 { return c.succeeded + c.dead + c.cancelled }
 
-// coldAdd indexes a terminal job on disk (its j/ record is the caller's).
+// coldAdd indexes a terminal job on disk (its c/ record is the caller's:
+// setJob).
 func (t *txn) coldAdd(j *job) {
 	t.x.queues[j.rec.Queue].cold.add(j.rec.State, 1)
 	t.x.maxCold = max(t.x.maxCold, j.rec.ID) // not undone: a bound may stay too high
