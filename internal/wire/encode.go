@@ -70,11 +70,8 @@ func TryAppendJob(b []byte, j *spool.Job) ([]byte, bool) {
 	b = appendString(b, j.Queue)
 	b = append(b, `,"type":`...)
 	b = appendString(b, j.Type)
-	if len(j.Payload) > 0 {
-		b = append(b, `,"payload":`...)
-		if b, ok = appendCompact(b, j.Payload); !ok {
-			return b, false
-		}
+	if b, ok = appendRawField(b, `,"payload":`, j.Payload); !ok {
+		return b, false
 	}
 	b = append(b, `,"priority":`...)
 	b = strconv.AppendInt(b, int64(j.Priority), 10)
@@ -96,31 +93,13 @@ func TryAppendJob(b []byte, j *spool.Job) ([]byte, bool) {
 		b = append(b, `,"backoff":`...)
 		b = appendBackoff(b, j.Backoff)
 	}
-	if j.IdempotencyKey != "" {
-		b = append(b, `,"idempotency_key":`...)
-		b = appendString(b, j.IdempotencyKey)
-	}
-	if j.OrderingKey != "" {
-		b = append(b, `,"ordering_key":`...)
-		b = appendString(b, j.OrderingKey)
-	}
-	if len(j.DependsOn) > 0 {
-		b = append(b, `,"depends_on":`...)
-		b = appendStrings(b, j.DependsOn)
-	}
-	if len(j.Tags) > 0 {
-		b = append(b, `,"tags":`...)
-		b = appendStrings(b, j.Tags)
-	}
-	if j.CallbackURL != "" {
-		b = append(b, `,"callback_url":`...)
-		b = appendString(b, j.CallbackURL)
-	}
-	if len(j.Result) > 0 {
-		b = append(b, `,"result":`...)
-		if b, ok = appendCompact(b, j.Result); !ok {
-			return b, false
-		}
+	b = appendStringField(b, `,"idempotency_key":`, j.IdempotencyKey)
+	b = appendStringField(b, `,"ordering_key":`, j.OrderingKey)
+	b = appendStringsField(b, `,"depends_on":`, j.DependsOn)
+	b = appendStringsField(b, `,"tags":`, j.Tags)
+	b = appendStringField(b, `,"callback_url":`, j.CallbackURL)
+	if b, ok = appendRawField(b, `,"result":`, j.Result); !ok {
+		return b, false
 	}
 	if len(j.Errors) > 0 {
 		b = append(b, `,"errors":[`...)
@@ -146,20 +125,14 @@ func TryAppendJob(b []byte, j *spool.Job) ([]byte, bool) {
 		if b, ok = appendFloat(b, p.Percent); !ok {
 			return b, false
 		}
-		if p.Message != "" {
-			b = append(b, `,"message":`...)
-			b = appendString(b, p.Message)
-		}
+		b = appendStringField(b, `,"message":`, p.Message)
 		b = append(b, `,"updated_at":`...)
 		if b, ok = appendTime(b, p.UpdatedAt); !ok {
 			return b, false
 		}
 		b = append(b, '}')
 	}
-	if j.Worker != "" {
-		b = append(b, `,"worker":`...)
-		b = appendString(b, j.Worker)
-	}
+	b = appendStringField(b, `,"worker":`, j.Worker)
 	if b, ok = appendTimePtr(b, `,"lease_expires_at":`, j.LeaseExpiresAt); !ok {
 		return b, false
 	}
@@ -237,12 +210,37 @@ func appendTime(b []byte, t time.Time) ([]byte, bool) {
 	return append(b, '"'), true
 }
 
+// The append...Field functions write an optional member: key (with its
+// leading comma and colon) and the value, or nothing when the value is
+// absent (nil, empty), as encoding/json does for omitempty.
+
 func appendTimePtr(b []byte, key string, t *time.Time) ([]byte, bool) {
 	if t == nil {
 		return b, true
 	}
 	b = append(b, key...)
 	return appendTime(b, *t)
+}
+
+func appendStringField(b []byte, key, s string) []byte {
+	if s == "" {
+		return b
+	}
+	return appendString(append(b, key...), s)
+}
+
+func appendStringsField(b []byte, key string, ss []string) []byte {
+	if len(ss) == 0 {
+		return b
+	}
+	return appendStrings(append(b, key...), ss)
+}
+
+func appendRawField(b []byte, key string, raw []byte) ([]byte, bool) {
+	if len(raw) == 0 {
+		return b, true
+	}
+	return appendCompact(append(b, key...), raw)
 }
 
 // appendFloat writes f as encoding/json writes a float64; ok is false for

@@ -17,11 +17,8 @@ func TryAppendEnqueueRequest(b []byte, r *spool.EnqueueRequest) ([]byte, bool) {
 	ok := true
 	b = append(b, `{"type":`...)
 	b = appendString(b, r.Type)
-	if len(r.Payload) > 0 {
-		b = append(b, `,"payload":`...)
-		if b, ok = appendCompact(b, r.Payload); !ok {
-			return b, false
-		}
+	if b, ok = appendRawField(b, `,"payload":`, r.Payload); !ok {
+		return b, false
 	}
 	if r.Priority != 0 {
 		b = append(b, `,"priority":`...)
@@ -46,30 +43,12 @@ func TryAppendEnqueueRequest(b []byte, r *spool.EnqueueRequest) ([]byte, bool) {
 		b = append(b, `,"backoff":`...)
 		b = appendBackoff(b, r.Backoff)
 	}
-	if r.IdempotencyKey != "" {
-		b = append(b, `,"idempotency_key":`...)
-		b = appendString(b, r.IdempotencyKey)
-	}
-	if r.OrderingKey != "" {
-		b = append(b, `,"ordering_key":`...)
-		b = appendString(b, r.OrderingKey)
-	}
-	if len(r.DependsOn) > 0 {
-		b = append(b, `,"depends_on":`...)
-		b = appendStrings(b, r.DependsOn)
-	}
-	if r.Ref != "" {
-		b = append(b, `,"ref":`...)
-		b = appendString(b, r.Ref)
-	}
-	if len(r.Tags) > 0 {
-		b = append(b, `,"tags":`...)
-		b = appendStrings(b, r.Tags)
-	}
-	if r.CallbackURL != "" {
-		b = append(b, `,"callback_url":`...)
-		b = appendString(b, r.CallbackURL)
-	}
+	b = appendStringField(b, `,"idempotency_key":`, r.IdempotencyKey)
+	b = appendStringField(b, `,"ordering_key":`, r.OrderingKey)
+	b = appendStringsField(b, `,"depends_on":`, r.DependsOn)
+	b = appendStringField(b, `,"ref":`, r.Ref)
+	b = appendStringsField(b, `,"tags":`, r.Tags)
+	b = appendStringField(b, `,"callback_url":`, r.CallbackURL)
 	return append(b, '}'), true
 }
 
@@ -108,17 +87,11 @@ func TryAppendAcksRequest(b []byte, r *spool.AcksRequest) ([]byte, bool) {
 		b = appendString(b, a.Token)
 		b = append(b, `,"outcome":`...)
 		b = appendString(b, a.Outcome)
-		if len(a.Result) > 0 {
-			b = append(b, `,"result":`...)
-			var ok bool
-			if b, ok = appendCompact(b, a.Result); !ok {
-				return b, false
-			}
+		var ok bool
+		if b, ok = appendRawField(b, `,"result":`, a.Result); !ok {
+			return b, false
 		}
-		if a.Error != "" {
-			b = append(b, `,"error":`...)
-			b = appendString(b, a.Error)
-		}
+		b = appendStringField(b, `,"error":`, a.Error)
 		if a.RetryIn != nil {
 			b = append(b, `,"retry_in":`...)
 			b = appendDuration(b, *a.RetryIn)
