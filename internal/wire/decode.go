@@ -88,43 +88,69 @@ func TryDecodeJobsResponse(data []byte, out *spool.JobsResponse) bool {
 // DecodeBatchEnqueueRequest decodes data into out when it is a simple,
 // canonical batch enqueue request, and reports whether it did; on false,
 // out is untouched and the caller decodes data with encoding/json.
-func DecodeBatchEnqueueRequest(data []byte, out *spool.BatchEnqueueRequest) (ok bool) {
+func DecodeBatchEnqueueRequest(data []byte, out *spool.BatchEnqueueRequest) bool {
 	if out == nil {
 		return false
 	}
+	jobs, present, ok := decodeList(data, "jobs", &enqueueScratch, func(d *decoder, jobs []spool.EnqueueRequest) bool {
+		n := len(jobs)
+		var prev *spool.EnqueueRequest
+		if n > 1 {
+			prev = &jobs[n-2]
+		}
+		return d.enqueueRequest(&jobs[n-1], prev)
+	})
+	if present {
+		out.Jobs = jobs
+	}
+	return ok
+}
+
+// DecodeAcksRequest is DecodeBatchEnqueueRequest for an acks request.
+func DecodeAcksRequest(data []byte, out *spool.AcksRequest) bool {
+	if out == nil {
+		return false
+	}
+	acks, present, ok := decodeList(data, "acks", &ackScratch, func(d *decoder, acks []spool.Ack) bool {
+		return d.ack(&acks[len(acks)-1])
+	})
+	if present {
+		out.Acks = acks
+	}
+	return ok
+}
+
+// decodeList reads an object whose only member, key, is an array; elem
+// reads the last element of the list so far (and may look at the ones
+// before it). The elements are gathered in a slice from pool, then copied
+// once into one of the exact size, rather than grown by doubling. present
+// reports whether the object held key; ok is false when data needs
+// encoding/json, and then present is false too.
+func decodeList[T any](data []byte, key string, pool *sync.Pool, elem func(d *decoder, list []T) bool) (list []T, present, ok bool) {
 	d := decoder{scanner: scanner{data: data}}
-	scratch := enqueueScratch.Get().(*[]spool.EnqueueRequest)
-	defer putScratch(&enqueueScratch, scratch)
-	var (
-		jobs []spool.EnqueueRequest
-		seen bool
-	)
+	scratch := pool.Get().(*[]T)
+	defer putScratch(pool, scratch)
+	var items []T
 	ok = d.object(func(k []byte) bool {
-		if string(k) != "jobs" || seen || d.next() != '[' {
+		if string(k) != key || present || d.next() != '[' {
 			return false
 		}
-		seen = true
-		jobs = (*scratch)[:0]
+		present = true
+		items = (*scratch)[:0]
 		return d.array(func() bool {
-			jobs = append(jobs, spool.EnqueueRequest{})
-			n := len(jobs)
-			var prev *spool.EnqueueRequest
-			if n > 1 {
-				prev = &jobs[n-2]
-			}
-			return d.enqueueRequest(&jobs[n-1], prev)
+			var zero T
+			items = append(items, zero)
+			return elem(&d, items)
 		})
 	})
 	if !ok || !d.end() {
-		return false
+		return nil, false, false
 	}
-	if seen {
-		// The jobs are gathered in a pooled slice, then copied once into
-		// one of the exact size, rather than grown by doubling.
-		*scratch = jobs
-		out.Jobs = append(make([]spool.EnqueueRequest, 0, len(jobs)), jobs...)
+	if present {
+		*scratch = items
+		list = append(make([]T, 0, len(items)), items...)
 	}
-	return true
+	return list, present, true
 }
 
 // Pooled slices in which the request decoders gather elements.
@@ -145,39 +171,6 @@ func putScratch[T any](p *sync.Pool, s *[]T) {
 	clear((*s)[:cap(*s)])
 	*s = (*s)[:0]
 	p.Put(s)
-}
-
-// DecodeAcksRequest is DecodeBatchEnqueueRequest for an acks request.
-func DecodeAcksRequest(data []byte, out *spool.AcksRequest) (ok bool) {
-	if out == nil {
-		return false
-	}
-	d := decoder{scanner: scanner{data: data}}
-	scratch := ackScratch.Get().(*[]spool.Ack)
-	defer putScratch(&ackScratch, scratch)
-	var (
-		acks []spool.Ack
-		seen bool
-	)
-	ok = d.object(func(k []byte) bool {
-		if string(k) != "acks" || seen || d.next() != '[' {
-			return false
-		}
-		seen = true
-		acks = (*scratch)[:0]
-		return d.array(func() bool {
-			acks = append(acks, spool.Ack{})
-			return d.ack(&acks[len(acks)-1])
-		})
-	})
-	if !ok || !d.end() {
-		return false
-	}
-	if seen {
-		*scratch = acks
-		out.Acks = append(make([]spool.Ack, 0, len(acks)), acks...)
-	}
-	return true
 }
 
 type decoder struct {
