@@ -287,3 +287,40 @@ func TestSchedulesBesideFinishedJobs(t *testing.T) {
 		s = mustOpen(t, dir, Options{})
 	}
 }
+
+// Damaged finished-job keys are refused with the key named: at Open for
+// an index key, at the read for a record that is not a finished job's.
+func TestDamagedColdKeys(t *testing.T) {
+	t.Parallel()
+	for name, key := range map[string]string{
+		"no length":       "d/",
+		"length too long": "d/\x09q",
+		"no separator":    "d/\x01qdead",
+		"not terminal":    "d/\x01qready\x00j1",
+		"no id":           "d/\x01qdead\x00",
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			require.NoError(t, mustOpen(t, dir, Options{}).Close())
+			writeRaw(t, dir, key, "")
+			_, err := Open(dir, Options{})
+			require.ErrorContains(t, err, "malformed index key")
+		})
+	}
+
+	t.Run("record of a job not finished", func(t *testing.T) {
+		t.Parallel()
+		dir := t.TempDir()
+		require.NoError(t, mustOpen(t, dir, Options{}).Close())
+		j := &job{rec: *rec("j1", "q", spool.StateReady), seq: 1}
+		writeRaw(t, dir, "c/j1", string(appendJob(nil, j)))
+		s := mustOpen(t, dir, Options{})
+		s.mu.Lock()
+		s.x.maxCold = "j1" // as if j1 had finished in this process
+		s.mu.Unlock()
+		_, err := s.Get(t.Context(), "j1")
+		require.ErrorIs(t, err, spool.ErrUnavailable)
+		require.ErrorContains(t, err, `job "j1" is ready under the prefix of finished jobs`)
+	})
+}
