@@ -217,6 +217,16 @@ func (s *Store) coldJob(id string) (*job, error) {
 	return j, nil
 }
 
+// indexedJob reads a finished job that one of the cold indexes (which)
+// names: it must be stored.
+func (s *Store) indexedJob(id, which string) (*job, error) {
+	j, err := s.coldJob(id)
+	if err == nil && j == nil {
+		err = unavailable(fmt.Errorf("job %q is in the %s index but not stored", id, which))
+	}
+	return j, err
+}
+
 // idemJob returns the job that holds queue's idempotency key k, or nil.
 func (s *Store) idemJob(t *txn, k idemKey) (*job, error) {
 	if id, ok := s.x.idem[k]; ok {

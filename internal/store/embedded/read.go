@@ -2,7 +2,6 @@ package embedded
 
 import (
 	"context"
-	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -125,10 +124,7 @@ func (s *Store) ListJobs(ctx context.Context, p store.ListJobsParams) ([]*store.
 		next = ids[p.Limit-1]
 	}
 	for _, id := range ids {
-		j, err := s.job(nil, id)
-		if err == nil && j == nil {
-			err = unavailable(fmt.Errorf("job %q is in the state index but not stored", id))
-		}
+		j, err := s.indexedJob(id, "state")
 		if err != nil {
 			return nil, "", err
 		}

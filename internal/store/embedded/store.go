@@ -228,7 +228,8 @@ func (s *Store) loadJobs() error {
 	})
 }
 
-// queue returns the in-memory view of a queue, creating it while loading.
+// queue returns the in-memory view of a queue, creating it in memory
+// (loading, or once its config is on disk). Call with s.mu held.
 func (s *Store) queue(name string) *queueState {
 	q := s.x.queues[name]
 	if q == nil {

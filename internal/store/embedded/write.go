@@ -3,7 +3,6 @@ package embedded
 import (
 	"context"
 	"crypto/rand"
-	"fmt"
 	"slices"
 	"time"
 
@@ -458,10 +457,7 @@ func (s *Store) purge(queue string, before time.Time, limit int) (n int, a after
 	}
 	t := s.begin()
 	for _, id := range ids {
-		j, err := s.coldJob(id)
-		if err == nil && j == nil {
-			err = unavailable(fmt.Errorf("job %q is in the purge index but not stored", id))
-		}
+		j, err := s.indexedJob(id, "purge")
 		if err != nil {
 			t.rollback()
 			return 0, a, err
@@ -512,10 +508,6 @@ func (s *Store) setQueueConfig(name string, cfg spool.QueueConfig, enc []byte) (
 		return a, err
 	}
 	// Applied: now change memory, still under the mutex.
-	if q := s.x.queues[name]; q != nil {
-		q.cfg = cfg
-	} else {
-		s.x.queues[name] = newQueueState(name, cfg)
-	}
+	s.queue(name).cfg = cfg
 	return a, nil
 }
