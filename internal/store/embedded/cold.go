@@ -217,10 +217,9 @@ func (s *Store) coldJob(id string) (*job, error) {
 	return j, nil
 }
 
-// indexedJob reads a finished job that one of the cold indexes (which)
-// names: it must be stored.
+// indexedJob reads a job that an index (which) names: it must be stored.
 func (s *Store) indexedJob(id, which string) (*job, error) {
-	j, err := s.coldJob(id)
+	j, err := s.job(nil, id)
 	if err == nil && j == nil {
 		err = unavailable(fmt.Errorf("job %q is in the %s index but not stored", id, which))
 	}
