@@ -111,6 +111,8 @@ func TestBadInputs(t *testing.T) {
 		{name: "empty batch", method: "POST", path: batch, body: `{"jobs":[]}`, status: 400, code: bad, msg: "jobs is empty"},
 		{name: "batch without jobs", method: "POST", path: batch, body: `{}`, status: 400, code: bad, msg: "jobs is empty"},
 		{name: "batch with a bad job", method: "POST", path: batch, body: `{"jobs":[{"type":"t"},{"type":""}]}`, status: 400, code: bad, msg: "jobs[1]: type is required"},
+		{name: "batch with a run_at too far", method: "POST", path: batch, body: fmt.Sprintf(`{"jobs":[{"type":"t"},{"type":"t"},{"type":"t","run_at":%q}]}`, time.Now().Add(400*24*time.Hour).Format(time.RFC3339)), status: 400, code: bad, msg: "jobs[2]: run_at"},
+		{name: "publish with a run_at too far", method: "POST", path: "/v1/topics/tp/messages:batch", body: fmt.Sprintf(`{"messages":[{"type":"t"},{"type":"t","run_at":%q}]}`, time.Now().Add(400*24*time.Hour).Format(time.RFC3339)), status: 400, code: bad, msg: "messages[1]: run_at"},
 		// Ids and paths.
 		{name: "unknown job id", method: "GET", path: "/v1/jobs/0190f5e4-7b8a-7c3d-9e2f-1a2b3c4d5e6f", status: 404, code: spool.CodeNotFound, msg: "no job"},
 		{name: "cancel unknown job", method: "DELETE", path: "/v1/jobs/0190f5e4-7b8a-7c3d-9e2f-1a2b3c4d5e6f", status: 404, code: spool.CodeNotFound},

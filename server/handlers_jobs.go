@@ -54,8 +54,16 @@ func (b *batchBody) bindHeaders(h http.Header) error {
 }
 
 // checkRunAt refuses a run_at further ahead than a delay may be, and a
-// callback_url when webhooks are off (no webhook secret).
-func (s *Server) checkRunAt(r *spool.EnqueueRequest, field string) error {
+// callback_url when webhooks are off (no webhook secret). Messages start
+// with field, or with field[index] for the element of a list (index >= 0),
+// built only when there is something to check.
+func (s *Server) checkRunAt(r *spool.EnqueueRequest, field string, index int) error {
+	if r.CallbackURL == "" && r.RunAt == nil {
+		return nil
+	}
+	if index >= 0 {
+		field += "[" + strconv.Itoa(index) + "]: "
+	}
 	if r.CallbackURL != "" && s.cfg.WebhookSecret == "" {
 		return spool.Invalidf("%scallback_url: webhooks are not enabled on this server (it has no webhook secret; see spool serve --webhook-secret)", field)
 	}
@@ -71,7 +79,7 @@ func (s *Server) checkRunAt(r *spool.EnqueueRequest, field string) error {
 // enqueue: POST /v1/queues/{queue}/jobs → 202 and the job, or 200 and the
 // original job for a repeated idempotency key.
 func (s *Server) enqueue(ctx context.Context, c *call, req *enqueueBody) (int, *spool.Job, error) {
-	if err := s.checkRunAt(&req.EnqueueRequest, ""); err != nil {
+	if err := s.checkRunAt(&req.EnqueueRequest, "", -1); err != nil {
 		return 0, nil, err
 	}
 	res, err := s.engine.Enqueue(ctx, c.queue, []spool.EnqueueRequest{req.EnqueueRequest})
@@ -91,7 +99,7 @@ func (s *Server) enqueue(ctx context.Context, c *call, req *enqueueBody) (int, *
 // The answer's existing lists the indices of the idempotent repeats.
 func (s *Server) enqueueBatch(ctx context.Context, c *call, req *batchBody) (int, *spool.JobsResponse, error) {
 	for i := range req.Jobs {
-		if err := s.checkRunAt(&req.Jobs[i], "jobs["+strconv.Itoa(i)+"]: "); err != nil {
+		if err := s.checkRunAt(&req.Jobs[i], "jobs", i); err != nil {
 			return 0, nil, err
 		}
 	}

@@ -16,7 +16,7 @@ type scheduleBody struct {
 // new, 200 when it replaced one. A bad expression, time zone or job
 // template is refused (400) and nothing is stored.
 func (s *Server) putSchedule(ctx context.Context, c *call, req *scheduleBody) (int, *spool.Schedule, error) {
-	if err := s.checkRunAt(&req.Job.EnqueueRequest, "job."); err != nil {
+	if err := s.checkRunAt(&req.Job.EnqueueRequest, "job.", -1); err != nil {
 		return 0, nil, err
 	}
 	sc, created, err := s.engine.PutSchedule(ctx, c.r.PathValue("name"), req.ScheduleRequest)

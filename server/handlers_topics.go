@@ -56,7 +56,7 @@ func (s *Server) listTopics(ctx context.Context, _ *call, _ *noBody) (int, *spoo
 // job per subscribed queue that takes the message; 200 when every job was
 // an idempotent repeat.
 func (s *Server) publish(ctx context.Context, c *call, req *enqueueBody) (int, *spool.JobsResponse, error) {
-	if err := s.checkRunAt(&req.EnqueueRequest, ""); err != nil {
+	if err := s.checkRunAt(&req.EnqueueRequest, "", -1); err != nil {
 		return 0, nil, err
 	}
 	return s.publishAll(ctx, c, []spool.EnqueueRequest{req.EnqueueRequest})
@@ -86,7 +86,7 @@ func (b *publishBatchBody) bindHeaders(h http.Header) error {
 // every subscribed queue that takes it, all or nothing.
 func (s *Server) publishBatch(ctx context.Context, c *call, req *publishBatchBody) (int, *spool.JobsResponse, error) {
 	for i := range req.Messages {
-		if err := s.checkRunAt(&req.Messages[i], "messages["+strconv.Itoa(i)+"]: "); err != nil {
+		if err := s.checkRunAt(&req.Messages[i], "messages", i); err != nil {
 			return 0, nil, err
 		}
 	}

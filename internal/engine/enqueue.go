@@ -32,9 +32,15 @@ func (e *Engine) Enqueue(ctx context.Context, queue string, reqs []spool.Enqueue
 		return nil, err
 	}
 	now := e.clock.Now()
+	// One allocation for the batch's records and one for their ready time:
+	// they live as long as this call and its answer (stores copy what they
+	// keep), and nothing writes through a job's ReadyAt.
 	recs := make([]*store.Record, len(reqs))
+	slab := make([]store.Record, len(reqs))
+	readyAt := ptr(now)
 	for i := range reqs {
-		recs[i] = e.newRecord(queue, &reqs[i], qc, now)
+		recs[i] = &slab[i]
+		e.fillRecord(recs[i], queue, &reqs[i], qc, now, readyAt)
 	}
 	recheck, err := e.linkDependencies(ctx, reqs, recs, now)
 	if err != nil {
@@ -112,7 +118,16 @@ func (e *Engine) insert(ctx context.Context, recs []*store.Record, depth map[str
 	return out, nil
 }
 
+// newRecord is fillRecord into a record of its own.
 func (e *Engine) newRecord(queue string, r *spool.EnqueueRequest, qc spool.QueueConfig, now time.Time) *store.Record {
+	rec := new(store.Record)
+	e.fillRecord(rec, queue, r, qc, now, ptr(now))
+	return rec
+}
+
+// fillRecord sets rec to a new job of queue made from r; readyAt (now) is
+// its ReadyAt if it is ready at once.
+func (e *Engine) fillRecord(rec *store.Record, queue string, r *spool.EnqueueRequest, qc spool.QueueConfig, now time.Time, readyAt *time.Time) {
 	runAt := now
 	switch {
 	case r.Delay != nil:
@@ -149,7 +164,7 @@ func (e *Engine) newRecord(queue string, r *spool.EnqueueRequest, qc spool.Queue
 		j.State = spool.StateScheduled
 	} else {
 		j.State = spool.StateReady
-		j.ReadyAt = ptr(now)
+		j.ReadyAt = readyAt
 	}
-	return &store.Record{Job: j}
+	*rec = store.Record{Job: j}
 }
