@@ -3,7 +3,8 @@
 // kills it with SIGKILL at a random moment, restarts it on the same data
 // directory, and checks the durability contract over the recorded history:
 // every acknowledged job exists, jobs left active are delivered again once
-// their leases lapse, jobs whose completion was acknowledged stay
+// their leases lapse (or at once, if the kill came before their lease was
+// synced), jobs whose completion was acknowledged stay
 // succeeded, and every job ends succeeded — nothing lost, nothing stuck.
 //
 // It runs with `go test ./...` and is skipped under -short. Set

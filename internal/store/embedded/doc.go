@@ -16,7 +16,12 @@
 //  2. It releases the mutex.
 //  3. It waits for the fsync (Batch.SyncWait) outside the mutex and only
 //     then returns. Pebble's commit pipeline makes concurrent batches share
-//     one fsync: this is the group commit.
+//     one fsync: this is the group commit. Lease is the one exception: it
+//     waits for the writes applied before it (the leased jobs' inserts) to
+//     be synced, and leaves its own to the next group commit, in the
+//     background. A crash can undo a lease (its jobs are ready again after
+//     the restart: delivered again, which at-least-once delivery allows),
+//     never an insert or an ack, which are synced after it in WAL order.
 //
 // A write that has been applied but not yet synced is visible to readers
 // (as in Pebble itself); its own caller has not been answered yet. Insert,

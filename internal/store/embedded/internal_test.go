@@ -111,6 +111,72 @@ func TestSyncFailureStopsStore(t *testing.T) {
 	require.JSONEq(t, `{"id":"a"}`, string(got.Payload))
 }
 
+// A lease is answered once the writes it saw are synced, without waiting
+// for its own write; a write applied before it (an insert whose caller is
+// still waiting for the fsync) holds it back.
+func TestLeaseWaitsForWritesItSawNotForItself(t *testing.T) {
+	t.Parallel()
+	var held atomic.Bool
+	gate := make(chan struct{})
+	fs := errorfs.Wrap(vfs.Default, errorfs.InjectorFunc(func(op errorfs.Op) error {
+		isSync := op.Kind == errorfs.OpFileSync || op.Kind == errorfs.OpFileSyncData || op.Kind == errorfs.OpFileSyncTo
+		if isSync && strings.HasSuffix(op.Path, ".log") && held.Load() {
+			<-gate
+		}
+		return nil
+	}))
+	s, err := Open(t.TempDir(), Options{fs: fs})
+	require.NoError(t, err)
+	ctx := t.Context()
+	lease := func(q string) <-chan []*store.Record {
+		out := make(chan []*store.Record, 1)
+		go func() {
+			l, err := s.Lease(ctx, store.LeaseParams{Queues: []string{q}, Max: 1, Now: base, ExpiresAt: base.Add(time.Minute)})
+			assert.NoError(t, err)
+			out <- l
+		}()
+		return out
+	}
+	_, err = s.Insert(ctx, store.InsertParams{Jobs: []*store.Record{rec("a", "q", spool.StateReady)}})
+	require.NoError(t, err)
+
+	held.Store(true) // from now on every WAL sync waits for the gate
+	select {
+	case l := <-lease("q"):
+		require.Len(t, l, 1)
+		require.Equal(t, "a", l[0].ID)
+		require.Equal(t, spool.StateActive, l[0].State)
+	case <-time.After(10 * time.Second):
+		t.Fatal("a lease of a synced job waited for its own sync")
+	}
+
+	inserted := make(chan error, 1)
+	go func() {
+		_, err := s.Insert(ctx, store.InsertParams{Jobs: []*store.Record{rec("b", "r", spool.StateReady)}})
+		inserted <- err
+	}()
+	// The insert is applied (the job can be leased) before its sync.
+	require.Eventually(t, func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		j, err := s.job(nil, "b")
+		return err == nil && j != nil
+	}, 10*time.Second, time.Millisecond)
+	got := lease("r")
+	select {
+	case <-got:
+		t.Fatal("a lease was answered before the insert it saw was synced")
+	case <-time.After(200 * time.Millisecond):
+	}
+	held.Store(false)
+	close(gate)
+	require.NoError(t, <-inserted)
+	l := <-got
+	require.Len(t, l, 1)
+	require.Equal(t, "b", l[0].ID)
+	require.NoError(t, s.Close())
+}
+
 // dump renders every index in a comparable form.
 func (x *index) dump() map[string]any {
 	out := map[string]any{}
@@ -216,7 +282,7 @@ func TestCrashKeepsAcknowledgedWrites(t *testing.T) {
 	require.NoError(t, err)
 	ctx := t.Context()
 
-	// stage[id]: 1 inserted, 2 leased, 3 completed, as acknowledged.
+	// stage[id]: 1 inserted, 2 leased, 3 completed, as answered.
 	var mu sync.Mutex
 	stage := map[string]int{}
 	ack := func(id string, st int) {
@@ -290,7 +356,10 @@ func TestCrashKeepsAcknowledgedWrites(t *testing.T) {
 			require.NoError(t, err, "round %d: acknowledged job %s lost", round, id)
 			switch st {
 			case 2:
-				require.Contains(t, []spool.State{spool.StateActive, spool.StateSucceeded}, got.State, "job %s", id)
+				// A lease is answered before its own write is synced: a
+				// crash may undo it (the job is ready again), never the
+				// insert before it.
+				require.Contains(t, []spool.State{spool.StateReady, spool.StateActive, spool.StateSucceeded}, got.State, "job %s", id)
 			case 3:
 				require.Equal(t, spool.StateSucceeded, got.State, "job %s", id)
 				require.JSONEq(t, `{"ok":true}`, string(got.Result))

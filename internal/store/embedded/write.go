@@ -183,6 +183,17 @@ func (s *Store) Lease(ctx context.Context, p store.LeaseParams) ([]*store.Record
 	if err != nil {
 		return nil, err
 	}
+	// The answer waits for every write the lease saw (the jobs' inserts,
+	// say) to be synced, but not for the lease's own write: that is synced
+	// in the background, by the next group commit. A crash before it
+	// undoes the lease, and the jobs are ready again when the store
+	// reopens: delivered again, as at-least-once delivery allows, instead
+	// of waiting for their leases to lapse. Any later write (an ack of
+	// these jobs included) is synced after it, in WAL order.
+	if c := a.commit; c != nil {
+		a.commit, a.barrier = nil, c.seq-1
+		defer func() { go s.await(c) }()
+	}
 	if err := s.finish(&a); err != nil {
 		return nil, err
 	}
