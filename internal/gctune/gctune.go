@@ -17,6 +17,7 @@ package gctune
 import (
 	"fmt"
 	"runtime/debug"
+	"strconv"
 	"strings"
 )
 
@@ -36,7 +37,11 @@ func (s Settings) String() string {
 	if s.MemoryLimit > 0 {
 		lim = fmt.Sprintf("%d MiB", s.MemoryLimit>>20)
 	}
-	str := fmt.Sprintf("GOGC=%d, memory limit %s", s.Percent, lim)
+	gogc := strconv.Itoa(s.Percent)
+	if s.Percent < 0 {
+		gogc = "off"
+	}
+	str := fmt.Sprintf("GOGC=%s, memory limit %s", gogc, lim)
 	if len(s.FromEnv) > 0 {
 		str += " (from " + strings.Join(s.FromEnv, ", ") + ")"
 	}

@@ -53,6 +53,18 @@ func TestEnvironmentWins(t *testing.T) {
 	}
 }
 
+func TestEnvironmentTurnsCollectorOff(t *testing.T) {
+	restore(t)
+	debug.SetGCPercent(-1) // what the runtime would have read from GOGC=off
+	s := Apply(env(map[string]string{"GOGC": "off"}), func() int64 { return 8 << 30 })
+	if got := debug.SetGCPercent(100); got != -1 {
+		t.Errorf("GC percent in force = %d, want off (-1)", got)
+	}
+	if want := "GOGC=off, memory limit 4096 MiB (from GOGC)"; s.String() != want {
+		t.Errorf("String() = %q, want %q", s.String(), want)
+	}
+}
+
 func TestUnknownMemorySetsNoLimit(t *testing.T) {
 	restore(t)
 	s := Apply(env(nil), func() int64 { return 0 })
