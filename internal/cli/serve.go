@@ -54,10 +54,11 @@ finish. Loopback, link-local and private targets are refused unless
 --webhook-allow names them (a CIDR prefix, an address or a host name;
 repeatable). Without a secret, enqueues with a callback_url are refused.
 
-The Go garbage collector runs at GOGC=400 with a soft memory limit of half
-the machine's (or the cgroup's) memory: collections four times less often
-than Go's default, and as often as needed near the limit. GOGC and
-GOMEMLIMIT in the environment override both (GOGC=100 for Go's default).
+The Go garbage collector lets the heap grow by max(256 MiB, its live size),
+at most 4x its live size, between collections (GOGC set after each one),
+under a soft memory limit of half the machine's (or the cgroup's) memory.
+GOGC and GOMEMLIMIT in the environment override both (GOGC=100 for Go's
+default).
 
 Logs go to stderr. SIGINT or SIGTERM stops the server gracefully: it stops
 accepting, ends long-polls and finishes in-flight requests.`,
