@@ -45,8 +45,7 @@ type Settings struct {
 	// Adaptive says GOGC follows the live heap (the package comment);
 	// Percent is then what it was set to first.
 	Adaptive bool
-	Percent  int   // GOGC in force (-1: off)
-	Headroom int64 // with Adaptive
+	Percent  int // GOGC in force (-1: off)
 	// MemoryLimit is the soft limit in bytes; 0: none.
 	MemoryLimit int64
 	// FromEnv names the environment variables that were left in force.
@@ -61,7 +60,7 @@ func (s Settings) String() string {
 	gogc := strconv.Itoa(s.Percent)
 	switch {
 	case s.Adaptive:
-		gogc = fmt.Sprintf("adaptive (the heap grows by max(%d MiB, its live size), at most %d%% of it, between collections)", s.Headroom>>20, MaxPercent)
+		gogc = fmt.Sprintf("adaptive (the heap grows by max(%d MiB, its live size), at most %d%% of it, between collections)", Headroom>>20, MaxPercent)
 	case s.Percent < 0:
 		gogc = "off"
 	}
@@ -80,10 +79,9 @@ func Apply(getenv func(string) string, memory func() int64) Settings {
 	var s Settings
 	if getenv("GOGC") != "" {
 		s.FromEnv = append(s.FromEnv, "GOGC")
-		s.Percent = debug.SetGCPercent(-1) // read it back, then restore
-		debug.SetGCPercent(s.Percent)
+		s.Percent = currentPercent()
 	} else {
-		s.Adaptive, s.Headroom = true, Headroom
+		s.Adaptive = true
 		s.Percent = process.start(Headroom)
 	}
 	if getenv("GOMEMLIMIT") != "" {
@@ -97,6 +95,14 @@ func Apply(getenv func(string) string, memory func() int64) Settings {
 		s.MemoryLimit = 0
 	}
 	return s
+}
+
+// currentPercent reads GOGC: the runtime only tells it when setting it,
+// so it is set to off and back.
+func currentPercent() int {
+	p := debug.SetGCPercent(-1)
+	debug.SetGCPercent(p)
+	return p
 }
 
 // percentFor is the GOGC that lets a heap of live bytes grow by

@@ -76,6 +76,12 @@ func TestOpenRefusesCorruptJob(t *testing.T) {
 	require.ErrorContains(t, err, `decoding job "abc"`)
 }
 
+// isWALSync reports whether op syncs Pebble's write-ahead log.
+func isWALSync(op errorfs.Op) bool {
+	isSync := op.Kind == errorfs.OpFileSync || op.Kind == errorfs.OpFileSyncData || op.Kind == errorfs.OpFileSyncTo
+	return isSync && strings.HasSuffix(op.Path, ".log")
+}
+
 // A failed WAL sync stops the store: memory may be ahead of disk. A reopen
 // serves what was synced.
 func TestSyncFailureStopsStore(t *testing.T) {
@@ -83,8 +89,7 @@ func TestSyncFailureStopsStore(t *testing.T) {
 	dir := t.TempDir()
 	var inject atomic.Bool
 	fs := errorfs.Wrap(vfs.Default, errorfs.InjectorFunc(func(op errorfs.Op) error {
-		isSync := op.Kind == errorfs.OpFileSync || op.Kind == errorfs.OpFileSyncData || op.Kind == errorfs.OpFileSyncTo
-		if inject.Load() && isSync && strings.HasSuffix(op.Path, ".log") {
+		if inject.Load() && isWALSync(op) {
 			return errorfs.ErrInjected
 		}
 		return nil
@@ -119,8 +124,7 @@ func TestLeaseWaitsForWritesItSawNotForItself(t *testing.T) {
 	var held atomic.Bool
 	gate := make(chan struct{})
 	fs := errorfs.Wrap(vfs.Default, errorfs.InjectorFunc(func(op errorfs.Op) error {
-		isSync := op.Kind == errorfs.OpFileSync || op.Kind == errorfs.OpFileSyncData || op.Kind == errorfs.OpFileSyncTo
-		if isSync && strings.HasSuffix(op.Path, ".log") && held.Load() {
+		if held.Load() && isWALSync(op) {
 			<-gate
 		}
 		return nil
