@@ -48,6 +48,17 @@ type JobsResponse struct {
 	Existing []int `json:"existing,omitempty"`
 }
 
+// JobIDsResponse is the answer to a batch enqueue sent with the header
+// "Prefer: return=minimal" (RFC 7240): the jobs' ids only, for producers
+// that do not need the stored jobs echoed back.
+type JobIDsResponse struct {
+	// IDs lists the jobs' ids in request order. An element whose
+	// idempotency key matched a job enqueued earlier has that job's id.
+	IDs []string `json:"ids"`
+	// Existing lists the indices of those elements, as in JobsResponse.
+	Existing []int `json:"existing,omitempty"`
+}
+
 // JobList is one page of GET /v1/queues/{queue}/jobs.
 type JobList struct {
 	Jobs       []*Job `json:"jobs"`

@@ -145,6 +145,47 @@ func TestEmptyLease(t *testing.T) {
 	require.Empty(t, jobs)
 }
 
+// EnqueueBatchIDs stores the jobs as EnqueueBatch does and returns their
+// ids; a server that ignores the preference is an error, not empty ids.
+func TestEnqueueBatchIDs(t *testing.T) {
+	t.Parallel()
+	c := newServer(t)
+	ctx := context.Background()
+
+	reqs := []spool.EnqueueRequest{
+		{Type: "a", Payload: json.RawMessage(`{"to":"x@example.com"}`), IdempotencyKey: "k1"},
+		{Type: "b", Delay: dur(time.Hour)},
+	}
+	ids, err := c.EnqueueBatchIDs(ctx, "ids", reqs)
+	require.NoError(t, err)
+	require.Len(t, ids, 2)
+	a, err := c.Get(ctx, ids[0], 0)
+	require.NoError(t, err)
+	require.Equal(t, "a", a.Type)
+	require.JSONEq(t, `{"to":"x@example.com"}`, string(a.Payload))
+	b, err := c.Get(ctx, ids[1], 0)
+	require.NoError(t, err)
+	require.Equal(t, spool.StateScheduled, b.State)
+
+	again, err := c.EnqueueBatchIDs(ctx, "ids", reqs[:1])
+	require.NoError(t, err)
+	require.Equal(t, ids[:1], again, "an idempotent repeat names the earlier job")
+
+	_, err = c.EnqueueBatchIDs(ctx, "", reqs)
+	require.ErrorContains(t, err, "empty queue name")
+	_, err = c.EnqueueBatchIDs(ctx, "ids", []spool.EnqueueRequest{{Type: ""}})
+	require.ErrorIs(t, err, spool.ErrInvalid)
+
+	ignoring, _ := newServerWith(t, serverSetup{wrap: func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			r.Header.Del("Prefer")
+			h.ServeHTTP(w, r)
+		})
+	}})
+	_, err = ignoring.EnqueueBatchIDs(ctx, "ids", reqs)
+	require.ErrorContains(t, err, "answered 0 ids for 2 jobs")
+}
+
 func TestBatchFailCancelRetry(t *testing.T) {
 	t.Parallel()
 	c := newServer(t)

@@ -100,16 +100,49 @@ func (c *Client) EnqueueBatch(ctx context.Context, queue string, reqs []spool.En
 	return c.postBatch(ctx, "/v1/queues/"+pathEscape(queue)+"/jobs:batch", spool.BatchEnqueueRequest{Jobs: reqs}, len(reqs))
 }
 
-// postBatch sends an all-or-nothing batch of new jobs (an enqueue or a
-// publish) and returns the stored jobs. With retries on, the batch carries
-// one Idempotency-Key header for all its tries; the server derives a key
-// from it for each job that has none, so a retry never stores jobs twice.
-// n is the number of jobs expected, to size the answer.
-func (c *Client) postBatch(ctx context.Context, path string, body any, n int) ([]*spool.Job, error) {
+// EnqueueBatchIDs is EnqueueBatch for producers that need only the jobs'
+// ids: the server answers with the ids, in request order, instead of the
+// stored jobs (it is sent "Prefer: return=minimal"), which saves encoding,
+// sending and decoding every job, payload included. An element whose
+// idempotency key matched an earlier job has that job's id.
+func (c *Client) EnqueueBatchIDs(ctx context.Context, queue string, reqs []spool.EnqueueRequest) ([]string, error) {
+	if queue == "" {
+		return nil, errors.New("client: EnqueueBatchIDs: empty queue name")
+	}
+	cl := c.batchCall("/v1/queues/"+pathEscape(queue)+"/jobs:batch", spool.BatchEnqueueRequest{Jobs: reqs})
+	if cl.header == nil {
+		cl.header = http.Header{}
+	}
+	cl.header.Set("Prefer", "return=minimal")
+	var out spool.JobIDsResponse
+	if _, err := c.do(ctx, cl, &out); err != nil {
+		return nil, err
+	}
+	if len(out.IDs) != len(reqs) {
+		// A server that ignores the preference answers with the jobs,
+		// which decode to no ids.
+		return nil, fmt.Errorf("client: EnqueueBatchIDs: the server answered %d ids for %d jobs (does it apply Prefer: return=minimal?)", len(out.IDs), len(reqs))
+	}
+	return out.IDs, nil
+}
+
+// batchCall is the call that sends an all-or-nothing batch of new jobs to
+// path. With retries on, the batch carries one Idempotency-Key header for
+// all its tries; the server derives a key from it for each job that has
+// none, so a retry never stores jobs twice.
+func (c *Client) batchCall(path string, body any) call {
 	cl := call{method: http.MethodPost, path: path, body: body, repeat: repeatSafe}
 	if c.retry.MaxRetries > 0 {
 		cl.header = http.Header{idempotencyHeader: {newIdempotencyKey()}}
 	}
+	return cl
+}
+
+// postBatch sends an all-or-nothing batch of new jobs (an enqueue or a
+// publish, see batchCall) and returns the stored jobs. n is the number of
+// jobs expected, to size the answer.
+func (c *Client) postBatch(ctx context.Context, path string, body any, n int) ([]*spool.Job, error) {
+	cl := c.batchCall(path, body)
 	out := spool.JobsResponse{Jobs: make([]*spool.Job, 0, n)}
 	if _, err := c.do(ctx, cl, &out); err != nil {
 		return nil, err

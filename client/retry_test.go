@@ -162,6 +162,23 @@ func TestEnqueueBatchRetryStoresOnce(t *testing.T) {
 	q, err := c.Queue(ctx, "b")
 	require.NoError(t, err)
 	require.Equal(t, int64(2), q.Depth, "the retried batch stored nothing twice")
+
+	// The same for a batch answered with ids only.
+	f.n.Store(1)
+	ids, err := c.EnqueueBatchIDs(ctx, "b", []spool.EnqueueRequest{{Type: "c"}, {Type: "d"}})
+	require.NoError(t, err)
+	require.Len(t, ids, 2)
+	require.Equal(t, 4, f.tries())
+	require.Equal(t, f.keys[2], f.keys[3])
+	require.NotEqual(t, f.keys[0], f.keys[2], "a new batch, a new key")
+	q, err = c.Queue(ctx, "b")
+	require.NoError(t, err)
+	require.Equal(t, int64(4), q.Depth, "the retried batch stored nothing twice")
+	for i, typ := range []string{"c", "d"} {
+		j, err := c.Get(ctx, ids[i], 0)
+		require.NoError(t, err)
+		require.Equal(t, typ, j.Type)
+	}
 }
 
 // A full queue: Enqueue waits the server's Retry-After, room is made

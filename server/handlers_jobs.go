@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spoolq/spool"
@@ -97,7 +98,7 @@ func (s *Server) enqueue(ctx context.Context, c *call, req *enqueueBody) (int, *
 // enqueueBatch: POST /v1/queues/{queue}/jobs:batch → 202 and the jobs in
 // request order, all or none; 200 when every job was an idempotent repeat.
 // The answer's existing lists the indices of the idempotent repeats.
-func (s *Server) enqueueBatch(ctx context.Context, c *call, req *batchBody) (int, *spool.JobsResponse, error) {
+func (s *Server) enqueueBatch(ctx context.Context, c *call, req *batchBody) (int, any, error) {
 	for i := range req.Jobs {
 		if err := s.checkRunAt(&req.Jobs[i], "jobs", i); err != nil {
 			return 0, nil, err
@@ -107,17 +108,48 @@ func (s *Server) enqueueBatch(ctx context.Context, c *call, req *batchBody) (int
 	if err != nil {
 		return 0, nil, err
 	}
-	out := &spool.JobsResponse{Jobs: make([]*spool.Job, len(res))}
 	status := http.StatusOK
+	var existing []int
 	for i, r := range res {
-		out.Jobs[i] = r.Job
 		if r.Existing {
-			out.Existing = append(out.Existing, i)
+			existing = append(existing, i)
 		} else {
 			status = http.StatusAccepted
 		}
 	}
+	h := c.w.Header()
+	h.Add("Vary", "Prefer")
+	if prefersMinimal(c.r.Header) {
+		h.Set("Preference-Applied", "return=minimal")
+		out := &spool.JobIDsResponse{IDs: make([]string, len(res)), Existing: existing}
+		for i, r := range res {
+			out.IDs[i] = r.Job.ID
+		}
+		return status, out, nil
+	}
+	out := &spool.JobsResponse{Jobs: make([]*spool.Job, len(res)), Existing: existing}
+	for i, r := range res {
+		out.Jobs[i] = r.Job
+	}
 	return status, out, nil
+}
+
+// prefersMinimal reports whether the request's Prefer headers (RFC 7240)
+// ask for return=minimal. Preferences are comma-separated, may carry
+// parameters after a semicolon, and their names are case-insensitive; any
+// other preference is ignored, as the RFC asks.
+func prefersMinimal(h http.Header) bool {
+	for _, v := range h.Values("Prefer") {
+		for pref := range strings.SplitSeq(v, ",") {
+			pref, _, _ = strings.Cut(pref, ";")
+			name, value, ok := strings.Cut(strings.TrimSpace(pref), "=")
+			if ok && strings.EqualFold(strings.TrimSpace(name), "return") &&
+				strings.Trim(strings.TrimSpace(value), `"`) == "minimal" {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // getJob: GET /v1/jobs/{id}[?wait=30s]. With wait, the answer comes when

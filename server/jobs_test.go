@@ -3,7 +3,9 @@ package server_test
 import (
 	"context"
 	"encoding/json"
+	"maps"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -275,6 +277,64 @@ func TestBatchEnqueue(t *testing.T) {
 	ts.do("POST", "/v1/queues/hq/jobs:batch", hb, "Idempotency-Key", "batch-7").ok(t, http.StatusOK, &h2)
 	require.Equal(t, []string{h1.Jobs[0].ID, h1.Jobs[1].ID}, []string{h2.Jobs[0].ID, h2.Jobs[1].ID})
 	require.EqualValues(t, 2, ts.queue("hq").Depth)
+}
+
+// "Prefer: return=minimal" answers a batch with the jobs' ids only; the
+// jobs are stored exactly as without it.
+func TestBatchEnqueueReturnMinimal(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+
+	body := `{"jobs":[{"type":"a","idempotency_key":"ka"},{"type":"b","delay":"1h"},{"type":"c","payload":{"n":3}}]}`
+	r := ts.do("POST", "/v1/queues/q/jobs:batch", body, "Prefer", "return=minimal")
+	require.Equal(t, "return=minimal", r.h.Get("Preference-Applied"))
+	require.Contains(t, r.h.Values("Vary"), "Prefer")
+	require.JSONEq(t, `["ids"]`, keysOf(t, r.body), "only the ids: %s", r.body)
+	var out spool.JobIDsResponse
+	r.ok(t, http.StatusAccepted, &out)
+	require.Len(t, out.IDs, 3)
+	require.Empty(t, out.Existing)
+	for i, typ := range []string{"a", "b", "c"} {
+		j := ts.get(out.IDs[i])
+		require.Equal(t, typ, j.Type, "request order")
+		require.Equal(t, "q", j.Queue)
+	}
+	require.Equal(t, spool.StateScheduled, ts.get(out.IDs[1]).State)
+	require.JSONEq(t, `{"n":3}`, string(ts.get(out.IDs[2]).Payload))
+
+	// A repeated idempotency key names the earlier job and its index.
+	var again spool.JobIDsResponse
+	ts.do("POST", "/v1/queues/q/jobs:batch", `{"jobs":[{"type":"d"},{"type":"a","idempotency_key":"ka"}]}`,
+		"Prefer", `respond-async, RETURN="minimal"; x=y`).ok(t, http.StatusAccepted, &again)
+	require.Len(t, again.IDs, 2)
+	require.Equal(t, out.IDs[0], again.IDs[1])
+	require.Equal(t, []int{1}, again.Existing)
+	require.EqualValues(t, 4, ts.queue("q").Depth)
+
+	// Without the preference, or with another one, the jobs come back.
+	for _, prefer := range []string{"", "return=representation", "minimal", "return=minimal-ish", "handling=lenient"} {
+		r := ts.do("POST", "/v1/queues/p/jobs:batch", `{"jobs":[{"type":"e"}]}`, "Prefer", prefer)
+		require.Empty(t, r.h.Get("Preference-Applied"), "Prefer: %q", prefer)
+		var full spool.JobsResponse
+		r.ok(t, http.StatusAccepted, &full)
+		require.Len(t, full.Jobs, 1, "Prefer: %q", prefer)
+		require.Equal(t, "e", full.Jobs[0].Type)
+	}
+
+	// Refusals are the same with the preference: nothing is stored.
+	ts.do("POST", "/v1/queues/q/jobs:batch", `{"jobs":[{"type":"a"},{"type":""}]}`, "Prefer", "return=minimal").
+		fails(t, http.StatusBadRequest, spool.CodeInvalid)
+	require.EqualValues(t, 4, ts.queue("q").Depth)
+}
+
+// keysOf returns the top-level keys of a JSON object.
+func keysOf(t *testing.T, body []byte) string {
+	t.Helper()
+	var m map[string]json.RawMessage
+	require.NoError(t, json.Unmarshal(body, &m), "body: %s", body)
+	keys, err := json.Marshal(slices.Sorted(maps.Keys(m)))
+	require.NoError(t, err)
+	return string(keys)
 }
 
 // A batch that does not fit is refused whole, with a Retry-After.

@@ -188,6 +188,7 @@ func TestOpenAPISchemasMatchWireTypes(t *testing.T) {
 		"EnqueueRequest":      {reflect.TypeFor[spool.EnqueueRequest](), false},
 		"BatchEnqueueRequest": {reflect.TypeFor[spool.BatchEnqueueRequest](), false},
 		"JobsResponse":        {reflect.TypeFor[spool.JobsResponse](), true},
+		"JobIDsResponse":      {reflect.TypeFor[spool.JobIDsResponse](), true},
 		"JobList":             {reflect.TypeFor[spool.JobList](), true},
 		"LeaseRequest":        {reflect.TypeFor[spool.LeaseRequest](), false},
 		"HeartbeatRequest":    {reflect.TypeFor[spool.HeartbeatRequest](), false},

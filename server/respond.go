@@ -52,7 +52,7 @@ func (s *Server) writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 // appendFast appends the answers on the hot paths (a job, the jobs of a
-// batch enqueue or a lease) with the hand-written encoder of package wire,
+// batch enqueue or a lease, and the ids-only answer) with the hand-written encoder of package wire,
 // which writes the same bytes as encodeJSON; ok is false for any other
 // answer, or a job it leaves to encoding/json.
 func appendFast(b []byte, v any) ([]byte, bool) {
@@ -61,6 +61,8 @@ func appendFast(b []byte, v any) ([]byte, bool) {
 		return wire.TryAppendJobsResponse(b, v)
 	case *spool.Job:
 		return wire.TryAppendJob(b, v)
+	case *spool.JobIDsResponse:
+		return wire.AppendJobIDsResponse(b, v), true
 	}
 	return nil, false
 }

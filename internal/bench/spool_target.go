@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 
 	"github.com/spoolq/spool"
 	"github.com/spoolq/spool/client"
@@ -84,16 +83,15 @@ func (s *SpoolTarget) Enqueue(ctx context.Context, queue string, payload []byte)
 	return err
 }
 
-// EnqueueBatch implements Target: one POST .../jobs:batch.
+// EnqueueBatch implements Target: one POST .../jobs:batch answered with the
+// jobs' ids only (Prefer: return=minimal), as River's InsertManyFast
+// answers with a count.
 func (s *SpoolTarget) EnqueueBatch(ctx context.Context, queue string, payloads [][]byte) error {
 	reqs := make([]spool.EnqueueRequest, len(payloads))
 	for i, p := range payloads {
 		reqs[i] = spool.EnqueueRequest{Type: SpoolJobType, Payload: json.RawMessage(p)}
 	}
-	jobs, err := s.producer.EnqueueBatch(ctx, queue, reqs)
-	if err == nil && len(jobs) != len(payloads) {
-		err = fmt.Errorf("the server stored %d jobs of a batch of %d", len(jobs), len(payloads))
-	}
+	_, err := s.producer.EnqueueBatchIDs(ctx, queue, reqs)
 	return err
 }
 

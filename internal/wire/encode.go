@@ -1,6 +1,7 @@
 // Package wire is a hand-written JSON codec for the few API types on
 // Spool's hot paths: the jobs of a batch enqueue or a lease answer
-// (spool.JobsResponse, spool.Job) and the batch enqueue and ack requests
+// (spool.JobsResponse, spool.Job), the ids-only answer to a batch enqueue
+// (spool.JobIDsResponse) and the batch enqueue and ack requests
 // (spool.BatchEnqueueRequest, spool.AcksRequest).
 //
 // encoding/json stays the reference: the encoders write exactly the bytes
@@ -45,17 +46,38 @@ func TryAppendJobsResponse(b []byte, r *spool.JobsResponse) ([]byte, bool) {
 		}
 		b = append(b, ']')
 	}
-	if len(r.Existing) > 0 {
-		b = append(b, `,"existing":[`...)
-		for i, n := range r.Existing {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = strconv.AppendInt(b, int64(n), 10)
-		}
-		b = append(b, ']')
+	return append(appendExisting(b, r.Existing), '}'), true
+}
+
+// AppendJobIDsResponse appends r encoded as JSON to b, without a trailing
+// newline. Every value of it has a fast encoding.
+func AppendJobIDsResponse(b []byte, r *spool.JobIDsResponse) []byte {
+	if r == nil {
+		return append(b, "null"...)
 	}
-	return append(b, '}'), true
+	b = append(b, `{"ids":`...)
+	if r.IDs == nil {
+		b = append(b, "null"...)
+	} else {
+		b = appendStrings(b, r.IDs)
+	}
+	return append(appendExisting(b, r.Existing), '}')
+}
+
+// appendExisting appends the "existing" field of a batch enqueue's answer,
+// left out when empty.
+func appendExisting(b []byte, existing []int) []byte {
+	if len(existing) == 0 {
+		return b
+	}
+	b = append(b, `,"existing":[`...)
+	for i, n := range existing {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendInt(b, int64(n), 10)
+	}
+	return append(b, ']')
 }
 
 // TryAppendJob is TryAppendJobsResponse for one job.

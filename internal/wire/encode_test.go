@@ -89,6 +89,28 @@ func TestAppendJobsResponse(t *testing.T) {
 	})
 }
 
+func TestAppendJobIDsResponse(t *testing.T) {
+	t.Parallel()
+	cases := map[string]*spool.JobIDsResponse{
+		"nil":            nil,
+		"nil ids":        {},
+		"empty ids":      {IDs: []string{}},
+		"ids":            {IDs: []string{"0190b3c4-7d2e-7a1b-9c3d-4e5f6a7b8c9d", "0190b3c4-7d2e-7a1b-9c3d-4e5f6a7b8c9e"}},
+		"existing":       {IDs: []string{"a", "b"}, Existing: []int{1, 0, -3}},
+		"empty existing": {IDs: []string{"a"}, Existing: []int{}},
+		"escapes":        {IDs: []string{"quote\"back\\slash<&>\u2028\x01\xff"}},
+	}
+	for name, r := range cases {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			want, err := stdEncode(r)
+			require.NoError(t, err)
+			require.Equal(t, string(want), string(AppendJobIDsResponse(nil, r))+"\n")
+			require.Equal(t, "prefix"+string(want), string(AppendJobIDsResponse([]byte("prefix"), r))+"\n")
+		})
+	}
+}
+
 // TestAppendRoundTrip checks that what the encoder writes decodes, by both
 // decoders, to the same jobs.
 func TestAppendRoundTrip(t *testing.T) {
