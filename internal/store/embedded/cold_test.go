@@ -124,8 +124,8 @@ func TestUpgradeFromFormat1(t *testing.T) {
 	var kv [][2][]byte
 	kv = append(kv, [2][]byte{formatKey, []byte("1")}, [2][]byte{queueKey("q"), []byte("{}")})
 	for i, st := range []spool.State{spool.StateReady, spool.StateSucceeded, spool.StateDead, spool.StateCancelled} {
-		j := &job{rec: *rec(fmt.Sprintf("j%d", i), "q", st), seq: uint64(i + 1)}
-		j.rec.Payload, j.rec.IdempotencyKey = nil, fmt.Sprintf("k%d", i)
+		j := &job{rec: newMeta(rec(fmt.Sprintf("j%d", i), "q", st), nil), seq: uint64(i + 1)}
+		j.rec.IdempotencyKey = fmt.Sprintf("k%d", i)
 		if st.Terminal() {
 			j.rec.FinishedAt = &finished
 		}
@@ -313,7 +313,7 @@ func TestDamagedColdKeys(t *testing.T) {
 		t.Parallel()
 		dir := t.TempDir()
 		require.NoError(t, mustOpen(t, dir, Options{}).Close())
-		j := &job{rec: *rec("j1", "q", spool.StateReady), seq: 1}
+		j := &job{rec: newMeta(rec("j1", "q", spool.StateReady), nil), seq: 1}
 		writeRaw(t, dir, "c/j1", string(appendJob(nil, j)))
 		s := mustOpen(t, dir, Options{})
 		s.mu.Lock()

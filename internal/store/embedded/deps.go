@@ -69,7 +69,7 @@ func (s *Store) WaitingChildren(ctx context.Context, parents []string, after str
 // addChild and removeChild keep index.children: parent id → the waiting
 // jobs that name it in DependsOn.
 func (x *index) addChild(j *job) {
-	for _, p := range j.rec.DependsOn {
+	for _, p := range j.rec.dependsOn() {
 		m := x.children[p]
 		if m == nil {
 			m = make(map[string]struct{})
@@ -80,7 +80,7 @@ func (x *index) addChild(j *job) {
 }
 
 func (x *index) removeChild(j *job) {
-	for _, p := range j.rec.DependsOn {
+	for _, p := range j.rec.dependsOn() {
 		if m := x.children[p]; m != nil {
 			delete(m, j.rec.ID)
 			if len(m) == 0 {

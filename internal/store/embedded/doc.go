@@ -81,7 +81,8 @@
 // github.com/google/btree trees or Go maps, so every operation is
 // O(log n):
 //
-//   - jobs: id → metadata.
+//   - jobs: id → metadata (meta.go: the fields most jobs set inline, the
+//     rest behind one pointer).
 //   - per queue: ready jobs by (priority desc, seq asc) for Lease, where a
 //     job with an ordering key is only while it heads its key; per ordering
 //     key, the key's jobs not yet terminal by seq (flow.go); ready jobs by
@@ -96,10 +97,11 @@
 // Rate-limited queues' token buckets are in memory only (a restart refills
 // them); see flow.go.
 //
-// Memory is about 770 bytes per job not yet finished (measured with a
-// million jobs) and nothing per finished job; Open decodes the jobs not
-// yet finished (a million in about 5 to 7 seconds on two cores) and counts
-// the finished ones' d/ keys.
+// Memory is about 500 bytes per job not yet finished (BenchmarkHeapPerReadyJob:
+// the job's metadata in a compact form, meta.go, about half of it; its id;
+// its entries in the maps and trees) and nothing per finished job; Open
+// decodes the jobs not yet finished (a million in about 5 to 7 seconds on
+// two cores) and counts the finished ones' d/ keys.
 //
 // # Pebble tuning
 //

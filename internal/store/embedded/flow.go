@@ -37,7 +37,7 @@ type seqItem struct {
 
 func seqLess(a, b seqItem) bool { return a.seq < b.seq }
 
-func keyed(r *store.Record) bool { return r.OrderingKey != "" && !r.State.Terminal() }
+func keyed(r *meta) bool { return r.orderingKey() != "" && !r.State.Terminal() }
 
 // addKeyed adds j to its key's jobs and reports whether j may be in the
 // ready tree: it has no ordering key, or it is its key's head. A head it
@@ -47,10 +47,10 @@ func (x *index) addKeyed(q *queueState, j *job) bool {
 	if !keyed(r) {
 		return true
 	}
-	g := q.keys[r.OrderingKey]
+	g := q.keys[r.orderingKey()]
 	if g == nil {
 		g = btree.NewG(btreeDegree, seqLess)
-		q.keys[r.OrderingKey] = g
+		q.keys[r.orderingKey()] = g
 	}
 	old, hadHead := g.Min()
 	g.ReplaceOrInsert(seqItem{j.seq, r.ID})
@@ -72,14 +72,14 @@ func (x *index) removeKeyed(q *queueState, j *job) {
 	if !keyed(r) {
 		return
 	}
-	g := q.keys[r.OrderingKey]
+	g := q.keys[r.orderingKey()]
 	if g == nil {
 		return
 	}
 	head, _ := g.Min()
 	g.Delete(seqItem{j.seq, r.ID})
 	if g.Len() == 0 {
-		delete(q.keys, r.OrderingKey)
+		delete(q.keys, r.orderingKey())
 		return
 	}
 	if head.seq != j.seq {

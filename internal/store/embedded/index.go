@@ -1,25 +1,25 @@
 package embedded
 
 import (
+	"math"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/google/btree"
 
 	"github.com/spoolq/spool"
-	"github.com/spoolq/spool/internal/store"
 )
 
 // btreeDegree is the branching factor of every index tree.
 const btreeDegree = 32
 
-// job is the in-memory form of a stored job: the record without payload and
-// result, plus what only this package needs. A *job is never changed once it
-// is in the indexes; a write replaces it with a new one, so readers may hold
-// the old one and undo is a matter of putting the old pointer back.
+// job is the in-memory form of a stored job: its metadata (meta.go), plus
+// what only this package needs. A *job is never changed once it is in the
+// indexes; a write replaces it with a new one, so readers may hold the old
+// one and undo is a matter of putting the old pointer back.
 type job struct {
-	rec        store.Record // Payload and Result are always nil
-	seq        uint64       // insert order, for FIFO within a priority
+	rec        meta
+	seq        uint64 // insert order, for FIFO within a priority
 	hasPayload bool
 	hasResult  bool
 }
@@ -39,19 +39,39 @@ func readyLess(a, b readyItem) bool {
 	return a.seq < b.seq
 }
 
-// timeItem orders jobs by a time, then by id. The time never carries a
-// monotonic reading (see wall), so comparisons are on wall time only and the
-// order is the same before and after a restart.
+// timeItem orders jobs by a time, then by id. The time is wall time in Unix
+// nanoseconds (see nanos), so the order is the same before and after a
+// restart; 8 bytes instead of a time.Time's 24 keep the trees small.
 type timeItem struct {
-	t  time.Time
+	t  int64
 	id string
 }
 
 func timeLess(a, b timeItem) bool {
-	if c := a.t.Compare(b.t); c != 0 {
-		return c < 0
+	if a.t != b.t {
+		return a.t < b.t
 	}
 	return a.id < b.id
+}
+
+// Bounds of the times nanos tells apart.
+var (
+	minNanos = time.Unix(0, math.MinInt64)
+	maxNanos = time.Unix(0, math.MaxInt64)
+)
+
+// nanos is t's wall time in Unix nanoseconds. Times outside what an int64
+// holds (before 1678 or after 2262, which the engine never sets) clamp to
+// its bounds: they keep their order against every other time, and among
+// themselves are ordered by id. The zero time clamps to the lowest.
+func nanos(t time.Time) int64 {
+	switch {
+	case t.Before(minNanos):
+		return math.MinInt64
+	case t.After(maxNanos):
+		return math.MaxInt64
+	}
+	return t.UnixNano()
 }
 
 func idLess(a, b string) bool { return a < b }
@@ -59,11 +79,11 @@ func idLess(a, b string) bool { return a < b }
 // wall strips the monotonic clock reading.
 func wall(t time.Time) time.Time { return t.Round(0) }
 
-func wallOr(p *time.Time, fallback time.Time) time.Time {
+func valueOr(p *time.Time, fallback time.Time) time.Time {
 	if p != nil {
-		return wall(*p)
+		return *p
 	}
-	return wall(fallback)
+	return fallback
 }
 
 // queueState is the in-memory view of one queue.
@@ -155,11 +175,11 @@ func (x *index) depth(queue string) int64 {
 // Keys of the time-ordered indexes. A missing time sorts first: an active
 // job without an expiry is expired (never stuck).
 func readySince(j *job) timeItem {
-	return timeItem{wallOr(j.rec.ReadyAt, j.rec.CreatedAt), j.rec.ID}
+	return timeItem{nanos(valueOr(j.rec.ReadyAt, j.rec.CreatedAt)), j.rec.ID}
 }
-func runAt(j *job) timeItem { return timeItem{wall(j.rec.RunAt), j.rec.ID} }
+func runAt(j *job) timeItem { return timeItem{nanos(j.rec.RunAt), j.rec.ID} }
 func leaseExpiry(j *job) timeItem {
-	return timeItem{wallOr(j.rec.LeaseExpiresAt, time.Time{}), j.rec.ID}
+	return timeItem{nanos(valueOr(j.rec.LeaseExpiresAt, time.Time{})), j.rec.ID}
 }
 
 // add indexes j, a job not yet terminal. Its queue must exist.

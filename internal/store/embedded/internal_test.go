@@ -249,7 +249,7 @@ func TestRollbackRestoresIndexes(t *testing.T) {
 	d1, err := s.job(tx, "d1")
 	require.NoError(t, err)
 	tx.put(d1, nil)
-	tx.put(nil, &job{rec: *rec("n1", "fresh", spool.StateReady), seq: 99})
+	tx.put(nil, &job{rec: newMeta(rec("n1", "fresh", spool.StateReady), nil), seq: 99})
 	tx.err = errors.New("injected batch failure")
 	_, err = s.apply(tx, "testing")
 	require.ErrorIs(t, err, spool.ErrUnavailable)

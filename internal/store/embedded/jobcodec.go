@@ -138,6 +138,10 @@ func (e *encoder) strings(t uint64, v []string) {
 func appendJob(b []byte, j *job) []byte {
 	e := encoder{b}
 	r := &j.rec
+	x := r.rare
+	if x == nil {
+		x = &noRare
+	}
 	e.string(tagQueue, r.Queue)
 	e.string(tagType, r.Type)
 	e.int(tagPriority, int64(r.Priority))
@@ -146,42 +150,42 @@ func appendJob(b []byte, j *job) []byte {
 	e.int(tagAttempt, int64(r.Attempt))
 	e.int(tagMaxAttempts, int64(r.MaxAttempts))
 	e.int(tagTimeout, int64(r.Timeout))
-	if r.Backoff != nil {
+	if x.Backoff != nil {
 		e.tag(tagBackoff)
-		e.rawInt(int64(r.Backoff.Base))
-		e.rawInt(int64(r.Backoff.Max))
+		e.rawInt(int64(x.Backoff.Base))
+		e.rawInt(int64(x.Backoff.Max))
 	}
 	e.string(tagIdempotencyKey, r.IdempotencyKey)
-	e.string(tagOrderingKey, r.OrderingKey)
-	e.strings(tagDependsOn, r.DependsOn)
-	e.strings(tagTags, r.Tags)
-	e.string(tagCallbackURL, r.CallbackURL)
-	if len(r.Errors) > 0 {
+	e.string(tagOrderingKey, x.OrderingKey)
+	e.strings(tagDependsOn, x.DependsOn)
+	e.strings(tagTags, x.Tags)
+	e.string(tagCallbackURL, x.CallbackURL)
+	if len(x.Errors) > 0 {
 		e.tag(tagErrors)
-		e.rawUint(uint64(len(r.Errors)))
-		for _, ae := range r.Errors {
+		e.rawUint(uint64(len(x.Errors)))
+		for _, ae := range x.Errors {
 			e.rawInt(int64(ae.Attempt))
 			e.rawString(ae.Error)
 			e.rawTime(ae.At)
 		}
 	}
-	if r.Progress != nil {
+	if x.Progress != nil {
 		e.tag(tagProgress)
-		e.rawUint(math.Float64bits(r.Progress.Percent))
-		e.rawString(r.Progress.Message)
-		e.rawTime(r.Progress.UpdatedAt)
+		e.rawUint(math.Float64bits(x.Progress.Percent))
+		e.rawString(x.Progress.Message)
+		e.rawTime(x.Progress.UpdatedAt)
 	}
 	e.string(tagWorker, r.Worker)
 	e.timePtr(tagLeaseExpiresAt, r.LeaseExpiresAt)
-	e.flag(tagCancelRequested, r.CancelRequested)
+	e.flag(tagCancelRequested, x.CancelRequested)
 	e.time(tagCreatedAt, r.CreatedAt)
 	e.timePtr(tagReadyAt, r.ReadyAt)
 	e.timePtr(tagStartedAt, r.StartedAt)
 	e.timePtr(tagFinishedAt, r.FinishedAt)
-	if r.Lease != nil {
+	if x.Lease != nil {
 		e.tag(tagLease)
-		e.rawString(r.Lease.Token)
-		e.rawTime(r.Lease.ExpiresAt)
+		e.rawString(x.Lease.Token)
+		e.rawTime(x.Lease.ExpiresAt)
 	}
 	e.string(tagToken, r.Token)
 	e.uint(tagRev, r.Rev)
@@ -190,6 +194,9 @@ func appendJob(b []byte, j *job) []byte {
 	e.flag(tagHasResult, j.hasResult)
 	return e.b
 }
+
+// noRare stands for the rare fields of a job that sets none of them.
+var noRare rareMeta
 
 var errTruncated = errors.New("truncated or corrupt record")
 
@@ -293,28 +300,29 @@ func parseJob(id string, b []byte) (*job, error) {
 		case tagTimeout:
 			r.Timeout = spool.Duration(d.int())
 		case tagBackoff:
-			r.Backoff = &spool.Backoff{Base: spool.Duration(d.int()), Max: spool.Duration(d.int())}
+			r.setRare().Backoff = &spool.Backoff{Base: spool.Duration(d.int()), Max: spool.Duration(d.int())}
 		case tagIdempotencyKey:
 			r.IdempotencyKey = d.string()
 		case tagOrderingKey:
-			r.OrderingKey = d.string()
+			r.setRare().OrderingKey = d.string()
 		case tagDependsOn:
-			r.DependsOn = d.strings()
+			r.setRare().DependsOn = d.strings()
 		case tagTags:
-			r.Tags = d.strings()
+			r.setRare().Tags = d.strings()
 		case tagErrors:
-			r.Errors = make([]spool.AttemptError, d.count())
-			for i := range r.Errors {
-				r.Errors[i] = spool.AttemptError{Attempt: int(d.int()), Error: d.string(), At: d.time()}
+			errs := make([]spool.AttemptError, d.count())
+			for i := range errs {
+				errs[i] = spool.AttemptError{Attempt: int(d.int()), Error: d.string(), At: d.time()}
 			}
+			r.setRare().Errors = errs
 		case tagProgress:
-			r.Progress = &spool.Progress{Percent: math.Float64frombits(d.uint()), Message: d.string(), UpdatedAt: d.time()}
+			r.setRare().Progress = &spool.Progress{Percent: math.Float64frombits(d.uint()), Message: d.string(), UpdatedAt: d.time()}
 		case tagWorker:
 			r.Worker = d.string()
 		case tagLeaseExpiresAt:
 			r.LeaseExpiresAt = d.timePtr()
 		case tagCancelRequested:
-			r.CancelRequested = true
+			r.setRare().CancelRequested = true
 		case tagCreatedAt:
 			r.CreatedAt = d.time()
 		case tagReadyAt:
@@ -324,11 +332,11 @@ func parseJob(id string, b []byte) (*job, error) {
 		case tagFinishedAt:
 			r.FinishedAt = d.timePtr()
 		case tagLease:
-			r.Lease = &spool.Lease{Token: d.string(), ExpiresAt: d.time()}
+			r.setRare().Lease = &spool.Lease{Token: d.string(), ExpiresAt: d.time()}
 		case tagToken:
 			r.Token = d.string()
 		case tagCallbackURL:
-			r.CallbackURL = d.string()
+			r.setRare().CallbackURL = d.string()
 		case tagRev:
 			r.Rev = d.uint()
 		case tagSeq:

@@ -148,10 +148,10 @@ func (s *Store) ExpiredLeases(ctx context.Context, now time.Time, limit int) ([]
 	if err := s.usable(); err != nil {
 		return nil, err
 	}
-	cutoff := wall(now)
+	cutoff := nanos(now)
 	recs := []*store.Record{}
 	s.x.active.Ascend(func(it timeItem) bool {
-		if it.t.After(cutoff) {
+		if it.t > cutoff {
 			return false
 		}
 		recs = append(recs, s.x.jobs[it.id].rec.Clone())
@@ -206,7 +206,8 @@ func (s *Store) queueRecord(q *queueState) *store.QueueRecord {
 		r.Counts[st] = q.count(st)
 	}
 	if it, ok := q.readySince.Min(); ok {
-		r.OldestReady = it.t
+		j := s.x.jobs[it.id]
+		r.OldestReady = wall(valueOr(j.rec.ReadyAt, j.rec.CreatedAt))
 	}
 	return r
 }

@@ -235,7 +235,7 @@ func (s *Store) fireSchedule(p store.FireParams) (res *store.FireResult, a after
 		case p.MaxDepth > 0 && !r.State.Terminal() && s.x.depth(r.Queue)+1 > p.MaxDepth:
 			res.Full = &spool.QueueFullError{Queue: r.Queue, Depth: s.x.depth(r.Queue), MaxDepth: p.MaxDepth}
 		default:
-			res.Job = s.putNew(t, r)
+			res.Job = s.putNew(t, r, nil)
 			jobID = r.ID
 		}
 	}

@@ -25,7 +25,7 @@ func (s *Store) putThen(t *txn, then []*store.Record) error {
 				continue
 			}
 		}
-		s.putNew(t, r)
+		s.putNew(t, r, nil)
 	}
 	return nil
 }

@@ -97,11 +97,12 @@ func (s *Store) insert(p store.InsertParams) (res []store.InsertResult, a after,
 
 	res = make([]store.InsertResult, n)
 	t := s.begin()
+	var times timeCopier
 	for i, r := range p.Jobs {
 		if existing[i] != nil || dupOf[i] >= 0 {
 			continue
 		}
-		res[i] = store.InsertResult{Record: s.putNew(t, r)}
+		res[i] = store.InsertResult{Record: s.putNew(t, r, &times)}
 	}
 	for i := range p.Jobs {
 		switch {
@@ -132,10 +133,12 @@ func (s *Store) insert(p store.InsertParams) (res []store.InsertResult, a after,
 // putNew adds a new job to the write in progress, next in insert order,
 // and returns it as stored, with payload and result: r itself, with Rev
 // and Token set, as the caller's records are its own (store.InsertParams)
-// and the indexes keep a deep copy. Called with s.mu held.
-func (s *Store) putNew(t *txn, r *store.Record) *store.Record {
+// and the indexes keep a deep copy (times copies its times; nil: a copier
+// of its own). Called with s.mu held.
+func (s *Store) putNew(t *txn, r *store.Record, times *timeCopier) *store.Record {
+	r.Rev, r.Token = 1, ""
 	j := &job{
-		rec:        store.Record{Job: metadata(&r.Job), Rev: 1},
+		rec:        newMeta(r, times),
 		seq:        s.nextSeq,
 		hasPayload: r.Payload != nil,
 		hasResult:  r.Result != nil,
@@ -149,16 +152,7 @@ func (s *Store) putNew(t *txn, r *store.Record) *store.Record {
 	if j.hasResult {
 		t.setBody(prefixResult, r.ID, r.Result)
 	}
-	r.Rev, r.Token = j.rec.Rev, ""
 	return r
-}
-
-// metadata deep-copies a job without its payload and result (which may be
-// large, and are never kept in memory).
-func metadata(j *spool.Job) spool.Job {
-	c := *j
-	c.Payload, c.Result = nil, nil
-	return store.CloneJob(&c)
 }
 
 func cloneBytes(b []byte) []byte {
@@ -245,9 +239,9 @@ func (s *Store) lease(p store.LeaseParams) (recs []*store.Record, a after, err e
 		return recs, a, nil
 	}
 	t := s.begin()
+	started, expires := p.Now, p.ExpiresAt // shared by the jobs: never written through
 	for _, old := range picked {
 		nj := *old
-		started, expires := p.Now, p.ExpiresAt
 		nj.rec.State = spool.StateActive
 		nj.rec.Token = p.NewToken()
 		nj.rec.Attempt++
@@ -303,6 +297,7 @@ func (s *Store) update(changes []store.Change) (recs []*store.Record, errs []err
 	recs = make([]*store.Record, len(changes))
 	errs = make([]error, len(changes))
 	t := s.begin()
+	var times timeCopier
 	for i, c := range changes {
 		r := c.Record
 		old, err := s.job(t, r.ID)
@@ -330,11 +325,12 @@ func (s *Store) update(changes []store.Change) (recs []*store.Record, errs []err
 			}
 		}
 		nj := &job{
-			rec:        store.Record{Job: metadata(&r.Job), Token: r.Token, Rev: old.rec.Rev + 1},
+			rec:        newMeta(r, &times),
 			seq:        old.seq,
 			hasPayload: old.hasPayload,
 			hasResult:  old.hasResult || r.Result != nil,
 		}
+		nj.rec.Rev = old.rec.Rev + 1
 		if cold(old) && !cold(nj) {
 			// A finished job put back goes behind the jobs of its
 			// priority, as a new one would: Open does not read finished
@@ -401,10 +397,10 @@ func (s *Store) promoteDue(now time.Time, limit int) (queues []string, a after, 
 	if err := s.usable(); err != nil {
 		return nil, a, err
 	}
-	cutoff := wall(now)
+	cutoff := nanos(now)
 	var due []*job
 	s.x.scheduled.Ascend(func(it timeItem) bool {
-		if it.t.After(cutoff) {
+		if it.t > cutoff {
 			return false
 		}
 		due = append(due, s.x.jobs[it.id])
@@ -415,9 +411,9 @@ func (s *Store) promoteDue(now time.Time, limit int) (queues []string, a after, 
 		return queues, a, nil
 	}
 	t := s.begin()
+	readyAt := now // shared by the jobs: never written through
 	for _, old := range due {
 		nj := *old
-		readyAt := now
 		nj.rec.State = spool.StateReady
 		nj.rec.ReadyAt = &readyAt
 		nj.rec.Rev++
