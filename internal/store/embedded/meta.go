@@ -31,7 +31,7 @@ type meta struct {
 	// Rev changes on every write of the job.
 	Rev uint64
 
-	RunAt, CreatedAt                              time.Time
+	RunAt, CreatedAt                               time.Time
 	ReadyAt, StartedAt, LeaseExpiresAt, FinishedAt *time.Time
 
 	rare *rareMeta
