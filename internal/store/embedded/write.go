@@ -47,7 +47,10 @@ func (s *Store) insert(p store.InsertParams) (res []store.InsertResult, a after,
 	existing := make([]*job, n)
 	dupOf := make([]int, n)
 	first := make(map[idemKey]int)
-	ids := make(map[string]struct{}, n)
+	// Ids that only grow (the engine's: UUIDv7) cannot repeat; a map of
+	// the ids seen is built only when one does not.
+	var ids map[string]struct{}
+	lastID := ""
 	gain := make(map[string]int64)
 	var order []string
 	for i, r := range p.Jobs {
@@ -74,10 +77,21 @@ func (s *Store) insert(p store.InsertParams) (res []store.InsertResult, a after,
 			}
 			return nil, a, err
 		}
-		if _, ok := ids[r.ID]; ok {
-			return nil, a, spool.Invalidf("job id %q appears twice in one insert", r.ID)
+		if ids == nil && r.ID <= lastID {
+			ids = make(map[string]struct{}, n)
+			for k, q := range p.Jobs[:i] {
+				if existing[k] == nil && dupOf[k] < 0 {
+					ids[q.ID] = struct{}{}
+				}
+			}
 		}
-		ids[r.ID] = struct{}{}
+		if ids != nil {
+			if _, ok := ids[r.ID]; ok {
+				return nil, a, spool.Invalidf("job id %q appears twice in one insert", r.ID)
+			}
+			ids[r.ID] = struct{}{}
+		}
+		lastID = r.ID
 		if !r.State.Terminal() {
 			if _, ok := gain[r.Queue]; !ok {
 				order = append(order, r.Queue)

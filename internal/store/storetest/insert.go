@@ -70,6 +70,25 @@ func testInsert(t *testing.T, newStore NewStore) {
 		}
 	})
 
+	t.Run("IDTwiceInOneBatch", func(t *testing.T) {
+		h := begin(t, newStore)
+		a, b, c := job("q"), job("q"), job("q")
+		for _, batch := range [][]*store.Record{
+			{a, b, c, dupID(b)},
+			{c, b, a, dupID(c)}, // ids not in ascending order
+			{a, dupID(a)},
+		} {
+			_, err := h.s.Insert(h.ctx, store.InsertParams{Jobs: batch})
+			require.ErrorIs(t, err, spool.ErrInvalid)
+			require.ErrorContains(t, err, "twice")
+			for _, r := range batch {
+				h.requireGone(r.ID)
+			}
+		}
+		h.insert(c, b, a)
+		require.Equal(t, want(spool.StateReady, 3), h.counts("q"))
+	})
+
 	t.Run("NilPayload", func(t *testing.T) {
 		h := begin(t, newStore)
 		r := job("q", func(r *store.Record) { r.Payload = nil })
@@ -250,4 +269,9 @@ func testInsertIdempotency(t *testing.T, newStore NewStore) {
 		require.Equal(t, a.ID, res[0].Record.ID)
 		require.Equal(t, spool.StateSucceeded, res[0].Record.State)
 	})
+}
+
+// dupID is a new job with r's id.
+func dupID(r *store.Record) *store.Record {
+	return job(r.Queue, func(d *store.Record) { d.ID = r.ID })
 }
