@@ -139,31 +139,43 @@ func countRequests(n *atomic.Int64) func(http.Handler) http.Handler {
 }
 
 // BenchmarkEnqueueBatch: batches of size jobs from 2 producers through
-// Client.EnqueueBatch; ns/op is per job.
+// Client.EnqueueBatch (answer=jobs) or Client.EnqueueBatchIDs
+// (answer=ids); ns/op is per job.
 func BenchmarkEnqueueBatch(b *testing.B) {
-	for _, size := range []int{100, 1000} {
-		b.Run(fmt.Sprintf("size=%d", size), func(b *testing.B) {
-			c := newServer(b)
-			ctx := context.Background()
-			reqs := make([]spool.EnqueueRequest, size)
-			for i := range reqs {
-				reqs[i] = spool.EnqueueRequest{Type: "email.send", Payload: benchJobPayload}
-			}
-			b.ResetTimer()
-			cpu0 := cpuTime()
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
-					if _, err := c.EnqueueBatch(ctx, "bench", reqs); err != nil {
-						b.Error(err)
-						return
-					}
-					for i := 1; i < size && pb.Next(); i++ {
-					}
+	for _, ids := range []bool{false, true} {
+		for _, size := range []int{100, 1000} {
+			answer := map[bool]string{false: "jobs", true: "ids"}[ids]
+			b.Run(fmt.Sprintf("answer=%s/size=%d", answer, size), func(b *testing.B) {
+				c := newServer(b)
+				ctx := context.Background()
+				reqs := make([]spool.EnqueueRequest, size)
+				for i := range reqs {
+					reqs[i] = spool.EnqueueRequest{Type: "email.send", Payload: benchJobPayload}
 				}
+				send := func() (err error) {
+					if ids {
+						_, err = c.EnqueueBatchIDs(ctx, "bench", reqs)
+					} else {
+						_, err = c.EnqueueBatch(ctx, "bench", reqs)
+					}
+					return err
+				}
+				b.ResetTimer()
+				cpu0 := cpuTime()
+				b.RunParallel(func(pb *testing.PB) {
+					for pb.Next() {
+						if err := send(); err != nil {
+							b.Error(err)
+							return
+						}
+						for i := 1; i < size && pb.Next(); i++ {
+						}
+					}
+				})
+				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "jobs/s")
+				reportCPU(b, cpu0, b.N)
 			})
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "jobs/s")
-			reportCPU(b, cpu0, b.N)
-		})
+		}
 	}
 }
 
