@@ -183,6 +183,11 @@ func (t *txn) pendIdem(k idemKey, id string) {
 // from memory, else from t's pending cold writes (t may be nil), else from
 // Pebble. Call with s.mu held.
 func (s *Store) job(t *txn, id string) (*job, error) {
+	if id > s.x.maxHot && id > s.x.maxCold {
+		// Above every id ever stored (t's pending cold writes included:
+		// they were hot, or raised maxCold).
+		return nil, nil
+	}
 	if j := s.x.jobs[id]; j != nil {
 		return j, nil
 	}

@@ -150,6 +150,10 @@ type index struct {
 	idem      map[idemKey]string      // of the jobs not yet terminal
 	// maxCold is at least the largest id of a terminal job (cold.go).
 	maxCold string
+	// maxHot is at least the largest id of a job not yet terminal: the
+	// largest ever indexed, never lowered. With maxCold it lets a new id
+	// (the engine's ascend) skip the lookups that would find nothing.
+	maxHot string
 	// children maps a parent id to the waiting jobs that depend on it.
 	children map[string]map[string]struct{}
 }
@@ -187,6 +191,7 @@ func (x *index) add(j *job) {
 	r := &j.rec
 	q := x.queues[r.Queue]
 	x.jobs[r.ID] = j
+	x.maxHot = max(x.maxHot, r.ID)
 	x.addState(q, j, true)
 	if r.IdempotencyKey != "" {
 		x.idem[idemKey{r.Queue, r.IdempotencyKey}] = r.ID

@@ -89,6 +89,23 @@ func testInsert(t *testing.T, newStore NewStore) {
 		require.Equal(t, want(spool.StateReady, 3), h.counts("q"))
 	})
 
+	t.Run("IDOfAStoredJob", func(t *testing.T) {
+		h := begin(t, newStore)
+		low := job("q", func(r *store.Record) { r.ID = "00000000-0000-7000-8000-000000000001" })
+		a, b := job("q"), job("q")
+		h.insert(a, b)
+		h.finish(a.ID, spool.StateSucceeded, t0)
+		// A job not yet finished and a finished one hold their ids; a
+		// new id below every stored one is free.
+		for _, taken := range []*store.Record{b, a} {
+			_, err := h.s.Insert(h.ctx, store.InsertParams{Jobs: []*store.Record{job("q"), dupID(taken)}})
+			require.ErrorIs(t, err, spool.ErrConflict, "id of job %s", taken.ID)
+		}
+		h.insert(low)
+		requireSameJob(t, low, h.get(low.ID))
+		require.Equal(t, want(spool.StateReady, 2, spool.StateSucceeded, 1), h.counts("q"))
+	})
+
 	t.Run("NilPayload", func(t *testing.T) {
 		h := begin(t, newStore)
 		r := job("q", func(r *store.Record) { r.Payload = nil })
