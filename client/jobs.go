@@ -110,9 +110,6 @@ func (c *Client) EnqueueBatchIDs(ctx context.Context, queue string, reqs []spool
 		return nil, errors.New("client: EnqueueBatchIDs: empty queue name")
 	}
 	cl := c.batchCall("/v1/queues/"+pathEscape(queue)+"/jobs:batch", spool.BatchEnqueueRequest{Jobs: reqs})
-	if cl.header == nil {
-		cl.header = http.Header{}
-	}
 	cl.header.Set("Prefer", "return=minimal")
 	var out spool.JobIDsResponse
 	if _, err := c.do(ctx, cl, &out); err != nil {
@@ -131,9 +128,9 @@ func (c *Client) EnqueueBatchIDs(ctx context.Context, queue string, reqs []spool
 // all its tries; the server derives a key from it for each job that has
 // none, so a retry never stores jobs twice.
 func (c *Client) batchCall(path string, body any) call {
-	cl := call{method: http.MethodPost, path: path, body: body, repeat: repeatSafe}
+	cl := call{method: http.MethodPost, path: path, body: body, repeat: repeatSafe, header: http.Header{}}
 	if c.retry.MaxRetries > 0 {
-		cl.header = http.Header{idempotencyHeader: {newIdempotencyKey()}}
+		cl.header.Set(idempotencyHeader, newIdempotencyKey())
 	}
 	return cl
 }

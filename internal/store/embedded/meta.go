@@ -53,9 +53,18 @@ type rareMeta struct {
 // the store. Records that share a time pointer (the engine gives all the
 // jobs of an insert one ready time) share one copy.
 type timeCopier struct {
-	from [4]*time.Time
-	to   [4]*time.Time
+	from [numTimeSlots]*time.Time
+	to   [numTimeSlots]*time.Time
 }
+
+// The optional times of a job, each with its slot in a timeCopier.
+const (
+	slotReadyAt = iota
+	slotStartedAt
+	slotLeaseExpiresAt
+	slotFinishedAt
+	numTimeSlots
+)
 
 func (c *timeCopier) copy(slot int, p *time.Time) *time.Time {
 	if p == nil {
@@ -81,13 +90,15 @@ func newMeta(r *store.Record, c *timeCopier) meta {
 		Priority: j.Priority, Attempt: j.Attempt, MaxAttempts: j.MaxAttempts,
 		Timeout: j.Timeout, Rev: r.Rev,
 		RunAt: j.RunAt, CreatedAt: j.CreatedAt,
-		ReadyAt:        c.copy(0, j.ReadyAt),
-		StartedAt:      c.copy(1, j.StartedAt),
-		LeaseExpiresAt: c.copy(2, j.LeaseExpiresAt),
-		FinishedAt:     c.copy(3, j.FinishedAt),
+		ReadyAt:        c.copy(slotReadyAt, j.ReadyAt),
+		StartedAt:      c.copy(slotStartedAt, j.StartedAt),
+		LeaseExpiresAt: c.copy(slotLeaseExpiresAt, j.LeaseExpiresAt),
+		FinishedAt:     c.copy(slotFinishedAt, j.FinishedAt),
 	}
 	if j.Backoff != nil || j.OrderingKey != "" || len(j.DependsOn) > 0 || len(j.Tags) > 0 ||
 		j.CallbackURL != "" || len(j.Errors) > 0 || j.Progress != nil || j.CancelRequested || j.Lease != nil {
+		// CloneJob deep-copies what the rare fields point to; given a job
+		// of these fields only, it copies no payload or result.
 		cl := store.CloneJob(&spool.Job{
 			Backoff: j.Backoff, DependsOn: j.DependsOn, Tags: j.Tags, Errors: j.Errors,
 			Progress: j.Progress, Lease: j.Lease,

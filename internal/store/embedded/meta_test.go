@@ -69,3 +69,27 @@ func TestJobSize(t *testing.T) {
 	require.Less(t, unsafe.Sizeof(meta{}), unsafe.Sizeof(store.Record{}))
 	t.Logf("job %d bytes, meta %d, store.Record %d", unsafe.Sizeof(job{}), unsafe.Sizeof(meta{}), unsafe.Sizeof(store.Record{}))
 }
+
+// The trees' 8-byte times keep the order of the times they stand for;
+// those an int64 of nanoseconds cannot hold clamp to its bounds, in order,
+// and the zero time (an active job without an expiry) sorts first.
+func TestNanosKeepOrder(t *testing.T) {
+	t.Parallel()
+	times := []time.Time{
+		{},
+		time.Date(1000, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(1700, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(2026, 12, 6, 15, 0, 0, 0, time.FixedZone("X", 3600)),
+		time.Date(2026, 12, 6, 15, 0, 0, 1, time.UTC),
+		time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC),
+	}
+	for i := 1; i < len(times); i++ {
+		require.LessOrEqual(t, nanos(times[i-1]), nanos(times[i]), "%s then %s", times[i-1], times[i])
+	}
+	require.Less(t, nanos(times[2]), nanos(times[3]))
+	require.Equal(t, nanos(times[0]), nanos(times[1]), "both below the range: clamped alike")
+	now := time.Now() // with a monotonic reading, which must not matter
+	require.Equal(t, now.UnixNano(), nanos(now))
+	require.Equal(t, nanos(now), nanos(now.Round(0)))
+}
