@@ -14,7 +14,7 @@
 // default, whatever the backlog.
 //
 // A soft memory limit of half the memory the process may use (the
-// machine's RAM, or its cgroup's limit when lower) bounds the whole: near
+// machine's RAM, or its cgroup's limit, v2 or v1, when lower) bounds the whole: near
 // it the runtime collects as often as it must to stay under, so a large
 // backlog costs CPU, not an out-of-memory kill.
 //
