@@ -108,6 +108,11 @@ const (
 	CodeForbidden        = "forbidden"
 	CodeMethodNotAllowed = "method_not_allowed"
 	CodeInternal         = "internal"
+	// CodeServerBusy (503, with Retry-After): the server holds as many
+	// request bodies as its memory budget allows; retry shortly.
+	CodeServerBusy = "server_busy"
+	// CodeRequestTimeout (408): the request body did not arrive in time.
+	CodeRequestTimeout = "request_timeout"
 )
 
 // Code returns the stable error code for err, CodeInternal if err wraps none

@@ -27,7 +27,7 @@ import (
 // which carry an idempotency key across their retries (see Enqueue). Calls
 // that are not safe to repeat (Lease, Complete, Fail, Ack, Release, Cancel,
 // Retry) are retried only when the server surely did not act: 429, 503
-// queue_full, or a connection that could not be opened.
+// queue_full or server_busy, or a connection that could not be opened.
 type RetryPolicy struct {
 	// MaxRetries is the number of retries after the first try; 0 disables
 	// retries.
@@ -89,9 +89,11 @@ func retryable(mode repeat, err error) bool {
 		case http.StatusTooManyRequests:
 			return true
 		case http.StatusServiceUnavailable:
-			// A full queue stored nothing; other 503s (a request that ran
-			// out of time, a server stopping) may have done their work.
-			return ce.Code == spool.CodeQueueFull || mode == repeatSafe
+			// A full queue stored nothing, nor did a busy server (it
+			// refused the body before reading it); other 503s (a request
+			// that ran out of time, a server stopping) may have done
+			// their work.
+			return ce.Code == spool.CodeQueueFull || ce.Code == spool.CodeServerBusy || mode == repeatSafe
 		case http.StatusBadGateway, http.StatusGatewayTimeout:
 			return mode == repeatSafe
 		}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"reflect"
 	"strings"
 	"time"
@@ -23,22 +22,12 @@ type optionalBody interface{ optionalBody() }
 // decodes it into dst: one JSON value, unknown fields refused, nothing but
 // white space after it. For *noBody and an optionalBody, an empty body is
 // accepted.
-
 func (s *Server) decodeBody(c *call, dst any) error {
-	buf := getBuf()
-	defer putBuf(buf)
-	body := http.MaxBytesReader(c.w, c.r.Body, s.cfg.Limits.MaxBodyBytes)
-	if n := c.r.ContentLength; n > 0 && n <= s.cfg.Limits.MaxBodyBytes {
-		buf.Grow(int(n) + bytes.MinRead) // read it in one go
+	data, done, err := s.readBody(c)
+	defer done()
+	if err != nil {
+		return err
 	}
-	if _, err := buf.ReadFrom(body); err != nil {
-		var mb *http.MaxBytesError
-		if errors.As(err, &mb) {
-			return spool.TooLargef("the request body is over the limit of %d bytes", mb.Limit)
-		}
-		return spool.Invalidf("reading the request body: %v", err)
-	}
-	data := buf.Bytes()
 	if len(bytes.TrimSpace(data)) == 0 {
 		if _, ok := dst.(*noBody); ok {
 			return nil

@@ -25,6 +25,8 @@ var statusOf = map[string]int{
 	spool.CodeForbidden:        http.StatusForbidden,
 	spool.CodeMethodNotAllowed: http.StatusMethodNotAllowed,
 	spool.CodeInternal:         http.StatusInternalServerError,
+	spool.CodeServerBusy:       http.StatusServiceUnavailable,
+	spool.CodeRequestTimeout:   http.StatusRequestTimeout,
 }
 
 // Messages sent in place of causes that must stay in the logs.
@@ -66,6 +68,9 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var qf *spool.QueueFullError
 	if errors.As(err, &qf) {
 		w.Header().Set("Retry-After", strconv.Itoa(max(qf.RetryAfter, 1)))
+	}
+	if code == spool.CodeServerBusy {
+		w.Header().Set("Retry-After", strconv.Itoa(busyRetryAfter))
 	}
 	s.writeJSON(w, status, spool.ErrorBody{Error: spool.ErrorDetail{Code: code, Message: msg}})
 }

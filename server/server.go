@@ -54,6 +54,16 @@ type Config struct {
 	// counted: a lease or status request may wait up to spool.MaxWait on
 	// top of it (default 30s).
 	RequestTimeout time.Duration
+	// BodyReadTimeout bounds the time a request body may take to arrive
+	// (default 30s); a body still incomplete then is answered 408. It is
+	// far shorter than the read deadline of a long-poll, which covers the
+	// whole wait.
+	BodyReadTimeout time.Duration
+	// MaxBodyMemory bounds the buffer memory that all request bodies being
+	// read hold together (default 256 MiB, and at least
+	// Limits.MaxBodyBytes). A body beyond it is refused with 503
+	// server_busy and Retry-After.
+	MaxBodyMemory int64
 	// Clock overrides the wall clock (tests).
 	Clock engine.Clock
 	// WebhookSecret signs webhook deliveries (spool.WebhookSignatureHeader)
@@ -75,6 +85,8 @@ const (
 	DefaultDataDir         = "./spool-data"
 	DefaultShutdownTimeout = 30 * time.Second
 	DefaultRequestTimeout  = 30 * time.Second
+	DefaultBodyReadTimeout = 30 * time.Second
+	DefaultMaxBodyMemory   = 256 << 20
 	// DefaultStoreMaxConns is the connection pool size of a PostgreSQL
 	// store whose URL sets no pool_max_conns.
 	DefaultStoreMaxConns = 16
@@ -145,6 +157,12 @@ func (c Config) withDefaults() Config {
 	if c.RequestTimeout == 0 {
 		c.RequestTimeout = DefaultRequestTimeout
 	}
+	if c.BodyReadTimeout == 0 {
+		c.BodyReadTimeout = DefaultBodyReadTimeout
+	}
+	if c.MaxBodyMemory == 0 {
+		c.MaxBodyMemory = max(DefaultMaxBodyMemory, l.MaxBodyBytes)
+	}
 	if c.Clock == nil {
 		c.Clock = engine.RealClock
 	}
@@ -205,6 +223,14 @@ func (c Config) validate() error {
 	if c.RequestTimeout < 0 {
 		bad("RequestTimeout must not be negative, got %s", c.RequestTimeout)
 	}
+	if c.BodyReadTimeout < 0 {
+		bad("BodyReadTimeout must not be negative, got %s", c.BodyReadTimeout)
+	}
+	if c.MaxBodyMemory < 0 {
+		bad("MaxBodyMemory must not be negative, got %d", c.MaxBodyMemory)
+	} else if l.MaxBodyBytes > 0 && c.MaxBodyMemory < l.MaxBodyBytes {
+		bad("MaxBodyMemory (%d) is below Limits.MaxBodyBytes (%d): no request could carry a body of the limit", c.MaxBodyMemory, l.MaxBodyBytes)
+	}
 	if _, err := webhook.ParseAllowlist(c.WebhookAllow); err != nil {
 		bad("WebhookAllow: %v", err)
 	}
@@ -233,6 +259,11 @@ type Server struct {
 	reg     *prometheus.Registry
 	routes  []route
 	handler http.Handler
+	// bodies is the memory budget of request bodies being read.
+	bodies *bodyBudget
+	// longest is the read and write deadline of a connection's request:
+	// the longest a request may take, long-poll included.
+	longest time.Duration
 
 	// stopping is set once shutdown begins; /readyz answers 503 from then on.
 	stopping  atomic.Bool
@@ -314,10 +345,12 @@ func build(cfg Config, st store.Store) (*Server, error) {
 		return nil, fmt.Errorf("server: creating the engine: %w", err)
 	}
 	hm := newHTTPMetrics()
-	if err := registerAll(reg, engine.NewDepthCollector(e), hm.requests, hm.duration, hm.inFlight); err != nil {
+	bodies := newBodyBudget(cfg.MaxBodyMemory)
+	if err := registerAll(reg, engine.NewDepthCollector(e), hm.requests, hm.duration, hm.inFlight, bodies.gauge); err != nil {
 		return nil, fmt.Errorf("server: registering queue metrics: %w", err)
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, store: st, engine: e, reg: reg}
+	s := &Server{cfg: cfg, log: cfg.Logger, store: st, engine: e, reg: reg, bodies: bodies,
+		longest: cfg.RequestTimeout + spool.MaxWait + deadlineMargin}
 	s.routes = s.routeTable()
 	s.handler = s.newRoot(hm)
 	if cfg.WebhookSecret != "" {
@@ -370,7 +403,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		_ = ln.Close()
 		return errors.New("server: Serve called after shutdown or Close")
 	}
-	longest := s.cfg.RequestTimeout + spool.MaxWait + deadlineMargin
+	longest := s.longest
 	srv := &http.Server{
 		Handler:           s.handler,
 		ReadHeaderTimeout: readHeaderTimeout,

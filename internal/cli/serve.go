@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/spoolq/spool"
 	"github.com/spoolq/spool/internal/gctune"
 	"github.com/spoolq/spool/internal/store/postgres"
 	"github.com/spoolq/spool/internal/webhook"
@@ -74,6 +75,8 @@ accepting, ends long-polls and finishes in-flight requests.`,
 	f.String("log-level", "", "log level: debug, info, warn or error")
 	f.String("log-format", "", "log format: text or json")
 	f.Duration("shutdown-timeout", 30*time.Second, "how long a graceful shutdown may take")
+	f.Duration("body-read-timeout", server.DefaultBodyReadTimeout, "how long a request body may take to arrive (408 after)")
+	f.Int64("max-body-memory", server.DefaultMaxBodyMemory, "bytes of buffer all request bodies being read may hold together (503 server_busy beyond)")
 	f.String("webhook-secret", "", "secret that signs webhook deliveries; enables callback_url (prefer "+EnvWebhookSecret+")")
 	f.StringArray("webhook-allow", nil, "private/loopback target webhooks may reach: CIDR, address or host name (repeatable)")
 	return cmd
@@ -102,6 +105,14 @@ func serve(cmd *cobra.Command, e env) error {
 	if shutdown <= 0 {
 		return usagef("--shutdown-timeout must be positive")
 	}
+	bodyTimeout, _ := cmd.Flags().GetDuration("body-read-timeout")
+	if bodyTimeout <= 0 {
+		return usagef("--body-read-timeout must be positive")
+	}
+	bodyMemory, _ := cmd.Flags().GetInt64("max-body-memory")
+	if bodyMemory < spool.DefaultLimits.MaxBodyBytes {
+		return usagef("--max-body-memory must be at least the request body limit, %d bytes", spool.DefaultLimits.MaxBodyBytes)
+	}
 	secret := setting(cmd, e, "webhook-secret", EnvWebhookSecret, "")
 	allow, _ := cmd.Flags().GetStringArray("webhook-allow")
 	if len(allow) > 0 && secret == "" {
@@ -118,6 +129,8 @@ func serve(cmd *cobra.Command, e env) error {
 		Store:           storeURL,
 		Logger:          log,
 		ShutdownTimeout: shutdown,
+		BodyReadTimeout: bodyTimeout,
+		MaxBodyMemory:   bodyMemory,
 		WebhookSecret:   secret,
 		WebhookAllow:    allow,
 	})
