@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/spoolq/spool"
+	"github.com/spoolq/spool/internal/auth"
 	"github.com/spoolq/spool/internal/engine"
 )
 
@@ -21,6 +22,10 @@ import (
 // it, and a test checks it against the OpenAPI document so the two cannot
 // drift.
 type route struct {
+	// perm is the permission a request needs (auth.Public for none). Every
+	// route declares one: the route table is refused without it, and a
+	// test checks every route against every role.
+	perm    auth.Permission
 	method  string
 	pattern string
 	// query lists the query parameters the endpoint accepts; any other is
@@ -39,44 +44,44 @@ type route struct {
 func (s *Server) routeTable() []route {
 	return []route{
 		// Producers.
-		{method: http.MethodPost, pattern: "/v1/queues/{queue}/jobs", serve: endpoint(s.enqueue)},
-		{method: http.MethodPost, pattern: "/v1/queues/{queue}/jobs:batch", serve: endpoint(s.enqueueBatch)},
+		{perm: auth.Enqueue, method: http.MethodPost, pattern: "/v1/queues/{queue}/jobs", serve: endpoint(s.enqueue)},
+		{perm: auth.Enqueue, method: http.MethodPost, pattern: "/v1/queues/{queue}/jobs:batch", serve: endpoint(s.enqueueBatch)},
 		// Topics.
-		{method: http.MethodGet, pattern: "/v1/topics", serve: endpoint(s.listTopics)},
-		{method: http.MethodPut, pattern: "/v1/topics/{topic}/subscriptions/{queue}", serve: endpoint(s.subscribe)},
-		{method: http.MethodDelete, pattern: "/v1/topics/{topic}/subscriptions/{queue}", serve: endpoint(s.unsubscribe)},
-		{method: http.MethodPost, pattern: "/v1/topics/{topic}/messages", serve: endpoint(s.publish)},
-		{method: http.MethodPost, pattern: "/v1/topics/{topic}/messages:batch", serve: endpoint(s.publishBatch)},
+		{perm: auth.View, method: http.MethodGet, pattern: "/v1/topics", serve: endpoint(s.listTopics)},
+		{perm: auth.Admin, method: http.MethodPut, pattern: "/v1/topics/{topic}/subscriptions/{queue}", serve: endpoint(s.subscribe)},
+		{perm: auth.Admin, method: http.MethodDelete, pattern: "/v1/topics/{topic}/subscriptions/{queue}", serve: endpoint(s.unsubscribe)},
+		{perm: auth.Publish, method: http.MethodPost, pattern: "/v1/topics/{topic}/messages", serve: endpoint(s.publish)},
+		{perm: auth.Publish, method: http.MethodPost, pattern: "/v1/topics/{topic}/messages:batch", serve: endpoint(s.publishBatch)},
 		// Status.
-		{method: http.MethodGet, pattern: "/v1/jobs/{id}", query: []string{"wait"}, longPoll: true, serve: endpoint(s.getJob)},
-		{method: http.MethodDelete, pattern: "/v1/jobs/{id}", serve: endpoint(s.cancelJob)},
-		{method: http.MethodPost, pattern: "/v1/jobs/{id}/retry", serve: endpoint(s.retryJob)},
-		{method: http.MethodGet, pattern: "/v1/jobs/{id}/parents", serve: endpoint(s.jobParents)},
-		{method: http.MethodGet, pattern: "/v1/events", query: []string{"queue", "job", "stats"}, raw: http.HandlerFunc(s.serveEvents)},
+		{perm: auth.Read, method: http.MethodGet, pattern: "/v1/jobs/{id}", query: []string{"wait"}, longPoll: true, serve: endpoint(s.getJob)},
+		{perm: auth.Cancel, method: http.MethodDelete, pattern: "/v1/jobs/{id}", serve: endpoint(s.cancelJob)},
+		{perm: auth.Admin, method: http.MethodPost, pattern: "/v1/jobs/{id}/retry", serve: endpoint(s.retryJob)},
+		{perm: auth.Read, method: http.MethodGet, pattern: "/v1/jobs/{id}/parents", serve: endpoint(s.jobParents)},
+		{perm: auth.Read, method: http.MethodGet, pattern: "/v1/events", query: []string{"queue", "job", "stats"}, raw: http.HandlerFunc(s.serveEvents)},
 		// Workers.
-		{method: http.MethodPost, pattern: "/v1/leases", longPoll: true, serve: endpoint(s.lease)},
-		{method: http.MethodPost, pattern: "/v1/jobs/{id}/heartbeat", serve: endpoint(s.heartbeat)},
-		{method: http.MethodPost, pattern: "/v1/jobs/{id}/complete", serve: endpoint(s.complete)},
-		{method: http.MethodPost, pattern: "/v1/jobs/{id}/fail", serve: endpoint(s.fail)},
-		{method: http.MethodPost, pattern: "/v1/jobs/{id}/release", serve: endpoint(s.release)},
-		{method: http.MethodPost, pattern: "/v1/acks", serve: endpoint(s.acks)},
+		{perm: auth.Work, method: http.MethodPost, pattern: "/v1/leases", longPoll: true, serve: endpoint(s.lease)},
+		{perm: auth.Work, method: http.MethodPost, pattern: "/v1/jobs/{id}/heartbeat", serve: endpoint(s.heartbeat)},
+		{perm: auth.Work, method: http.MethodPost, pattern: "/v1/jobs/{id}/complete", serve: endpoint(s.complete)},
+		{perm: auth.Work, method: http.MethodPost, pattern: "/v1/jobs/{id}/fail", serve: endpoint(s.fail)},
+		{perm: auth.Work, method: http.MethodPost, pattern: "/v1/jobs/{id}/release", serve: endpoint(s.release)},
+		{perm: auth.Work, method: http.MethodPost, pattern: "/v1/acks", serve: endpoint(s.acks)},
 		// Queues.
-		{method: http.MethodGet, pattern: "/v1/queues", serve: endpoint(s.listQueues)},
-		{method: http.MethodGet, pattern: "/v1/queues/{queue}", serve: endpoint(s.getQueue)},
-		{method: http.MethodPatch, pattern: "/v1/queues/{queue}", serve: endpoint(s.patchQueue)},
-		{method: http.MethodGet, pattern: "/v1/queues/{queue}/jobs", query: []string{"state", "limit", "cursor"}, serve: endpoint(s.listJobs)},
+		{perm: auth.View, method: http.MethodGet, pattern: "/v1/queues", serve: endpoint(s.listQueues)},
+		{perm: auth.View, method: http.MethodGet, pattern: "/v1/queues/{queue}", serve: endpoint(s.getQueue)},
+		{perm: auth.Admin, method: http.MethodPatch, pattern: "/v1/queues/{queue}", serve: endpoint(s.patchQueue)},
+		{perm: auth.View, method: http.MethodGet, pattern: "/v1/queues/{queue}/jobs", query: []string{"state", "limit", "cursor"}, serve: endpoint(s.listJobs)},
 		// Schedules.
-		{method: http.MethodGet, pattern: "/v1/schedules", serve: endpoint(s.listSchedules)},
-		{method: http.MethodGet, pattern: "/v1/schedules/{name}", serve: endpoint(s.getSchedule)},
-		{method: http.MethodPut, pattern: "/v1/schedules/{name}", serve: endpoint(s.putSchedule)},
-		{method: http.MethodDelete, pattern: "/v1/schedules/{name}", serve: endpoint(s.deleteSchedule)},
-		{method: http.MethodPost, pattern: "/v1/schedules/{name}/pause", serve: endpoint(s.pauseSchedule)},
-		{method: http.MethodPost, pattern: "/v1/schedules/{name}/resume", serve: endpoint(s.resumeSchedule)},
+		{perm: auth.View, method: http.MethodGet, pattern: "/v1/schedules", serve: endpoint(s.listSchedules)},
+		{perm: auth.View, method: http.MethodGet, pattern: "/v1/schedules/{name}", serve: endpoint(s.getSchedule)},
+		{perm: auth.Admin, method: http.MethodPut, pattern: "/v1/schedules/{name}", serve: endpoint(s.putSchedule)},
+		{perm: auth.Admin, method: http.MethodDelete, pattern: "/v1/schedules/{name}", serve: endpoint(s.deleteSchedule)},
+		{perm: auth.Admin, method: http.MethodPost, pattern: "/v1/schedules/{name}/pause", serve: endpoint(s.pauseSchedule)},
+		{perm: auth.Admin, method: http.MethodPost, pattern: "/v1/schedules/{name}/resume", serve: endpoint(s.resumeSchedule)},
 		// Operations.
-		{method: http.MethodGet, pattern: "/healthz", serve: endpoint(s.healthz)},
-		{method: http.MethodGet, pattern: "/readyz", serve: endpoint(s.readyz)},
-		{method: http.MethodGet, pattern: "/metrics", raw: s.metricsHandler()},
-		{method: http.MethodGet, pattern: "/v1/openapi.json", raw: http.HandlerFunc(serveOpenAPI)},
+		{perm: auth.Public, method: http.MethodGet, pattern: "/healthz", serve: endpoint(s.healthz)},
+		{perm: auth.Public, method: http.MethodGet, pattern: "/readyz", serve: endpoint(s.readyz)},
+		{perm: auth.View, method: http.MethodGet, pattern: "/metrics", raw: s.metricsHandler()},
+		{perm: auth.Public, method: http.MethodGet, pattern: "/v1/openapi.json", raw: http.HandlerFunc(serveOpenAPI)},
 	}
 }
 
@@ -92,6 +97,8 @@ type call struct {
 	id string
 	// query holds the (accepted) query parameters.
 	query url.Values
+	// p is who the request runs as; it holds the route's permission.
+	p *auth.Principal
 }
 
 // noBody is the request type of endpoints that take no body. An empty body
@@ -144,8 +151,11 @@ func endpoint[Req, Resp any](fn func(ctx context.Context, c *call, req *Req) (in
 // serveRoute wraps a route's endpoint: it bounds the context, checks the
 // query and path parameters, runs the endpoint and writes its answer.
 func (s *Server) serveRoute(rt route) http.Handler {
+	if !rt.perm.Valid() {
+		panic("server: route " + rt.method + " " + rt.pattern + " declares no permission")
+	}
 	if rt.raw != nil {
-		return rt.raw
+		return s.authorize(rt, rt.raw)
 	}
 	timeout := s.cfg.RequestTimeout
 	if rt.longPoll {
@@ -153,10 +163,10 @@ func (s *Server) serveRoute(rt route) http.Handler {
 	}
 	hasQueue := strings.Contains(rt.pattern, "{queue}")
 	hasID := strings.Contains(rt.pattern, "{id}")
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return s.authorize(rt, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), timeout)
 		defer cancel()
-		c := &call{s: s, w: w, r: r.WithContext(ctx)}
+		c := &call{s: s, w: w, r: r.WithContext(ctx), p: principalOf(r.Context())}
 		var (
 			status int
 			body   any
@@ -170,7 +180,7 @@ func (s *Server) serveRoute(rt route) http.Handler {
 			return
 		}
 		s.writeJSON(w, status, body)
-	})
+	}))
 }
 
 // prepare checks the query and path parameters of a call.
