@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/spoolq/spool"
+	"github.com/spoolq/spool/internal/auth"
 )
 
 func newRecorder() *httptest.ResponseRecorder { return httptest.NewRecorder() }
@@ -41,7 +42,7 @@ func TestRecoverFromPanic(t *testing.T) {
 	t.Parallel()
 	var logs lockedBuffer
 	s := newInternalServer(t, Config{Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
-	s.routes = append(s.routes, route{method: "POST", pattern: "/boom", serve: endpoint(
+	s.routes = append(s.routes, route{perm: auth.Public, method: "POST", pattern: "/boom", serve: endpoint(
 		func(_ context.Context, _ *call, req *spool.CompleteRequest) (int, *spool.Job, error) {
 			panic("kaboom: " + req.Token)
 		})})
