@@ -20,6 +20,7 @@ var Scenarios = []string{
 	ScenarioProcess,
 	ScenarioLatency,
 	ScenarioBackpressure,
+	ScenarioDelayed,
 }
 
 // Fixed sizes of the scenarios, the same for every target.
@@ -314,6 +315,21 @@ var scenarioTable = []scenario{
 			return ""
 		},
 		run: runBackpressure,
+	},
+	{
+		name: ScenarioDelayed,
+		metrics: []metricSpec{
+			{MetricLateP50, UnitMs, Lower},
+			{MetricLateP99, UnitMs, Lower},
+			{MetricLateMax, UnitMs, Lower},
+		},
+		skip: func(t Target) string {
+			if _, ok := t.(Delayer); !ok {
+				return t.Name() + " cannot enqueue delayed jobs (the target does not implement bench.Delayer)"
+			}
+			return ""
+		},
+		run: runDelayed,
 	},
 }
 

@@ -69,6 +69,16 @@ func (m *memTarget) EnqueueBatch(ctx context.Context, queue string, payloads [][
 	return nil
 }
 
+// EnqueueDelayed implements Delayer: the job enters the queue after delay.
+func (m *memTarget) EnqueueDelayed(ctx context.Context, queue string, payload []byte, delay time.Duration) error {
+	q := m.q(queue)
+	q.mu.Lock()
+	q.pending++
+	q.mu.Unlock()
+	time.AfterFunc(delay, func() { q.ch <- payload })
+	return nil
+}
+
 func (m *memTarget) Work(ctx context.Context, queue string, workers int, h Handler) error {
 	q := m.q(queue)
 	var wg sync.WaitGroup
@@ -144,6 +154,8 @@ func checkFigures(t *testing.T, r *Report, runs int, wantRSS bool) {
 			want = []string{MetricJobsPerSec}
 		case ScenarioLatency:
 			want = []string{MetricE2EP50, MetricE2EP99, MetricE2EP999, MetricE2EMax, MetricEnqueueP50, MetricEnqueueP99, MetricAcceptedPerSec}
+		case ScenarioDelayed:
+			want = []string{MetricLateP50, MetricLateP99, MetricLateMax}
 		case ScenarioBackpressure:
 			want = []string{MetricAcceptedPerSec, MetricRejectedPerSec, MetricRejectP50, MetricRejectP99, MetricPeakPending}
 			if wantRSS {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"time"
 
 	"github.com/spoolq/spool"
 	"github.com/spoolq/spool/client"
@@ -80,6 +81,13 @@ func (s *SpoolTarget) Durability() string { return s.durability }
 // Enqueue implements Target.
 func (s *SpoolTarget) Enqueue(ctx context.Context, queue string, payload []byte) error {
 	_, _, err := s.producer.Enqueue(ctx, queue, spool.EnqueueRequest{Type: SpoolJobType, Payload: json.RawMessage(payload)})
+	return err
+}
+
+// EnqueueDelayed implements Delayer.
+func (s *SpoolTarget) EnqueueDelayed(ctx context.Context, queue string, payload []byte, delay time.Duration) error {
+	d := spool.Duration(delay)
+	_, _, err := s.producer.Enqueue(ctx, queue, spool.EnqueueRequest{Type: SpoolJobType, Payload: json.RawMessage(payload), Delay: &d})
 	return err
 }
 

@@ -53,6 +53,10 @@ Scenarios (--scenarios, comma-separated; default all):
                   refused (queue full)/s, refusal round trip p50/p99, peak
                   pending; when the bench started the server, its RSS (VmRSS,
                   every 100ms) at start, peak and end.
+  delayed         a paced producer offers --rate jobs/s for --duration, each
+                  delayed by ` + bench.DelayedBy.String() + `, to --workers handlers. Lateness =
+                  handler start - (enqueue sent + delay), which errs late by
+                  at most one enqueue round trip: p50, p99, max.
 
 Every job carries the same payload: a JSON string of --payload bytes
 (quotes included) holding its sequence number; handlers do nothing.
@@ -86,8 +90,8 @@ figure: measure on a quiet machine.`,
 	f.Int("count", d.Count, "jobs per run (enqueue_single, enqueue_batch, process)")
 	f.Int("batch", d.BatchSize, "jobs per batch (enqueue_batch, process preload)")
 	f.Int("workers", d.Workers, "concurrent handlers (process, latency)")
-	f.Int("rate", d.Rate, "offered jobs per second (latency)")
-	f.Duration("duration", d.Duration, "length of a run (latency, backpressure)")
+	f.Int("rate", d.Rate, "offered jobs per second (latency, delayed)")
+	f.Duration("duration", d.Duration, "length of a run (latency, backpressure, delayed)")
 	f.Int64("max-depth", d.MaxDepth, "the queue's max_depth (backpressure)")
 	f.Int("payload", d.PayloadSize, "payload bytes per job")
 	f.Bool("json", false, "print the report as JSON")

@@ -72,6 +72,7 @@ func TestBenchQuickBinary(t *testing.T) {
 	positive(bench.ScenarioLatency, bench.MetricEnqueueP50, bench.MetricAcceptedPerSec)
 	positive(bench.ScenarioBackpressure, bench.MetricAcceptedPerSec, bench.MetricRejectedPerSec,
 		bench.MetricRejectP50, bench.MetricPeakPending, bench.MetricRSSStart, bench.MetricRSSPeak, bench.MetricRSSEnd)
+	present(bench.ScenarioDelayed, bench.MetricLateP50, bench.MetricLateP99, bench.MetricLateMax)
 
 	left, err := filepath.Glob(filepath.Join(tmp, "spool-bench-*"))
 	require.NoError(t, err)

@@ -1,0 +1,121 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"time"
+)
+
+// ScenarioDelayed measures how late delayed jobs start.
+const ScenarioDelayed = "delayed"
+
+// DelayedBy is the delay of every job of the delayed scenario.
+const DelayedBy = 250 * time.Millisecond
+
+// Delayer is implemented by targets that can enqueue a job to run after a
+// delay (the delayed scenario runs only against them).
+type Delayer interface {
+	// EnqueueDelayed stores one job that becomes ready delay after the
+	// system accepted it.
+	EnqueueDelayed(ctx context.Context, queue string, payload []byte, delay time.Duration) error
+}
+
+// Metric names of the delayed scenario.
+const (
+	MetricLateP50 = "late_p50_ms"
+	MetricLateP99 = "late_p99_ms"
+	MetricLateMax = "late_max_ms"
+)
+
+// runDelayed: a paced producer offers o.Rate jobs per second for
+// o.Duration, each delayed by DelayedBy, to o.Workers handlers. A job's
+// lateness is its handler's start minus (the moment its enqueue was sent
+// + DelayedBy): the job's run_at, as the client can know it, is at most
+// one enqueue round trip later than that, so the figure errs on the side
+// of lateness by at most the enqueue round trip.
+func runDelayed(ctx context.Context, e *runEnv) (runFigures, error) {
+	d, ok := e.t.(Delayer)
+	if !ok {
+		return nil, fmt.Errorf("%s cannot enqueue delayed jobs", e.t.Name())
+	}
+	n := max(int64(float64(e.o.Rate)*e.o.Duration.Seconds()), 1)
+	interval := time.Duration(float64(time.Second) / float64(e.o.Rate))
+	base := time.Now()
+	// Times in ns since base, +1 so that 0 means "not yet".
+	due := make([]atomic.Int64, n)
+	started := make([]atomic.Int64, n)
+	var handled atomic.Int64
+	var badPayload atomic.Value
+	h := func(ctx context.Context, payload []byte) error {
+		now := int64(time.Since(base)) + 1
+		seq, err := PayloadSeq(payload)
+		if err != nil || seq < 0 || seq >= n {
+			badPayload.CompareAndSwap(nil, fmt.Sprintf("%q", payload))
+			return nil
+		}
+		if started[seq].CompareAndSwap(0, now) {
+			handled.Add(1)
+		}
+		return nil
+	}
+	w := startWork(ctx, e.t, e.queue, e.o.Workers, h)
+	defer w.stop()
+
+	producers := min(max(16, e.o.Rate/20), 256)
+	var next atomic.Int64
+	start := time.Now()
+	stop := e.timeProgress(start, e.o.Duration)
+	g := newGroup(ctx)
+	for range producers {
+		g.Go(func(ctx context.Context) error {
+			for {
+				seq := next.Add(1) - 1
+				if seq >= n {
+					return nil
+				}
+				if err := sleepUntil(ctx, start.Add(time.Duration(seq)*interval)); err != nil {
+					return nil
+				}
+				sent := time.Now()
+				due[seq].Store(int64(sent.Add(DelayedBy).Sub(base)) + 1)
+				if err := d.EnqueueDelayed(ctx, e.queue, Payload(seq, e.o.PayloadSize), DelayedBy); err != nil {
+					return fmt.Errorf("EnqueueDelayed: %w", err)
+				}
+			}
+		})
+	}
+	err := g.Wait()
+	stop()
+	if err != nil {
+		return nil, err
+	}
+	deadline := time.Now().Add(drainTimeout + DelayedBy)
+	for handled.Load() < n {
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("%d of %d delayed jobs not handled %s after the last enqueue", n-handled.Load(), n, drainTimeout)
+		}
+		select {
+		case <-w.ended():
+			return nil, w.endedEarly()
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	if v := badPayload.Load(); v != nil {
+		return nil, fmt.Errorf("a handler got a payload that was not enqueued: %s", v)
+	}
+	if err := w.stop(); err != nil {
+		return nil, err
+	}
+	late := make([]float64, 0, n)
+	for i := range n {
+		late = append(late, ms(time.Duration(max(started[i].Load()-due[i].Load(), 0))))
+	}
+	return runFigures{
+		MetricLateP50: Percentile(late, 50),
+		MetricLateP99: Percentile(late, 99),
+		MetricLateMax: Percentile(late, 100),
+	}, nil
+}
