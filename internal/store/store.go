@@ -230,6 +230,8 @@ type Store interface {
 	Dependencies
 	// Schedules stores cron schedules and fires them.
 	Schedules
+	// Keys stores API keys and the audit log.
+	Keys
 	// Close releases the store; pending writes are synced first.
 	Close() error
 }

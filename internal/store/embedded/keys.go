@@ -27,12 +27,14 @@ const (
 	prefixStateIdx    = "d/" // finished jobs by state (cold.go)
 	prefixFinishedIdx = "f/" // finished jobs by finish time (cold.go)
 	prefixIdemIdx     = "i/" // finished jobs' idempotency keys (cold.go)
+	prefixAPIKey      = "k/" // API keys (apikeys.go)
+	prefixAudit       = "a/" // the audit log (apikeys.go)
 )
 
 // prefixes lists every key prefix, for the test that they differ.
 var prefixes = []string{
 	prefixMeta, prefixJob, prefixColdJob, prefixPayload, prefixResult, prefixQueue, prefixTopic,
-	prefixSchedule, prefixStateIdx, prefixFinishedIdx, prefixIdemIdx,
+	prefixSchedule, prefixStateIdx, prefixFinishedIdx, prefixIdemIdx, prefixAPIKey, prefixAudit,
 }
 
 var formatKey = []byte(prefixMeta + "format")
