@@ -65,6 +65,48 @@ type JobList struct {
 	NextCursor string `json:"next_cursor,omitempty"`
 }
 
+// JobFilter selects jobs of a queue: those in State (any state if empty),
+// of Type, carrying Tag and of OrderingKey, for each field that is set.
+type JobFilter struct {
+	State       State  `json:"state,omitempty"`
+	Type        string `json:"type,omitempty"`
+	Tag         string `json:"tag,omitempty"`
+	OrderingKey string `json:"ordering_key,omitempty"`
+}
+
+// BulkRequest is the body of POST /v1/queues/{queue}/jobs:retry,
+// jobs:cancel and jobs:delete: the action applies to every job of the
+// queue that passes the filter and that the action applies to (retry:
+// dead and cancelled jobs; cancel: jobs not started, or active ones when
+// State is active; delete: every job not active).
+type BulkRequest struct {
+	State       State  `json:"state,omitempty"`
+	Type        string `json:"type,omitempty"`
+	Tag         string `json:"tag,omitempty"`
+	OrderingKey string `json:"ordering_key,omitempty"`
+	// DryRun counts the jobs the action would apply to now and changes
+	// nothing, so that a person can confirm first.
+	DryRun bool `json:"dry_run,omitempty"`
+}
+
+// Filter returns the request's filter.
+func (r *BulkRequest) Filter() JobFilter {
+	return JobFilter{State: r.State, Type: r.Type, Tag: r.Tag, OrderingKey: r.OrderingKey}
+}
+
+// Validate checks the request's filter.
+func (r *BulkRequest) Validate() error {
+	f := r.Filter()
+	return f.Validate()
+}
+
+// BulkResponse answers a bulk action and DELETE /v1/queues/{queue}: how
+// many jobs it changed (or, with DryRun, would change).
+type BulkResponse struct {
+	Count  int64 `json:"count"`
+	DryRun bool  `json:"dry_run,omitempty"`
+}
+
 // LeaseRequest is the body of POST /v1/leases.
 type LeaseRequest struct {
 	// Queues to take from, in priority order: the first is emptied first.

@@ -113,6 +113,20 @@ func validText(field, s string, max int, required bool) error {
 	return nil
 }
 
+// Validate checks a job filter. The message names the field at fault.
+func (f *JobFilter) Validate() error {
+	if f.State != "" && !f.State.Valid() {
+		return Invalidf("state %q is not one of %v", f.State, States)
+	}
+	if err := validText("type", f.Type, MaxTypeLen, false); err != nil {
+		return err
+	}
+	if err := validText("tag", f.Tag, MaxTagLen, false); err != nil {
+		return err
+	}
+	return validText("ordering_key", f.OrderingKey, MaxKeyLen, false)
+}
+
 // Validate checks an enqueue request against the limits. The message names
 // the field at fault.
 func (r *EnqueueRequest) Validate(l Limits) error {

@@ -281,6 +281,11 @@ func (c *Client) UpdateQueue(ctx context.Context, name string, cfg spool.QueueCo
 type ListJobsOptions struct {
 	// State keeps only jobs in this state; empty means all.
 	State spool.State
+	// Type, Tag and OrderingKey, when set, keep only the jobs of this
+	// type, carrying this tag, or of this ordering key. With any of them
+	// set a page may hold fewer than Limit jobs (even none) and still have
+	// a NextCursor.
+	Type, Tag, OrderingKey string
 	// Limit is the page size (0: the server's default).
 	Limit int
 	// Cursor is the NextCursor of the previous page; empty for the first.
@@ -296,6 +301,11 @@ func (c *Client) ListJobs(ctx context.Context, queue string, opts ListJobsOption
 	q := url.Values{}
 	if opts.State != "" {
 		q.Set("state", string(opts.State))
+	}
+	for k, v := range map[string]string{"type": opts.Type, "tag": opts.Tag, "ordering_key": opts.OrderingKey} {
+		if v != "" {
+			q.Set(k, v)
+		}
 	}
 	if opts.Limit > 0 {
 		q.Set("limit", itoa(opts.Limit))
@@ -332,7 +342,7 @@ func (c *Client) Jobs(ctx context.Context, queue string, opts ListJobsOptions) i
 					return
 				}
 			}
-			if page.NextCursor == "" || len(page.Jobs) == 0 {
+			if page.NextCursor == "" {
 				return
 			}
 			opts.Cursor = page.NextCursor

@@ -40,11 +40,17 @@ func (s *Server) patchQueue(ctx context.Context, c *call, req *spool.QueueConfig
 	return http.StatusOK, q, nil
 }
 
-// listJobs: GET /v1/queues/{queue}/jobs?state=&limit=&cursor= → one page.
+// listJobs: GET /v1/queues/{queue}/jobs?state=&type=&tag=&ordering_key=&limit=&cursor=
+// → one page.
 func (s *Server) listJobs(ctx context.Context, c *call, _ *noBody) (int, *spool.JobList, error) {
 	p := engine.ListParams{
-		Queue:  c.queue,
-		State:  spool.State(c.query.Get("state")),
+		Queue: c.queue,
+		JobFilter: spool.JobFilter{
+			State:       spool.State(c.query.Get("state")),
+			Type:        c.query.Get("type"),
+			Tag:         c.query.Get("tag"),
+			OrderingKey: c.query.Get("ordering_key"),
+		},
 		Cursor: c.query.Get("cursor"),
 	}
 	if v := c.query.Get("limit"); v != "" {

@@ -221,6 +221,8 @@ func TestOpenAPISchemasMatchWireTypes(t *testing.T) {
 		"Schedule":          {reflect.TypeFor[spool.Schedule](), true},
 		"SchedulesResponse": {reflect.TypeFor[spool.SchedulesResponse](), true},
 		"ScheduleDeleted":   {reflect.TypeFor[spool.ScheduleDeleted](), true},
+		"BulkRequest":       {reflect.TypeFor[spool.BulkRequest](), false},
+		"BulkResponse":      {reflect.TypeFor[spool.BulkResponse](), true},
 	}
 	for name, w := range schemas {
 		sch, ok := doc.Components.Schemas[name]

@@ -32,7 +32,8 @@ type route struct {
 	// refused with 400.
 	query []string
 	// longPoll routes may wait up to spool.MaxWait on top of the request
-	// timeout.
+	// timeout; so may the bulk actions, which work through a queue a
+	// batch at a time.
 	longPoll bool
 	// serve runs a JSON endpoint built by endpoint; raw is for the few
 	// endpoints that write their own answer (metrics, the OpenAPI file).
@@ -56,6 +57,7 @@ func (s *Server) routeTable() []route {
 		{perm: auth.Read, method: http.MethodGet, pattern: "/v1/jobs/{id}", query: []string{"wait"}, longPoll: true, serve: endpoint(s.getJob)},
 		{perm: auth.Cancel, method: http.MethodDelete, pattern: "/v1/jobs/{id}", serve: endpoint(s.cancelJob)},
 		{perm: auth.Admin, method: http.MethodPost, pattern: "/v1/jobs/{id}/retry", serve: endpoint(s.retryJob)},
+		{perm: auth.Admin, method: http.MethodPost, pattern: "/v1/jobs/{id}/delete", serve: endpoint(s.deleteJob)},
 		{perm: auth.Read, method: http.MethodGet, pattern: "/v1/jobs/{id}/parents", serve: endpoint(s.jobParents)},
 		{perm: auth.Read, method: http.MethodGet, pattern: "/v1/events", query: []string{"queue", "job", "stats"}, raw: http.HandlerFunc(s.serveEvents)},
 		// Workers.
@@ -69,7 +71,12 @@ func (s *Server) routeTable() []route {
 		{perm: auth.View, method: http.MethodGet, pattern: "/v1/queues", serve: endpoint(s.listQueues)},
 		{perm: auth.View, method: http.MethodGet, pattern: "/v1/queues/{queue}", serve: endpoint(s.getQueue)},
 		{perm: auth.Admin, method: http.MethodPatch, pattern: "/v1/queues/{queue}", serve: endpoint(s.patchQueue)},
-		{perm: auth.View, method: http.MethodGet, pattern: "/v1/queues/{queue}/jobs", query: []string{"state", "limit", "cursor"}, serve: endpoint(s.listJobs)},
+		{perm: auth.Admin, method: http.MethodDelete, pattern: "/v1/queues/{queue}", longPoll: true, serve: endpoint(s.deleteQueue)},
+		{perm: auth.View, method: http.MethodGet, pattern: "/v1/queues/{queue}/jobs", query: []string{"state", "type", "tag", "ordering_key", "limit", "cursor"}, serve: endpoint(s.listJobs)},
+		// Bulk actions on the jobs of a queue that pass a filter.
+		{perm: auth.Admin, method: http.MethodPost, pattern: "/v1/queues/{queue}/jobs:retry", longPoll: true, serve: endpoint(s.bulk(engine.BulkRetry))},
+		{perm: auth.Admin, method: http.MethodPost, pattern: "/v1/queues/{queue}/jobs:cancel", longPoll: true, serve: endpoint(s.bulk(engine.BulkCancel))},
+		{perm: auth.Admin, method: http.MethodPost, pattern: "/v1/queues/{queue}/jobs:delete", longPoll: true, serve: endpoint(s.bulk(engine.BulkDelete))},
 		// Schedules.
 		{perm: auth.View, method: http.MethodGet, pattern: "/v1/schedules", serve: endpoint(s.listSchedules)},
 		{perm: auth.View, method: http.MethodGet, pattern: "/v1/schedules/{name}", serve: endpoint(s.getSchedule)},

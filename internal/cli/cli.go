@@ -145,6 +145,7 @@ func newRoot(e env, started *bool) *cobra.Command {
 		newQueueCmd(e),
 		newCancelCmd(e),
 		newRetryCmd(e),
+		newDeleteCmd(e),
 		newWaitCmd(e),
 		newJobsCmd(e),
 		newDeadCmd(e),

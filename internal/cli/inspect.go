@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -13,7 +12,6 @@ import (
 
 	"github.com/spoolq/spool"
 	"github.com/spoolq/spool/client"
-	"github.com/spoolq/spool/internal/engine"
 )
 
 func newJobCmd(e env) *cobra.Command {
@@ -78,7 +76,7 @@ job of QUEUE.`
 	return cmd
 }
 
-// retryAllDead retries the dead jobs of a queue, page by page.
+// retryAllDead retries the dead jobs of a queue in one request.
 func retryAllDead(cmd *cobra.Command, e env, queue string) error {
 	if err := spool.ValidateQueueName(queue); err != nil {
 		return usagef("%v", err)
@@ -87,29 +85,42 @@ func retryAllDead(cmd *cobra.Command, e env, queue string) error {
 		return usagef("--json does not go with --all-dead")
 	}
 	return withClient(cmd, e, func(c *client.Client) error {
-		ctx := cmd.Context()
-		retried, gone := 0, 0
-		for j, err := range c.Jobs(ctx, queue, client.ListJobsOptions{State: spool.StateDead, Limit: engine.MaxPageSize}) {
-			if err == nil {
-				_, err = c.Retry(ctx, j.ID)
-				if errors.Is(err, spool.ErrNotFound) || errors.Is(err, spool.ErrConflict) {
-					gone++ // purged or retried by someone else since the listing
-					continue
-				}
+		n, err := c.RetryJobs(cmd.Context(), queue, spool.BulkRequest{State: spool.StateDead})
+		if err != nil {
+			if n > 0 {
+				fmt.Fprintf(e.stdout, "retried %d dead job(s) of %s before an error\n", n, queue)
 			}
-			if err != nil {
-				fmt.Fprintf(e.stdout, "retried %d dead job(s) of %s before an error\n", retried, queue)
-				return err
-			}
-			retried++
+			return err
 		}
-		if retried == 0 && gone == 0 {
+		if n == 0 {
 			_, err := fmt.Fprintf(e.stdout, "no dead jobs in %s\n", queue)
 			return err
 		}
-		_, err := fmt.Fprintf(e.stdout, "retried %d dead job(s) of %s\n", retried, queue)
+		_, err = fmt.Fprintf(e.stdout, "retried %d dead job(s) of %s\n", n, queue)
 		return err
 	})
+}
+
+func newDeleteCmd(e env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "delete ID",
+		Short: "Delete a job that is not active, with its payload and result",
+		Long: `Delete a job that is not active, with its payload and result. A job not
+finished is cancelled first (jobs that depend on it are cancelled too). An
+active job is refused: cancel it first ('spool cancel ID'), and delete it
+once it is cancelled. 'spool queue purge QUEUE' deletes many at once.`,
+		Example: `  spool delete 0190f5e4-7b8a-7c3d-9e2f-1a2b3c4d5e6f`,
+		Args:    argsBetween(1, 1, "a job ID"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return withClient(cmd, e, func(c *client.Client) error {
+				if err := c.Delete(cmd.Context(), args[0]); err != nil {
+					return err
+				}
+				_, err := fmt.Fprintf(e.stdout, "deleted %s\n", args[0])
+				return err
+			})
+		},
+	}
 }
 
 // jobActionCmd is a command that changes one job and shows it.

@@ -24,8 +24,10 @@ func newJobsCmd(e env) *cobra.Command {
 		Short: "List a queue's jobs, oldest first, a page at a time",
 		Long: `List the jobs of QUEUE, oldest first: a page of --limit jobs (default 50),
 then, on stderr, the command that shows the next page. --all lists every
-page. --state keeps the jobs in one state: ` + states() + `.`,
+page. --state keeps the jobs in one state: ` + states() + `;
+--type, --tag and --ordering-key keep those of a type, tag or ordering key.`,
 		Example: `  spool jobs emails --state ready
+  spool jobs emails --type welcome --tag vip
   spool jobs emails --state dead --all --json
   spool jobs emails --limit 10 --cursor 0190f5e4-7b8a-7c3d-9e2f-1a2b3c4d5e6f`,
 		Args: argsBetween(1, 1, "a QUEUE"),
@@ -35,6 +37,7 @@ page. --state keeps the jobs in one state: ` + states() + `.`,
 		},
 	}
 	cmd.Flags().String("state", "", "only jobs in this state")
+	addFilterFlags(cmd)
 	addPageFlags(cmd)
 	return cmd
 }
@@ -92,6 +95,11 @@ func listJobs(cmd *cobra.Command, e env, queue string, state spool.State, dead b
 
 	return withClient(cmd, e, func(c *client.Client) error {
 		opts := client.ListJobsOptions{State: state, Limit: limit, Cursor: cursor}
+		if !dead {
+			opts.Type, _ = f.GetString("type")
+			opts.Tag, _ = f.GetString("tag")
+			opts.OrderingKey, _ = f.GetString("ordering-key")
+		}
 		out := spool.JobList{Jobs: []*spool.Job{}}
 		if all {
 			for j, err := range c.Jobs(cmd.Context(), queue, opts) {
@@ -123,6 +131,11 @@ func listJobs(cmd *cobra.Command, e env, queue string, state spool.State, dead b
 			next := cmd.CommandPath() + " " + queue
 			if !dead && state != "" {
 				next += " --state " + string(state)
+			}
+			for _, name := range []string{"type", "tag", "ordering-key"} {
+				if v, _ := f.GetString(name); !dead && v != "" {
+					next += " --" + name + " " + strconv.Quote(v)
+				}
 			}
 			if limit != defaultPage {
 				next += " --limit " + strconv.Itoa(limit)

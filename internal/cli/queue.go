@@ -18,13 +18,17 @@ import (
 func newQueueCmd(e env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "queue",
-		Short: "Show or change one queue's settings: set, pause, resume, show",
-		Long: `Show or change one queue's settings. A queue exists once it is used: setting
-its config creates it.`,
-		Args: argsBetween(0, 0, "a subcommand: show, set, pause or resume"),
+		Short: "Show, change or empty one queue: show, set, pause, resume, retry, drain, purge, rm",
+		Long: `Show or change one queue's settings, act on many of its jobs at once, or
+delete it. A queue exists once it is used: setting its config creates it.`,
+		Args: argsBetween(0, 0, "a subcommand: show, set, pause, resume, retry, drain, purge or rm"),
 		RunE: func(cmd *cobra.Command, args []string) error { return cmd.Help() },
 	}
 	cmd.AddCommand(newQueueShowCmd(e), newQueueSetCmd(e), newQueuePauseCmd(e, true), newQueuePauseCmd(e, false))
+	for _, b := range bulkCmds {
+		cmd.AddCommand(newQueueBulkCmd(e, b))
+	}
+	cmd.AddCommand(newQueueRmCmd(e))
 	return cmd
 }
 

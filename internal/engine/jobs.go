@@ -53,21 +53,26 @@ func (e *Engine) Cancel(ctx context.Context, id string) (*spool.Job, error) {
 	var prev spool.State
 	rec, err := e.mutate(ctx, id, func(r *store.Record) error {
 		prev = r.State
-		switch r.State {
-		case spool.StateWaiting, spool.StateScheduled, spool.StateReady:
-			e.finish(r, spool.StateCancelled, e.clock.Now())
-		case spool.StateActive:
-			r.CancelRequested = true
-		default:
-			return spool.Conflictf("job %s is already %s", r.ID, r.State)
-		}
-		return nil
+		return e.cancelRecord(r, e.clock.Now())
 	})
 	if err != nil {
 		return nil, err
 	}
 	e.after(prev, rec)
 	return view(rec), nil
+}
+
+// cancelRecord applies Cancel's rule to r.
+func (e *Engine) cancelRecord(r *store.Record, now time.Time) error {
+	switch r.State {
+	case spool.StateWaiting, spool.StateScheduled, spool.StateReady:
+		e.finish(r, spool.StateCancelled, now)
+	case spool.StateActive:
+		r.CancelRequested = true
+	default:
+		return spool.Conflictf("job %s is already %s", r.ID, r.State)
+	}
+	return nil
 }
 
 // Retry puts a dead or cancelled job back in its queue as ready, with a
@@ -84,33 +89,38 @@ func (e *Engine) Retry(ctx context.Context, id string) (*spool.Job, error) {
 		if err := e.admitOne(ctx, r.Queue); err != nil {
 			return err
 		}
-		v := verdict{}
-		if len(r.DependsOn) > 0 {
-			var err error
-			if v, err = e.retryVerdict(ctx, r); err != nil {
-				return err
-			}
-		}
-		now := e.clock.Now()
-		r.State = spool.StateReady
-		r.RunAt = now
-		r.ReadyAt = ptr(now)
-		if v.wait {
-			r.State, r.ReadyAt = spool.StateWaiting, nil
-		}
-		r.FinishedAt = nil
-		r.StartedAt = nil
-		r.Progress = nil
-		r.Worker = ""
-		r.CancelRequested = false
-		r.Attempt = 0
-		return nil
+		return e.retryRecord(ctx, r, e.clock.Now())
 	})
 	if err != nil {
 		return nil, err
 	}
 	e.after(prev, rec)
 	return view(rec), nil
+}
+
+// retryRecord applies Retry's rule to r, a dead or cancelled job, once it
+// is admitted.
+func (e *Engine) retryRecord(ctx context.Context, r *store.Record, now time.Time) error {
+	v := verdict{}
+	if len(r.DependsOn) > 0 {
+		var err error
+		if v, err = e.retryVerdict(ctx, r); err != nil {
+			return err
+		}
+	}
+	r.State = spool.StateReady
+	r.RunAt = now
+	r.ReadyAt = ptr(now)
+	if v.wait {
+		r.State, r.ReadyAt = spool.StateWaiting, nil
+	}
+	r.FinishedAt = nil
+	r.StartedAt = nil
+	r.Progress = nil
+	r.Worker = ""
+	r.CancelRequested = false
+	r.Attempt = 0
+	return nil
 }
 
 // admitOne checks that a queue has room for one more job. Unlike Insert the
@@ -146,8 +156,8 @@ func depthOf(counts map[spool.State]int64) int64 {
 
 // ListParams selects a page of a queue's jobs.
 type ListParams struct {
-	Queue  string
-	State  spool.State
+	Queue string
+	spool.JobFilter
 	Cursor string
 	Limit  int
 }
@@ -166,6 +176,9 @@ func (e *Engine) ListJobs(ctx context.Context, p ListParams) (*spool.JobList, er
 	if p.State != "" && !p.State.Valid() {
 		return nil, spool.Invalidf("unknown state %q; use one of %v", p.State, spool.States)
 	}
+	if err := p.JobFilter.Validate(); err != nil {
+		return nil, err
+	}
 	if p.Limit == 0 {
 		p.Limit = DefaultPageSize
 	}
@@ -175,7 +188,7 @@ func (e *Engine) ListJobs(ctx context.Context, p ListParams) (*spool.JobList, er
 	if len(p.Cursor) > 64 {
 		return nil, spool.Invalidf("cursor is not one this server returned")
 	}
-	recs, next, err := e.st.ListJobs(ctx, store.ListJobsParams{Queue: p.Queue, State: p.State, After: p.Cursor, Limit: p.Limit})
+	recs, next, err := e.st.ListJobs(ctx, listParams(p.Queue, &p.JobFilter, p.Cursor, p.Limit))
 	if err != nil {
 		if errors.Is(err, spool.ErrNotFound) {
 			return &spool.JobList{Jobs: []*spool.Job{}}, nil

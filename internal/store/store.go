@@ -168,6 +168,46 @@ type ListJobsParams struct {
 	// After is the cursor: the last id of the previous page ("" for the first).
 	After string
 	Limit int
+	// Type, Tag and OrderingKey, when not empty, keep only the jobs of
+	// this type, carrying this tag, or of this ordering key. With any of
+	// them set, a backend may bound the jobs it examines in one call: a
+	// page may then hold fewer than Limit jobs (even none) and still have
+	// a next cursor.
+	Type, Tag, OrderingKey string
+}
+
+// Filtered reports whether p keeps only some jobs of its queue and state.
+func (p *ListJobsParams) Filtered() bool {
+	return p.Type != "" || p.Tag != "" || p.OrderingKey != ""
+}
+
+// Matches reports whether r passes p's Type, Tag and OrderingKey: the one
+// rule every backend applies.
+func (p *ListJobsParams) Matches(r *spool.Job) bool {
+	if p.Type != "" && r.Type != p.Type || p.OrderingKey != "" && r.OrderingKey != p.OrderingKey {
+		return false
+	}
+	if p.Tag == "" {
+		return true
+	}
+	for _, t := range r.Tags {
+		if t == p.Tag {
+			return true
+		}
+	}
+	return false
+}
+
+// DeleteParams names finished jobs to delete.
+type DeleteParams struct {
+	// Jobs to delete, each with the Rev it was read at.
+	Jobs []JobRev
+}
+
+// JobRev names one version of a job.
+type JobRev struct {
+	ID  string
+	Rev uint64
 }
 
 // QueueRecord is what the store knows of a queue.
@@ -224,6 +264,17 @@ type Store interface {
 	Queues(ctx context.Context) ([]*QueueRecord, error)
 	// SetQueueConfig stores a queue's overrides, creating the queue.
 	SetQueueConfig(ctx context.Context, name string, cfg spool.QueueConfig) error
+	// Delete deletes finished jobs (succeeded, dead, cancelled) with their
+	// payloads, results and idempotency keys, each on its own: errs[i] is
+	// nil, spool.ErrNotFound, or spool.ErrConflict (its Rev is not the
+	// stored one, or it is not finished). Successful deletes are synced
+	// together.
+	Delete(ctx context.Context, p DeleteParams) (errs []error, err error)
+	// DeleteQueue forgets a queue that holds no job: its config and
+	// counters. It returns spool.ErrNotFound for a queue never used and
+	// spool.ErrConflict for one that holds jobs. A job written to the
+	// queue afterwards creates it again, with the defaults.
+	DeleteQueue(ctx context.Context, name string) error
 	// Topics stores topic subscriptions.
 	Topics
 	// Dependencies finds jobs by their parents.

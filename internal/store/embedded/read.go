@@ -89,35 +89,13 @@ func (s *Store) ListJobs(ctx context.Context, p store.ListJobsParams) ([]*store.
 	if q == nil {
 		return recs, "", nil
 	}
-	// Up to Limit+1 ids from each state asked for (in memory for the
-	// states not terminal, on disk for the others), merged: the extra one
-	// tells whether there is a next page.
-	var ids []string
-	for _, st := range spool.States {
-		if p.State != "" && st != p.State {
-			continue
-		}
-		if !st.Terminal() {
-			n := 0
-			q.byState[st].AscendGreaterOrEqual(p.After, func(id string) bool {
-				if id != p.After {
-					ids = append(ids, id)
-					n++
-				}
-				return n <= p.Limit
-			})
-			continue
-		}
-		if *q.cold.of(st) == 0 {
-			continue
-		}
-		more, err := s.coldIDs(p.Queue, st, p.After, p.Limit+1)
-		if err != nil {
-			return nil, "", err
-		}
-		ids = append(ids, more...)
+	if p.Filtered() {
+		return s.listFiltered(q, &p)
 	}
-	slices.Sort(ids)
+	ids, err := s.pageIDs(q, p.State, p.After, p.Limit)
+	if err != nil {
+		return nil, "", err
+	}
 	next := ""
 	if len(ids) > p.Limit {
 		ids = ids[:p.Limit]
@@ -131,6 +109,100 @@ func (s *Store) ListJobs(ctx context.Context, p store.ListJobsParams) ([]*store.
 		recs = append(recs, j.rec.Clone())
 	}
 	return recs, next, nil
+}
+
+// filterScan bounds the jobs one filtered ListJobs examines, so that a
+// filter few jobs pass does not hold the store for a whole queue's scan.
+const filterScan = 10_000
+
+// listFiltered is ListJobs with a type, tag or ordering key: it examines
+// at most filterScan jobs, and answers a short page with a cursor when it
+// stops there. Call with s.mu held.
+func (s *Store) listFiltered(q *queueState, p *store.ListJobsParams) ([]*store.Record, string, error) {
+	recs := []*store.Record{}
+	after, examined := p.After, 0
+	for {
+		n := min(256, filterScan-examined)
+		ids, err := s.pageIDs(q, p.State, after, n)
+		if err != nil {
+			return nil, "", err
+		}
+		more := len(ids) > n
+		if more {
+			ids = ids[:n]
+		}
+		for _, id := range ids {
+			j, err := s.indexedJob(id, "state")
+			if err != nil {
+				return nil, "", err
+			}
+			examined++
+			if !matches(&j.rec, p) {
+				continue
+			}
+			if len(recs) == p.Limit {
+				// One more passes: there is a next page.
+				return recs, recs[len(recs)-1].ID, nil
+			}
+			recs = append(recs, j.rec.Clone())
+		}
+		if !more {
+			return recs, "", nil
+		}
+		after = ids[len(ids)-1]
+		if examined >= filterScan {
+			return recs, after, nil
+		}
+	}
+}
+
+// matches applies p's filters (store.ListJobsParams.Matches) to a meta.
+func matches(m *meta, p *store.ListJobsParams) bool {
+	if p.Type != "" && m.Type != p.Type || p.OrderingKey != "" && m.orderingKey() != p.OrderingKey {
+		return false
+	}
+	if p.Tag == "" {
+		return true
+	}
+	return m.rare != nil && slices.Contains(m.rare.Tags, p.Tag)
+}
+
+// pageIDs returns, in order, up to limit+1 ids of q's jobs in state st
+// (every state if empty) greater than after: the extra one tells whether
+// there is a next page. Call with s.mu held.
+func (s *Store) pageIDs(q *queueState, st spool.State, after string, limit int) ([]string, error) {
+	// Up to limit+1 ids from each state asked for (in memory for the
+	// states not terminal, on disk for the others), merged.
+	var ids []string
+	for _, s2 := range spool.States {
+		if st != "" && s2 != st {
+			continue
+		}
+		if !s2.Terminal() {
+			n := 0
+			q.byState[s2].AscendGreaterOrEqual(after, func(id string) bool {
+				if id != after {
+					ids = append(ids, id)
+					n++
+				}
+				return n <= limit
+			})
+			continue
+		}
+		if *q.cold.of(s2) == 0 {
+			continue
+		}
+		more, err := s.coldIDs(q.name, s2, after, limit+1)
+		if err != nil {
+			return nil, err
+		}
+		ids = append(ids, more...)
+	}
+	slices.Sort(ids)
+	if len(ids) > limit+1 {
+		ids = ids[:limit+1]
+	}
+	return ids, nil
 }
 
 // ExpiredLeases returns up to limit active jobs whose lease expired at or

@@ -52,6 +52,41 @@ var listAllSQL = func() string {
 	return b.String()
 }()
 
+// listFilteredSQL is the query of a ListJobs with a type, tag or ordering
+// key: listStateSQL or listAllSQL with the filters in every branch.
+func listFilteredSQL(p *store.ListJobsParams, limit int64) (string, []any) {
+	args := []any{p.Queue, p.After, limit}
+	var filters strings.Builder
+	if p.Type != "" {
+		args = append(args, p.Type)
+		fmt.Fprintf(&filters, " AND type = $%d", len(args))
+	}
+	if p.Tag != "" {
+		args = append(args, p.Tag)
+		fmt.Fprintf(&filters, " AND $%d = ANY (tags)", len(args))
+	}
+	if p.OrderingKey != "" {
+		args = append(args, p.OrderingKey)
+		fmt.Fprintf(&filters, " AND ordering_key = $%d", len(args))
+	}
+	var b strings.Builder
+	b.WriteString(`SELECT * FROM (`)
+	n := 0
+	for _, st := range spool.States {
+		if p.State != "" && st != p.State {
+			continue
+		}
+		if n > 0 {
+			b.WriteString("\n    UNION ALL\n")
+		}
+		n++
+		fmt.Fprintf(&b, `    (SELECT %s FROM spool_jobs WHERE queue = $1 AND state = '%s' AND id > $2%s ORDER BY id LIMIT $3)`,
+			cols("", false), st, filters.String())
+	}
+	b.WriteString("\n) page ORDER BY id LIMIT $3")
+	return b.String(), args
+}
+
 // ListJobs returns a page of a queue's jobs in id order, without payload and
 // result. An unknown queue has no jobs.
 func (s *Store) ListJobs(ctx context.Context, p store.ListJobsParams) ([]*store.Record, string, error) {
@@ -70,9 +105,13 @@ func (s *Store) ListJobs(ctx context.Context, p store.ListJobsParams) ([]*store.
 		rows pgx.Rows
 		err  error
 	)
-	if p.State == "" {
+	switch {
+	case p.Filtered():
+		q, args := listFilteredSQL(&p, limit)
+		rows, err = s.pool.Query(ctx, q, args...)
+	case p.State == "":
 		rows, err = s.pool.Query(ctx, listAllSQL, p.Queue, p.After, limit)
-	} else {
+	default:
 		rows, err = s.pool.Query(ctx, listStateSQL, p.Queue, string(p.State), p.After, limit)
 	}
 	recs, err := collect(rows, err)
