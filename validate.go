@@ -3,6 +3,7 @@ package spool
 import (
 	"encoding/json"
 	"net/url"
+	"strings"
 	"time"
 	"unicode/utf8"
 )
@@ -320,11 +321,16 @@ func (r *AcksRequest) Validate(l Limits) error {
 		var err error
 		if a.ID == "" {
 			err = Invalidf("id is required")
+		} else if _, ok := ParseJobID(a.ID); !ok {
+			err = Invalidf("id %q is not a job id (a UUID such as \"0190f5e4-7b8a-7c3d-9e2f-1a2b3c4d5e6f\")", truncate(a.ID, 40))
 		} else {
 			switch a.Outcome {
 			case OutcomeComplete:
 				c := CompleteRequest{Token: a.Token, Result: a.Result}
 				err = c.Validate(l)
+				if err == nil && (a.Error != "" || a.RetryIn != nil || a.Final) {
+					err = Invalidf("a complete takes id, token and result: error, retry_in and final belong to a fail")
+				}
 			case OutcomeFail:
 				f := FailRequest{Token: a.Token, Error: a.Error, RetryIn: a.RetryIn, Final: a.Final}
 				err = f.Validate()
@@ -411,4 +417,34 @@ func ValidateCallbackURL(raw string) error {
 		return Invalidf("callback_url must not carry credentials")
 	}
 	return nil
+}
+
+// ParseJobID reports whether s is a job id, a UUID in its 36-character
+// text form (either case), and returns it in canonical lower-case form.
+func ParseJobID(s string) (string, bool) {
+	if len(s) != 36 {
+		return "", false
+	}
+	upper := false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return "", false
+			}
+			continue
+		}
+		switch {
+		case c >= '0' && c <= '9', c >= 'a' && c <= 'f':
+		case c >= 'A' && c <= 'F':
+			upper = true
+		default:
+			return "", false
+		}
+	}
+	if upper {
+		return strings.ToLower(s), true
+	}
+	return s, true
 }

@@ -18,7 +18,11 @@ import (
 // the problem, and changes nothing.
 func TestBadInputs(t *testing.T) {
 	t.Parallel()
-	ts := newTestServer(t, func(c *server.Config) {
+	eachStore(t, testBadInputs)
+}
+
+func testBadInputs(t *testing.T, store func(*server.Config)) {
+	ts := newTestServer(t, store, func(c *server.Config) {
 		c.Limits = spool.Limits{MaxPayloadBytes: 1024, MaxBodyBytes: 4096, MaxBatch: 10, MaxLease: 10}
 	})
 	// One job in each of active, dead and ready.
@@ -175,6 +179,43 @@ func TestBadInputs(t *testing.T) {
 		{name: "limit zero", method: "GET", path: "/v1/queues/q/jobs?limit=0", status: 400, code: bad, msg: "limit"},
 		{name: "limit too big", method: "GET", path: "/v1/queues/q/jobs?limit=5000", status: 400, code: bad, msg: "limit"},
 		{name: "cursor too long", method: "GET", path: "/v1/queues/q/jobs?cursor=" + big(100), status: 400, code: bad, msg: "cursor"},
+		{name: "cursor garbage", method: "GET", path: "/v1/queues/q/jobs?cursor=garbage", status: 400, code: bad, msg: `cursor "garbage" is not one this server returned`},
+		{name: "cursor with a NUL", method: "GET", path: "/v1/queues/q/jobs?cursor=%00", status: 400, code: bad, msg: "cursor"},
+		// Strictness: names matched exactly, each once, strings valid UTF-8.
+		{name: "field name upper case", method: "POST", path: enq, body: `{"TYPE":"t"}`, status: 400, code: bad, msg: `unknown field "TYPE"; field names are case-sensitive: did you mean "type"?`},
+		{name: "field name mixed case", method: "POST", path: enq, body: `{"type":"t","Priority":3}`, status: 400, code: bad, msg: `unknown field "Priority"`},
+		{name: "nested field name case", method: "POST", path: enq, body: `{"type":"t","backoff":{"Base":"1s"}}`, status: 400, code: bad, msg: `unknown field "Base"`},
+		{name: "batch field name case", method: "POST", path: batch, body: `{"jobs":[{"type":"t"},{"Type":"t"}]}`, status: 400, code: bad, msg: `unknown field "Type"`},
+		{name: "lease field name case", method: "POST", path: "/v1/leases", body: `{"Queues":["q"]}`, status: 400, code: bad, msg: `unknown field "Queues"`},
+		{name: "heartbeat field name case", method: "POST", path: "/v1/jobs/{active}/heartbeat", body: `{"Token":"{token}"}`, status: 400, code: bad, msg: `unknown field "Token"`},
+		{name: "acks field name case", method: "POST", path: "/v1/acks", body: `{"acks":[{"ID":"{active}","token":"{token}","outcome":"complete"}]}`, status: 400, code: bad, msg: `unknown field "ID"`},
+		{name: "patch field name case", method: "PATCH", path: "/v1/queues/q", body: `{"Max_Depth":5}`, status: 400, code: bad, msg: `unknown field "Max_Depth"`},
+		{name: "duplicate key", method: "POST", path: enq, body: `{"type":"a","type":"b"}`, status: 400, code: bad, msg: `field "type" is given twice`},
+		{name: "duplicate key escaped", method: "POST", path: enq, body: `{"type":"a","\u0074ype":"b"}`, status: 400, code: bad, msg: `field "type" is given twice`},
+		{name: "duplicate key in batch", method: "POST", path: batch, body: `{"jobs":[{"type":"a"},{"type":"a","priority":1,"priority":2}]}`, status: 400, code: bad, msg: `field "priority" of jobs[1] is given twice`},
+		{name: "duplicate jobs key", method: "POST", path: batch, body: `{"jobs":[{"type":"a"}],"jobs":[{"type":"b"}]}`, status: 400, code: bad, msg: `field "jobs" is given twice`},
+		{name: "duplicate key in ack", method: "POST", path: "/v1/acks", body: `{"acks":[{"id":"{active}","token":"{token}","outcome":"fail","outcome":"complete"}]}`, status: 400, code: bad, msg: `field "outcome" of acks[0] is given twice`},
+		{name: "duplicate key in patch", method: "PATCH", path: "/v1/queues/q", body: `{"max_depth":5,"max_depth":6}`, status: 400, code: bad, msg: "given twice"},
+		{name: "invalid UTF-8 in type", method: "POST", path: enq, body: "{\"type\":\"a\xffb\"}", status: 400, code: bad, msg: "type holds invalid UTF-8"},
+		{name: "invalid UTF-8 in payload", method: "POST", path: enq, body: "{\"type\":\"t\",\"payload\":{\"name\":\"\xc3\x28\"}}", status: 400, code: bad, msg: "payload.name holds invalid UTF-8"},
+		{name: "invalid UTF-8 in payload key", method: "POST", path: enq, body: "{\"type\":\"t\",\"payload\":{\"\xff\":1}}", status: 400, code: bad, msg: "payload holds invalid UTF-8"},
+		{name: "lone surrogate in payload", method: "POST", path: enq, body: `{"type":"t","payload":["\ud800"]}`, status: 400, code: bad, msg: `payload[0] holds an escaped lone surrogate`},
+		{name: "invalid UTF-8 in batch payload", method: "POST", path: batch, body: "{\"jobs\":[{\"type\":\"t\"},{\"type\":\"t\",\"payload\":\"\xed\xa0\x80\"}]}", status: 400, code: bad, msg: "jobs[1].payload holds invalid UTF-8"},
+		{name: "invalid UTF-8 in tag", method: "POST", path: enq, body: "{\"type\":\"t\",\"tags\":[\"\xfe\"]}", status: 400, code: bad, msg: "tags[0] holds invalid UTF-8"},
+		{name: "invalid UTF-8 in publish", method: "POST", path: "/v1/topics/tp/messages", body: "{\"type\":\"t\",\"payload\":\"\x80\"}", status: 400, code: bad, msg: "payload holds invalid UTF-8"},
+		{name: "invalid UTF-8 in result", method: "POST", path: "/v1/jobs/{active}/complete", body: "{\"token\":\"{token}\",\"result\":{\"r\":\"\xff\"}}", status: 400, code: bad, msg: "result.r holds invalid UTF-8"},
+		{name: "invalid UTF-8 in ack result", method: "POST", path: "/v1/acks", body: "{\"acks\":[{\"id\":\"{active}\",\"token\":\"{token}\",\"outcome\":\"complete\",\"result\":\"\xff\"}]}", status: 400, code: bad, msg: "acks[0].result holds invalid UTF-8"},
+		{name: "invalid UTF-8 in fail error", method: "POST", path: "/v1/jobs/{active}/fail", body: "{\"token\":\"{token}\",\"error\":\"\xff\"}", status: 400, code: bad, msg: "error holds invalid UTF-8"},
+		{name: "lone surrogate in token", method: "POST", path: "/v1/jobs/{active}/heartbeat", body: `{"token":"\udc00"}`, status: 400, code: bad, msg: "token holds an escaped lone surrogate"},
+		// Acks: what an outcome does not take, and ids.
+		{name: "complete ack with retry_in", method: "POST", path: "/v1/acks", body: `{"acks":[{"id":"{active}","token":"{token}","outcome":"complete","retry_in":"5s"}]}`, status: 400, code: bad, msg: "acks[0]: a complete takes id, token and result"},
+		{name: "complete ack with final", method: "POST", path: "/v1/acks", body: `{"acks":[{"id":"{active}","token":"{token}","outcome":"complete","final":true}]}`, status: 400, code: bad, msg: "acks[0]: a complete takes"},
+		{name: "complete ack with error", method: "POST", path: "/v1/acks", body: `{"acks":[{"id":"{active}","token":"{token}","outcome":"complete","error":"x"}]}`, status: 400, code: bad, msg: "acks[0]: a complete takes"},
+		{name: "ack id with a NUL", method: "POST", path: "/v1/acks", body: `{"acks":[{"id":"{active}","token":"{token}","outcome":"complete"},{"id":"a\u0000b","token":"x","outcome":"complete"}]}`, status: 400, code: bad, msg: `acks[1]: id "a\x00b" is not a job id`},
+		{name: "ack id not a UUID", method: "POST", path: "/v1/acks", body: `{"acks":[{"id":"{active}","token":"{token}","outcome":"complete"},{"id":"42","token":"x","outcome":"fail"}]}`, status: 400, code: bad, msg: `acks[1]: id "42" is not a job id`},
+		// Query parameters of the raw endpoints.
+		{name: "metrics unknown query parameter", method: "GET", path: "/metrics?format=json", status: 400, code: bad, msg: `unknown query parameter "format"`},
+		{name: "openapi unknown query parameter", method: "GET", path: "/v1/openapi.json?v=2", status: 400, code: bad, msg: `unknown query parameter "v"`},
 	}
 
 	snapshot := func() string {

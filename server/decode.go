@@ -19,8 +19,9 @@ import (
 type optionalBody interface{ optionalBody() }
 
 // decodeBody reads the request body (at most Limits.MaxBodyBytes) and
-// decodes it into dst: one JSON value, unknown fields refused, nothing but
-// white space after it. For *noBody and an optionalBody, an empty body is
+// decodes it into dst: one JSON value, unknown fields refused (names
+// matched exactly), no field given twice, every string valid UTF-8,
+// nothing but white space after it. For *noBody and an optionalBody, an empty body is
 // accepted.
 func (s *Server) decodeBody(c *call, dst any) error {
 	data, done, err := s.readBody(c)
@@ -39,6 +40,11 @@ func (s *Server) decodeBody(c *call, dst any) error {
 	}
 	if decodeFast(data, dst) {
 		return nil
+	}
+	// What encoding/json lets through: names matched without case,
+	// members given twice, invalid UTF-8.
+	if err := wire.Strict(data, reflect.TypeOf(dst)); err != nil {
+		return err
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()

@@ -31,6 +31,9 @@ type route struct {
 	// query lists the query parameters the endpoint accepts; any other is
 	// refused with 400.
 	query []string
+	// ownQuery marks a raw endpoint that checks its query string itself
+	// (a parameter it takes may repeat).
+	ownQuery bool
 	// longPoll routes may wait up to spool.MaxWait on top of the request
 	// timeout; so may the bulk actions, which work through a queue a
 	// batch at a time.
@@ -59,7 +62,7 @@ func (s *Server) routeTable() []route {
 		{perm: auth.Admin, method: http.MethodPost, pattern: "/v1/jobs/{id}/retry", serve: endpoint(s.retryJob)},
 		{perm: auth.Admin, method: http.MethodPost, pattern: "/v1/jobs/{id}/delete", serve: endpoint(s.deleteJob)},
 		{perm: auth.Read, method: http.MethodGet, pattern: "/v1/jobs/{id}/parents", serve: endpoint(s.jobParents)},
-		{perm: auth.Read, method: http.MethodGet, pattern: "/v1/events", query: []string{"queue", "job", "stats"}, raw: http.HandlerFunc(s.serveEvents)},
+		{perm: auth.Read, method: http.MethodGet, pattern: "/v1/events", query: []string{"queue", "job", "stats"}, ownQuery: true, raw: http.HandlerFunc(s.serveEvents)},
 		// Workers.
 		{perm: auth.Work, method: http.MethodPost, pattern: "/v1/leases", longPoll: true, serve: endpoint(s.lease)},
 		{perm: auth.Work, method: http.MethodPost, pattern: "/v1/jobs/{id}/heartbeat", serve: endpoint(s.heartbeat)},
@@ -162,7 +165,16 @@ func (s *Server) serveRoute(rt route) http.Handler {
 		panic("server: route " + rt.method + " " + rt.pattern + " declares no permission")
 	}
 	if rt.raw != nil {
-		return s.authorize(rt, rt.raw)
+		if rt.ownQuery {
+			return s.authorize(rt, rt.raw)
+		}
+		return s.authorize(rt, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if _, err := parseQuery(r.URL.RawQuery, rt.query); err != nil {
+				s.writeError(w, r, err)
+				return
+			}
+			rt.raw.ServeHTTP(w, r)
+		}))
 	}
 	timeout := s.cfg.RequestTimeout
 	if rt.longPoll {

@@ -185,8 +185,13 @@ func (e *Engine) ListJobs(ctx context.Context, p ListParams) (*spool.JobList, er
 	if p.Limit < 0 || p.Limit > MaxPageSize {
 		return nil, spool.Invalidf("limit must be between 1 and %d", MaxPageSize)
 	}
-	if len(p.Cursor) > 64 {
-		return nil, spool.Invalidf("cursor is not one this server returned")
+	if p.Cursor != "" {
+		// A cursor is the id of the last job of a page.
+		id, ok := spool.ParseJobID(p.Cursor)
+		if !ok {
+			return nil, spool.Invalidf("cursor %.40q is not one this server returned; pass next_cursor of the page before, or none for the first page", p.Cursor)
+		}
+		p.Cursor = id
 	}
 	recs, next, err := e.st.ListJobs(ctx, listParams(p.Queue, &p.JobFilter, p.Cursor, p.Limit))
 	if err != nil {

@@ -341,6 +341,13 @@ func (e *Engine) after(prev spool.State, r *store.Record) {
 // Ack applies many completes, fails and releases; each stands alone.
 // Successful changes are written together, sharing one sync.
 func (e *Engine) Ack(ctx context.Context, acks []spool.Ack) ([]spool.AckResult, error) {
+	// A malformed id refuses the whole request before anything is read
+	// or written, whatever the store would make of it.
+	for i, a := range acks {
+		if _, ok := spool.ParseJobID(a.ID); !ok {
+			return nil, spool.Invalidf("acks[%d]: id %.40q is not a job id (a UUID)", i, a.ID)
+		}
+	}
 	out := make([]spool.AckResult, len(acks))
 	pending := make([]int, 0, len(acks))
 	changes := make([]store.Change, 0, len(acks))

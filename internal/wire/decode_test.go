@@ -63,7 +63,12 @@ func TestDecodeJobsResponse(t *testing.T) {
 		{"empty lists", `{"jobs":[` + job + `,"tags":[],"depends_on":[],"errors":[]}]}`, true},
 		{"escapes", `{"jobs":[{"id":"\u00e9\ud83c\udf89\/\b\f\n\r\t\"\\ \u0000\u2028","tags":["a\"b","\uFFFD"]}]}`, true},
 		{"raw payload", `{"jobs":[{"payload": { "a" : [ 1 , 2.5e-3 ] , "s":"\ud800 \u00"}  ,"result":"x"}]}`, false},
-		{"raw payload kept", "{\"jobs\":[{\"payload\": { \"a\" : [ 1 , 2.5e-3 ] , \"s\":\"\\ud800 \\ufffd \xff\"}  ,\"result\":-0}]}", true},
+		{"raw payload kept", "{\"jobs\":[{\"payload\": { \"a\" : [ 1 , 2.5e-3 ] , \"s\":\"\\ud83c\\udf89 \\ufffd \u00e9\"}  ,\"result\":-0}]}", true},
+		// Invalid UTF-8 and lone surrogates are left to encoding/json
+		// (and refused in requests by Strict).
+		{"raw payload invalid UTF-8", "{\"jobs\":[{\"payload\":\"\xff\"}]}", false},
+		{"raw payload lone surrogate", `{"jobs":[{"payload":"\ud800 x"}]}`, false},
+		{"raw payload reversed pair", `{"jobs":[{"payload":"\udc00\ud800"}]}`, false},
 		{"big ints", `{"jobs":[{"priority":-9223372036854775808,"attempt":9223372036854775807,"max_attempts":-0}],"existing":[0]}`, true},
 		{"durations", `{"jobs":[{"timeout":"1h2m3.5s","backoff":{"base":"1\u00b5s","max":"0"}}]}`, true},
 		{"empty backoff", `{"jobs":[{"backoff":{}}]}`, true},

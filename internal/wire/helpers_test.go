@@ -128,7 +128,7 @@ func encodeCases() map[string]*spool.Job {
 			j.Result = json.RawMessage("[ ]")
 		}),
 		"payload utf8": with(func(j *spool.Job) {
-			j.Payload = json.RawMessage("\"\u2028 \xff <>\"")
+			j.Payload = json.RawMessage("\"\u2028 \u00e9 <>\"")
 			j.Result = json.RawMessage("-0.5e+10")
 		}),
 		"payload scalars": with(func(j *spool.Job) { j.Payload, j.Result = json.RawMessage("null"), json.RawMessage("0") }),

@@ -173,7 +173,9 @@ func (s *scanner) number() (integer, ok bool) {
 }
 
 // skipString checks the JSON string at i as encoding/json's scanner does
-// (any byte from 0x20 up, valid escapes) and moves past it.
+// (any byte from 0x20 up, valid escapes) and moves past it. Unlike
+// encoding/json it also refuses invalid UTF-8 and escaped lone surrogates,
+// which no worker's JSON parser could be sure to read back.
 func (s *scanner) skipString() bool {
 	d := s.data
 	for i := s.i + 1; i < len(d); i++ {
@@ -197,13 +199,32 @@ func (s *scanner) skipString() bool {
 			switch d[i] {
 			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
 			case 'u':
-				if _, ok := hex4(d[i+1:]); !ok {
+				r, ok := hex4(d[i+1:])
+				if !ok {
 					return false
 				}
 				i += 4
+				if utf16.IsSurrogate(r) {
+					// Only a pair is Unicode: a lone surrogate is left to
+					// the caller's strict path, which refuses it.
+					if i+6 >= len(d) || d[i+1] != '\\' || d[i+2] != 'u' {
+						return false
+					}
+					r2, ok := hex4(d[i+3:])
+					if !ok || utf16.DecodeRune(r, r2) == utf8.RuneError {
+						return false
+					}
+					i += 6
+				}
 			default:
 				return false
 			}
+		default: // c >= utf8.RuneSelf
+			r, size := utf8.DecodeRune(d[i:])
+			if r == utf8.RuneError && size == 1 {
+				return false // invalid UTF-8: left to the strict path
+			}
+			i += size - 1
 		}
 	}
 	return false
