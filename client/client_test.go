@@ -41,7 +41,7 @@ func newServerWith(t testing.TB, setup serverSetup, opts ...client.Option) (*cli
 	if setup.cfg != nil {
 		setup.cfg(&cfg)
 	}
-	srv, err := server.New(cfg)
+	srv, err := server.New(context.Background(), cfg)
 	require.NoError(t, err)
 	h := srv.Handler()
 	if setup.wrap != nil {
@@ -49,7 +49,7 @@ func newServerWith(t testing.TB, setup serverSetup, opts ...client.Option) (*cli
 	}
 	ts := httptest.NewServer(h)
 	t.Cleanup(func() {
-		srv.Engine().Stop() // end long-polls so the listener closes at once
+		srv.Drain() // end long-polls so the listener closes at once
 		ts.Close()
 		require.NoError(t, srv.Close())
 	})

@@ -23,12 +23,13 @@ func startServer() (url string, stop func()) {
 	if err != nil {
 		log.Fatal(err)
 	}
-	srv, err := server.New(server.Config{DataDir: dir})
+	srv, err := server.New(context.Background(), server.Config{DataDir: dir})
 	if err != nil {
 		log.Fatal(err)
 	}
 	ts := httptest.NewServer(srv.Handler())
 	return ts.URL, func() {
+		srv.Drain() // end long-polls, so the HTTP server closes at once
 		ts.Close()
 		_ = srv.Close()
 		_ = os.RemoveAll(dir)

@@ -19,6 +19,7 @@ import (
 	"github.com/spoolq/spool"
 	"github.com/spoolq/spool/client"
 	"github.com/spoolq/spool/internal/engine"
+	"github.com/spoolq/spool/internal/servertest"
 	"github.com/spoolq/spool/server"
 )
 
@@ -242,7 +243,7 @@ func TestWorkerLostLeaseCancelsHandler(t *testing.T) {
 
 	// The server's clock passes the lease's expiry: the job is taken back.
 	clock.Advance(time.Minute)
-	require.NoError(t, srv.Engine().Maintain(ctx))
+	require.NoError(t, servertest.Engine(srv).Maintain(ctx))
 
 	got := received(t, cause, "the handler's context to end")
 	require.ErrorIs(t, got, spool.ErrLeaseLost)

@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -18,13 +19,13 @@ import (
 // benchServer serves a real server on b.TempDir() over loopback HTTP.
 func benchServer(b *testing.B) (string, *http.Client) {
 	b.Helper()
-	s, err := server.New(server.Config{DataDir: b.TempDir()})
+	s, err := server.New(context.Background(), server.Config{DataDir: b.TempDir()})
 	if err != nil {
 		b.Fatal(err)
 	}
 	hs := httptest.NewServer(s.Handler())
 	b.Cleanup(func() {
-		s.Engine().Stop()
+		s.Drain()
 		hs.Close()
 		_ = s.Close()
 	})

@@ -27,7 +27,7 @@ func newServingServer(t *testing.T, opts ...func(*server.Config)) *testServer {
 	for _, o := range opts {
 		o(&cfg)
 	}
-	s, err := server.New(cfg)
+	s, err := server.New(context.Background(), cfg)
 	require.NoError(t, err)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)

@@ -125,7 +125,7 @@ func TestEventsStreamAJobsLifeAndResume(t *testing.T) {
 	require.EqualValues(t, 999999, me.LastEventID)
 
 	// Stopping the server ends every stream.
-	ts.s.Engine().Stop()
+	ts.s.Drain()
 	_, ok = stream.next()
 	require.False(t, ok)
 	_, ok = resumed.next()

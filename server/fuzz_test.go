@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -36,7 +37,7 @@ func FuzzEnqueueBody(f *testing.F) {
 	} {
 		f.Add([]byte(seed))
 	}
-	s, err := server.New(server.Config{DataDir: f.TempDir(), Limits: spool.Limits{MaxPayloadBytes: 4096, MaxBodyBytes: 16384}})
+	s, err := server.New(context.Background(), server.Config{DataDir: f.TempDir(), Limits: spool.Limits{MaxPayloadBytes: 4096, MaxBodyBytes: 16384}})
 	require.NoError(f, err)
 	f.Cleanup(func() { require.NoError(f, s.Close()) })
 	h := s.Handler()

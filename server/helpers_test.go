@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -39,7 +40,7 @@ func newWrappedServer(t *testing.T, wrap func(http.Handler) http.Handler, opts .
 	for _, o := range opts {
 		o(&cfg)
 	}
-	s, err := server.New(cfg)
+	s, err := server.New(context.Background(), cfg)
 	require.NoError(t, err)
 	h := s.Handler()
 	if wrap != nil {
@@ -47,7 +48,7 @@ func newWrappedServer(t *testing.T, wrap func(http.Handler) http.Handler, opts .
 	}
 	hs := httptest.NewServer(h)
 	t.Cleanup(func() {
-		s.Engine().Stop() // wake long-polls so Close does not wait for them
+		s.Drain() // wake long-polls so Close does not wait for them
 		hs.Close()
 		require.NoError(t, s.Close())
 	})

@@ -15,6 +15,7 @@ import (
 
 	"github.com/spoolq/spool"
 	"github.com/spoolq/spool/internal/engine"
+	"github.com/spoolq/spool/internal/servertest"
 	"github.com/spoolq/spool/server"
 )
 
@@ -155,10 +156,10 @@ func TestStaleTokenIsRefused(t *testing.T) {
 	first := ts.lease(spool.LeaseRequest{Queues: []string{"q"}, Lease: dur(time.Second), Worker: "w1"})[0]
 
 	clock.Advance(2 * time.Second) // the lease lapses
-	require.NoError(t, ts.s.Engine().Maintain(ctx))
+	require.NoError(t, servertest.Engine(ts.s).Maintain(ctx))
 	require.Equal(t, spool.StateScheduled, ts.get(j.ID).State)
 	clock.Advance(5 * time.Second) // the retry is due
-	require.NoError(t, ts.s.Engine().Maintain(ctx))
+	require.NoError(t, servertest.Engine(ts.s).Maintain(ctx))
 	second := ts.lease(spool.LeaseRequest{Queues: []string{"q"}, Lease: dur(time.Minute), Worker: "w2"})
 	require.Len(t, second, 1)
 	require.NotEqual(t, first.Lease.Token, second[0].Lease.Token)
@@ -191,7 +192,7 @@ func TestDelayedJobIsScheduledAndNotLeasable(t *testing.T) {
 	require.Empty(t, ts.lease(spool.LeaseRequest{Queues: []string{"q"}, Max: 10}))
 
 	clock.Advance(time.Hour)
-	require.NoError(t, ts.s.Engine().Maintain(context.Background()))
+	require.NoError(t, servertest.Engine(ts.s).Maintain(context.Background()))
 	got := ts.lease(spool.LeaseRequest{Queues: []string{"q"}, Max: 10})
 	require.Len(t, got, 1)
 	require.Equal(t, j.ID, got[0].ID)

@@ -14,7 +14,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/spoolq/spool"
-	"github.com/spoolq/spool/internal/engine"
 	"github.com/spoolq/spool/server"
 )
 
@@ -85,14 +84,14 @@ func TestConfigValidation(t *testing.T) {
 		{"negative body", server.Config{Limits: spool.Limits{MaxBodyBytes: -1}}, "Limits.MaxBodyBytes"},
 		{"bad addr", server.Config{Addr: "nowhere"}, "Addr"},
 		{"negative shutdown", server.Config{ShutdownTimeout: -time.Second}, "ShutdownTimeout"},
-		{"short lease", server.Config{Defaults: engine.Defaults{Lease: time.Millisecond}}, "Defaults.Lease"},
-		{"backoff order", server.Config{Defaults: engine.Defaults{BackoffBase: time.Hour, BackoffMax: time.Second}}, "Defaults.BackoffBase"},
-		{"negative depth", server.Config{Defaults: engine.Defaults{MaxDepth: -1}}, "Defaults.MaxDepth"},
+		{"short lease", server.Config{Defaults: server.QueueDefaults{Lease: time.Millisecond}}, "Defaults.Lease"},
+		{"backoff order", server.Config{Defaults: server.QueueDefaults{BackoffBase: time.Hour, BackoffMax: time.Second}}, "Defaults.BackoffBase"},
+		{"negative depth", server.Config{Defaults: server.QueueDefaults{MaxDepth: -1}}, "Defaults.MaxDepth"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			tc.cfg.DataDir = t.TempDir()
-			s, err := server.New(tc.cfg)
+			s, err := server.New(context.Background(), tc.cfg)
 			require.Error(t, err)
 			require.Nil(t, s)
 			require.Contains(t, err.Error(), tc.field)
@@ -104,7 +103,7 @@ func TestConfigValidation(t *testing.T) {
 // its wait), and Serve returns.
 func TestServeShutsDownGracefully(t *testing.T) {
 	t.Parallel()
-	s, err := server.New(server.Config{DataDir: t.TempDir()})
+	s, err := server.New(context.Background(), server.Config{DataDir: t.TempDir()})
 	require.NoError(t, err)
 	defer func() { require.NoError(t, s.Close()) }()
 
@@ -176,4 +175,35 @@ func mustListen(t *testing.T) net.Listener {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	return ln
+}
+
+// Drain ends a waiting long-poll at once and makes the server not ready.
+func TestDrainEndsLongPolls(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	done := make(chan *resp, 1)
+	go func() {
+		r, err := ts.send("POST", "/v1/leases", spool.LeaseRequest{Queues: []string{"q"}, Wait: dur(time.Minute)})
+		if err != nil {
+			r = &resp{code: -1, body: []byte(err.Error())}
+		}
+		done <- r
+	}()
+	// The lease waits once two requests are in flight: it and /metrics.
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(string(ts.do("GET", "/metrics", nil).body), "spool_http_requests_in_flight 2") {
+		require.True(t, time.Now().Before(deadline), "the lease never started waiting")
+		time.Sleep(time.Millisecond)
+	}
+	ts.s.Drain()
+	select {
+	case r := <-done:
+		var out spool.JobsResponse
+		r.ok(t, http.StatusOK, &out)
+		require.Empty(t, out.Jobs)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the long-poll did not end after Drain")
+	}
+	ts.do("GET", "/readyz", nil).fails(t, http.StatusServiceUnavailable, spool.CodeUnavailable)
+	ts.s.Drain() // idempotent
 }

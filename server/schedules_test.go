@@ -11,6 +11,7 @@ import (
 
 	"github.com/spoolq/spool"
 	"github.com/spoolq/spool/internal/engine"
+	"github.com/spoolq/spool/internal/servertest"
 	"github.com/spoolq/spool/server"
 )
 
@@ -42,7 +43,7 @@ func TestSchedulesCRUDAndFiring(t *testing.T) {
 	ts.do("PUT", "/v1/schedules/nightly", body).ok(t, http.StatusOK, &sc)
 
 	clock.Set(t0.Add(30 * time.Second))
-	require.NoError(t, ts.s.Engine().RunSchedules(context.Background()))
+	require.NoError(t, servertest.Engine(ts.s).RunSchedules(context.Background()))
 	ts.do("GET", "/v1/schedules/nightly", nil).ok(t, http.StatusOK, &sc)
 	require.Equal(t, int64(1), sc.FiredCount)
 	require.NotEmpty(t, sc.LastJobID)
@@ -60,7 +61,7 @@ func TestSchedulesCRUDAndFiring(t *testing.T) {
 	require.True(t, paused.Paused)
 	require.Nil(t, paused.NextFireAt)
 	clock.Set(t0.Add(5 * time.Minute))
-	require.NoError(t, ts.s.Engine().RunSchedules(context.Background()))
+	require.NoError(t, servertest.Engine(ts.s).RunSchedules(context.Background()))
 	ts.do("POST", "/v1/schedules/nightly/resume", nil).ok(t, http.StatusOK, &sc)
 	require.False(t, sc.Paused)
 	require.Equal(t, t0.Add(5*time.Minute+30*time.Second), *sc.NextFireAt)

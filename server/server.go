@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,11 +20,42 @@ import (
 
 	"github.com/spoolq/spool"
 	"github.com/spoolq/spool/internal/engine"
+	"github.com/spoolq/spool/internal/servertest"
 	"github.com/spoolq/spool/internal/store"
-	"github.com/spoolq/spool/internal/store/embedded"
-	"github.com/spoolq/spool/internal/store/postgres"
+	"github.com/spoolq/spool/internal/store/open"
 	"github.com/spoolq/spool/internal/webhook"
 )
+
+// QueueDefaults are the queue settings in force where a queue's own config
+// (PATCH /v1/queues/{queue}) is silent.
+type QueueDefaults struct {
+	// MaxDepth is the most jobs not yet finished a queue holds.
+	MaxDepth int64
+	// Retention is how long finished jobs are kept.
+	Retention time.Duration
+	// MaxAttempts is a job's attempts before it is dead.
+	MaxAttempts int
+	// BackoffBase and BackoffMax shape the delay before a retry.
+	BackoffBase time.Duration
+	BackoffMax  time.Duration
+	// Lease is the lease duration when a lease request or heartbeat names
+	// none.
+	Lease time.Duration
+	// DropUnrouted makes a publish whose messages no subscription takes an
+	// accepted no-op (202, no jobs). By default it is refused (404
+	// no_subscribers), so that a typo in a topic name loses no message.
+	DropUnrouted bool
+}
+
+// DefaultQueueDefaults are Spool's out-of-the-box queue settings.
+var DefaultQueueDefaults = QueueDefaults(engine.DefaultDefaults)
+
+// Clock tells the time. The server asks it, never time.Now, for
+// scheduling, leases, retries and purges, so a program (or a test) may
+// move time by hand.
+type Clock interface {
+	Now() time.Time
+}
 
 // Config configures a Server. Zero fields take defaults.
 type Config struct {
@@ -44,8 +74,9 @@ type Config struct {
 	Store string
 	// Limits bound request sizes and counts (default spool.DefaultLimits).
 	Limits spool.Limits
-	// Defaults are queue defaults (default engine.DefaultDefaults).
-	Defaults engine.Defaults
+	// Defaults are the queue defaults; zero fields take those of
+	// DefaultQueueDefaults.
+	Defaults QueueDefaults
 	// Logger receives the server's logs (default: discard).
 	Logger *slog.Logger
 	// ShutdownTimeout bounds the graceful shutdown (default 30s).
@@ -64,8 +95,8 @@ type Config struct {
 	// Limits.MaxBodyBytes). A body beyond it is refused with 503
 	// server_busy and Retry-After.
 	MaxBodyMemory int64
-	// Clock overrides the wall clock (tests).
-	Clock engine.Clock
+	// Clock overrides the wall clock (default: the wall clock, in UTC).
+	Clock Clock
 	// WebhookSecret signs webhook deliveries (spool.WebhookSignatureHeader)
 	// and enables them: with a secret the server runs the delivery loop of
 	// the internal queue _spool.webhooks; without one, an enqueue with a
@@ -89,7 +120,7 @@ const (
 	DefaultMaxBodyMemory   = 256 << 20
 	// DefaultStoreMaxConns is the connection pool size of a PostgreSQL
 	// store whose URL sets no pool_max_conns.
-	DefaultStoreMaxConns = 16
+	DefaultStoreMaxConns = open.DefaultMaxConns
 	// storeOpenTimeout bounds connecting to the database and migrating it
 	// at start.
 	storeOpenTimeout = time.Minute
@@ -129,7 +160,7 @@ func (c Config) withDefaults() Config {
 	if l.MaxLease == 0 {
 		l.MaxLease = dl.MaxLease
 	}
-	d, dd := &c.Defaults, engine.DefaultDefaults
+	d, dd := &c.Defaults, DefaultQueueDefaults
 	if d.MaxDepth == 0 {
 		d.MaxDepth = dd.MaxDepth
 	}
@@ -176,8 +207,8 @@ func (c Config) validate() error {
 	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
 		bad("Addr %q is not host:port: %v", c.Addr, err)
 	}
-	if c.Store != "" && !isPostgresURL(c.Store) {
-		bad("Store %q is not a PostgreSQL URL (postgres://user@host/database); leave it empty for the embedded store", postgres.RedactURL(c.Store))
+	if err := open.Check(c.Store); err != nil {
+		bad("Store: %v", err)
 	}
 	l := c.Limits
 	if l.MaxPayloadBytes < 0 {
@@ -243,12 +274,6 @@ func (c Config) validate() error {
 	return errors.Join(errs...)
 }
 
-// isPostgresURL reports whether a Store setting names a PostgreSQL
-// database.
-func isPostgresURL(s string) bool {
-	return strings.HasPrefix(s, "postgres://") || strings.HasPrefix(s, "postgresql://")
-}
-
 // Server is a running Spool broker: store, engine and HTTP handler.
 type Server struct {
 	cfg     Config
@@ -272,16 +297,23 @@ type Server struct {
 }
 
 // New opens the store (the database cfg.Store names, else the embedded
-// store in cfg.DataDir), starts the engine, and returns a Server ready to
-// serve. Close it to release the store.
-func New(cfg Config) (*Server, error) {
+// store in cfg.DataDir), applies a database's pending migrations, starts
+// the engine, and returns a Server ready to serve. ctx bounds opening the
+// store (at most a minute when it has no deadline), not the server's life:
+// Close it to release the store.
+func New(ctx context.Context, cfg Config) (*Server, error) {
 	cfg = cfg.withDefaults()
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	st, err := openStore(cfg)
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, storeOpenTimeout)
+		defer cancel()
+	}
+	st, err := open.Open(ctx, cfg.storeOptions())
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("server: %w", err)
 	}
 	s, err := build(cfg, st)
 	if err != nil {
@@ -290,35 +322,13 @@ func New(cfg Config) (*Server, error) {
 	return s, nil
 }
 
-// openStore opens the store cfg names.
-func openStore(cfg Config) (store.Store, error) {
-	log := cfg.Logger.With("component", "store")
-	if cfg.Store == "" {
-		st, err := embedded.Open(cfg.DataDir, embedded.Options{Logger: log})
-		if err != nil {
-			return nil, fmt.Errorf("server: opening the store in %q: %w", cfg.DataDir, err)
-		}
-		return st, nil
-	}
-	opts := postgres.Options{Logger: log}
-	if !strings.Contains(cfg.Store, "pool_max_conns=") {
-		opts.MaxConns = DefaultStoreMaxConns
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), storeOpenTimeout)
-	defer cancel()
-	st, err := postgres.Open(ctx, cfg.Store, opts)
-	if err != nil {
-		return nil, fmt.Errorf("server: opening the PostgreSQL store at %s: %w", postgres.RedactURL(cfg.Store), err)
-	}
-	return st, nil
+// storeOptions names the store of cfg.
+func (c Config) storeOptions() open.Options {
+	return open.Options{URL: c.Store, DataDir: c.DataDir, Logger: c.Logger.With("component", "store")}
 }
 
-// storeDesc names the store in logs.
-func (c Config) storeDesc() string {
-	if c.Store != "" {
-		return postgres.RedactURL(c.Store)
-	}
-	return "embedded:" + c.DataDir
+func init() {
+	servertest.Register(func(srv any) *engine.Engine { return srv.(*Server).engine })
 }
 
 // build assembles metrics, engine and routes on an open store.
@@ -338,7 +348,7 @@ func build(cfg Config, st store.Store) (*Server, error) {
 		Store:    st,
 		Clock:    cfg.Clock,
 		Logger:   cfg.Logger.With("component", "engine"),
-		Defaults: cfg.Defaults,
+		Defaults: engine.Defaults(cfg.Defaults),
 		Metrics:  m,
 	})
 	if err != nil {
@@ -392,8 +402,17 @@ func registerAll(reg *prometheus.Registry, cs ...prometheus.Collector) error {
 // Handler returns the HTTP handler of the whole API.
 func (s *Server) Handler() http.Handler { return s.handler }
 
-// Engine returns the server's engine (for in-process use and tests).
-func (s *Server) Engine() *engine.Engine { return s.engine }
+// Drain ends what waits: long-polls (leases, job waits) and event streams
+// answer at once, the background loops (maintenance, schedules, webhook
+// deliveries) stop, and /readyz answers 503. Requests in flight finish.
+// Serve drains at shutdown; a program that serves Handler itself calls it
+// before shutting its HTTP server down, so the shutdown does not wait out
+// the long-polls. It is idempotent; Close follows.
+func (s *Server) Drain() {
+	s.stopping.Store(true)
+	s.stopHooks()
+	s.engine.Stop()
+}
 
 // Serve serves HTTP on ln until ctx is done, then shuts down gracefully:
 // stops accepting, ends long-polls, finishes in-flight requests within
@@ -417,7 +436,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	s.log.Info("spool server started", "addr", ln.Addr().String(), "store", s.cfg.storeDesc())
+	s.log.Info("spool server started", "addr", ln.Addr().String(), "store", open.Describe(s.cfg.storeOptions()))
 
 	select {
 	case err := <-errc:
@@ -428,11 +447,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 
 	s.log.Info("spool server stopping", "addr", ln.Addr().String(), "shutdown_timeout", s.cfg.ShutdownTimeout)
 	start := time.Now()
-	s.stopping.Store(true)
-	// Stopping the engine first makes waiting long-polls answer at once,
-	// so Shutdown does not wait out their timers.
-	s.stopHooks()
-	s.engine.Stop()
+	// Draining first makes waiting long-polls answer at once, so Shutdown
+	// does not wait out their timers.
+	s.Drain()
 	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
 	defer cancel()
 	err := srv.Shutdown(sctx)
@@ -459,9 +476,7 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 // closed); call it after Serve has returned.
 func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
-		s.stopping.Store(true)
-		s.stopHooks()
-		s.engine.Stop()
+		s.Drain()
 		if err := s.store.Close(); err != nil {
 			s.closeErr = fmt.Errorf("server: closing the store: %w", err)
 		}

@@ -27,11 +27,11 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // spoolServer runs a real Spool server in-process and returns its URL.
 func spoolServer(t *testing.T) string {
 	t.Helper()
-	srv, err := server.New(server.Config{DataDir: t.TempDir()})
+	srv, err := server.New(context.Background(), server.Config{DataDir: t.TempDir()})
 	require.NoError(t, err)
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(func() {
-		srv.Engine().Stop()
+		srv.Drain()
 		ts.Close()
 		require.NoError(t, srv.Close())
 	})

@@ -230,7 +230,7 @@ func TestRunReportsErrors(t *testing.T) {
 
 func TestRunSpoolInProcess(t *testing.T) {
 	t.Parallel()
-	srv, err := server.New(server.Config{DataDir: t.TempDir()})
+	srv, err := server.New(context.Background(), server.Config{DataDir: t.TempDir()})
 	require.NoError(t, err)
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(func() {

@@ -25,7 +25,7 @@ import (
 // and returns its URL and an SDK client for checking what the CLI did.
 func newServer(t *testing.T) (string, *client.Client) {
 	t.Helper()
-	srv, err := server.New(server.Config{DataDir: t.TempDir()})
+	srv, err := server.New(context.Background(), server.Config{DataDir: t.TempDir()})
 	require.NoError(t, err)
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(func() {

@@ -3,12 +3,11 @@ package cli
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/spoolq/spool/internal/store/postgres"
+	"github.com/spoolq/spool/internal/store/open"
 )
 
 func newMigrateCmd(e env) *cobra.Command {
@@ -38,8 +37,10 @@ func migrate(cmd *cobra.Command, e env) error {
 	if url == "" {
 		return usagef("--store (or %s) must name the PostgreSQL database to migrate", EnvStore)
 	}
-	if !strings.HasPrefix(url, "postgres://") && !strings.HasPrefix(url, "postgresql://") {
-		return usagef("--store: %q is not a PostgreSQL URL (postgres://user@host/database)", postgres.RedactURL(url))
+	if !open.IsDatabase(url) {
+		if err := open.Check(url); err != nil {
+			return usagef("--store: %v", err)
+		}
 	}
 	timeout, _ := cmd.Flags().GetDuration("timeout")
 	if timeout <= 0 {
@@ -47,14 +48,14 @@ func migrate(cmd *cobra.Command, e env) error {
 	}
 	ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 	defer cancel()
-	schema, from, to, err := postgres.MigrateSchema(ctx, url, postgres.Options{MaxConns: 2})
+	m, err := open.Migrate(ctx, url)
 	if err != nil {
-		return fmt.Errorf("migrating %s: %w", postgres.RedactURL(url), err)
+		return err
 	}
-	if from == to {
-		fmt.Fprintf(e.stdout, "schema %s is up to date (version %d)\n", schema, to)
+	if m.From == m.To {
+		fmt.Fprintf(e.stdout, "schema %s is up to date (version %d)\n", m.Schema, m.To)
 		return nil
 	}
-	fmt.Fprintf(e.stdout, "schema %s migrated from version %d to %d\n", schema, from, to)
+	fmt.Fprintf(e.stdout, "schema %s migrated from version %d to %d\n", m.Schema, m.From, m.To)
 	return nil
 }

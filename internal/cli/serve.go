@@ -16,7 +16,7 @@ import (
 
 	"github.com/spoolq/spool"
 	"github.com/spoolq/spool/internal/gctune"
-	"github.com/spoolq/spool/internal/store/postgres"
+	"github.com/spoolq/spool/internal/store/open"
 	"github.com/spoolq/spool/internal/webhook"
 	"github.com/spoolq/spool/server"
 )
@@ -86,12 +86,12 @@ func serve(cmd *cobra.Command, e env) error {
 	addr := setting(cmd, e, "addr", EnvAddr, DefaultAddr)
 	dataDir := setting(cmd, e, "data", EnvData, DefaultDataDir)
 	storeURL := setting(cmd, e, "store", EnvStore, "")
-	if storeURL != "" && !strings.HasPrefix(storeURL, "postgres://") && !strings.HasPrefix(storeURL, "postgresql://") {
-		return usagef("--store: %q is not a PostgreSQL URL (postgres://user@host/database)", postgres.RedactURL(storeURL))
+	if err := open.Check(storeURL); err != nil {
+		return usagef("--store: %v", err)
 	}
 	where := "data directory " + strconv.Quote(dataDir)
 	if storeURL != "" {
-		where = "store " + postgres.RedactURL(storeURL)
+		where = "store " + open.Redact(storeURL)
 	}
 	log, err := newLogger(e.stderr,
 		setting(cmd, e, "log-level", EnvLogLevel, "info"),
@@ -123,7 +123,7 @@ func serve(cmd *cobra.Command, e env) error {
 	}
 	ctx := cmd.Context()
 
-	srv, err := server.New(server.Config{
+	srv, err := server.New(ctx, server.Config{
 		Addr:            addr,
 		DataDir:         dataDir,
 		Store:           storeURL,
@@ -147,7 +147,7 @@ func serve(cmd *cobra.Command, e env) error {
 		return fmt.Errorf("listening on %s: %w", addr, err)
 	}
 	if storeURL != "" {
-		log.Info("listening", "addr", ln.Addr().String(), "store", postgres.RedactURL(storeURL))
+		log.Info("listening", "addr", ln.Addr().String(), "store", open.Redact(storeURL))
 	} else {
 		log.Info("listening", "addr", ln.Addr().String(), "data", dataDir)
 	}
