@@ -141,13 +141,19 @@ func (e *Engine) leaseOnce(ctx context.Context, queues []string, max int, leaseF
 	return jobs, next, nil
 }
 
-// checkLease fails with ErrLeaseLost unless the record is active under token.
-func checkLease(r *store.Record, token string) error {
+// checkLease fails with ErrLeaseLost unless the record is active under
+// token and its lease has not lapsed by now: a lease is over at the instant
+// it expires, not at the maintenance pass that hands the job out again.
+func checkLease(r *store.Record, token string, now time.Time) error {
 	if r.State != spool.StateActive || r.Token == "" || r.Token != token {
 		if r.State == spool.StateActive {
 			return spool.LeaseLostf("job %s: the lease token is not the current one (the lease expired and the job went to another worker)", r.ID)
 		}
 		return spool.LeaseLostf("job %s is %s, not leased by this token", r.ID, r.State)
+	}
+	if r.LeaseExpiresAt != nil && !now.Before(*r.LeaseExpiresAt) {
+		return spool.LeaseLostf("job %s: the lease expired at %s; the job will be delivered again (heartbeat before the lease expires to keep it)",
+			r.ID, r.LeaseExpiresAt.UTC().Format(time.RFC3339Nano))
 	}
 	return nil
 }
@@ -165,10 +171,10 @@ func (e *Engine) Heartbeat(ctx context.Context, id string, req spool.HeartbeatRe
 		prev     spool.State
 	)
 	rec, err := e.mutate(ctx, id, func(r *store.Record) error {
-		if err := checkLease(r, req.Token); err != nil {
+		now := e.clock.Now()
+		if err := checkLease(r, req.Token, now); err != nil {
 			return err
 		}
-		now := e.clock.Now()
 		prev = r.State
 		timedOut = false
 		switch {
@@ -216,10 +222,10 @@ func (e *Engine) Complete(ctx context.Context, id string, req spool.CompleteRequ
 }
 
 func (e *Engine) applyComplete(r *store.Record, token string, result json.RawMessage) error {
-	if err := checkLease(r, token); err != nil {
+	now := e.clock.Now()
+	if err := checkLease(r, token, now); err != nil {
 		return err
 	}
-	now := e.clock.Now()
 	if len(result) > 0 {
 		r.Result = result
 	}
@@ -245,7 +251,8 @@ func (e *Engine) Fail(ctx context.Context, id string, req spool.FailRequest) (*s
 }
 
 func (e *Engine) applyFail(ctx context.Context, r *store.Record, token, msg string, retryIn *spool.Duration, final bool) error {
-	if err := checkLease(r, token); err != nil {
+	now := e.clock.Now()
+	if err := checkLease(r, token, now); err != nil {
 		return err
 	}
 	qc, err := e.queueConfig(ctx, r.Queue)
@@ -255,7 +262,7 @@ func (e *Engine) applyFail(ctx context.Context, r *store.Record, token, msg stri
 	if msg == "" {
 		msg = "failed (no error message given)"
 	}
-	e.failAttempt(r, qc, msg, retryIn, final, e.clock.Now())
+	e.failAttempt(r, qc, msg, retryIn, final, now)
 	return nil
 }
 

@@ -28,10 +28,10 @@ func (e *Engine) Release(ctx context.Context, id string, req spool.ReleaseReques
 // applyRelease undoes a lease: the record goes back to ready as it was
 // before it was leased, lease fields cleared.
 func (e *Engine) applyRelease(r *store.Record, token string) error {
-	if err := checkLease(r, token); err != nil {
+	now := e.clock.Now()
+	if err := checkLease(r, token, now); err != nil {
 		return err
 	}
-	now := e.clock.Now()
 	if r.CancelRequested {
 		e.finish(r, spool.StateCancelled, now)
 		return nil
