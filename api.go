@@ -219,6 +219,10 @@ type QueueConfig struct {
 	// once after a quiet spell (0: the rate rounded up, at least 1).
 	Rate  *float64 `json:"rate,omitempty"`
 	Burst *int     `json:"burst,omitempty"`
+	// TargetWait is how long a job should wait for a worker at most, on
+	// average; the queue's stats then say how many workers that needs
+	// (workers_needed). 0 (the default) sets no target.
+	TargetWait *Duration `json:"target_wait,omitempty"`
 }
 
 // QueueInfo describes a queue: GET /v1/queues and /v1/queues/{queue}.
@@ -230,10 +234,17 @@ type QueueInfo struct {
 	Depth int64 `json:"depth"`
 	// OldestReadyAge is how long the oldest ready job has waited.
 	OldestReadyAge Duration `json:"oldest_ready_age"`
-	// Rates are per second over the last minute, on this node.
+	// Rates are per second over the last minute, cluster-wide (every node
+	// that shares the store reports the same figures): jobs enqueued, jobs
+	// finished (any terminal state) and attempts that failed.
 	EnqueueRate  float64 `json:"enqueue_rate"`
 	CompleteRate float64 `json:"complete_rate"`
 	FailRate     float64 `json:"fail_rate"`
+	// WaitP99 is the 99th percentile of the time jobs waited for a worker
+	// (ready to started) over the last minute; 0 when none started.
+	WaitP99 Duration `json:"wait_p99"`
+	// Busy is the number of active jobs (leases held) now.
+	Busy int64 `json:"busy"`
 }
 
 // QueuesResponse answers GET /v1/queues.

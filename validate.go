@@ -372,6 +372,9 @@ func (c *QueueConfig) Validate() error {
 	if c.Burst != nil && (*c.Burst < 0 || *c.Burst > MaxBurst) {
 		return Invalidf("burst must be between 0 (the rate rounded up) and %d", MaxBurst)
 	}
+	if c.TargetWait != nil && (c.TargetWait.D() < 0 || c.TargetWait.D() > MaxTargetWait) {
+		return Invalidf("target_wait must be between 0 (no target) and %s", MaxTargetWait)
+	}
 	return c.Backoff.Validate("backoff")
 }
 
@@ -389,6 +392,9 @@ func itoa(i int) string {
 	b, _ := json.Marshal(i)
 	return string(b)
 }
+
+// MaxTargetWait bounds a queue's target_wait.
+const MaxTargetWait = 24 * time.Hour
 
 // MaxCallbackURLLen bounds callback_url.
 const MaxCallbackURLLen = 2048

@@ -264,6 +264,23 @@ func (c *Client) Queue(ctx context.Context, name string) (*spool.QueueInfo, erro
 	return out, nil
 }
 
+// QueueStats returns a queue's telemetry (GET /v1/queues/{queue}/stats),
+// with a history over the last history when it is positive.
+func (c *Client) QueueStats(ctx context.Context, name string, history time.Duration) (*spool.QueueStats, error) {
+	if name == "" {
+		return nil, errors.New("client: QueueStats: empty queue name")
+	}
+	cl := call{method: http.MethodGet, path: "/v1/queues/" + pathEscape(name) + "/stats", repeat: repeatSafe}
+	if history > 0 {
+		cl.query = url.Values{"history": {history.String()}}
+	}
+	out := new(spool.QueueStats)
+	if _, err := c.do(ctx, cl, out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // UpdateQueue changes the settings present in cfg (creating the queue if it
 // was never used) and returns the queue as it is now.
 func (c *Client) UpdateQueue(ctx context.Context, name string, cfg spool.QueueConfig) (*spool.QueueInfo, error) {

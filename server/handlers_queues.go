@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/spoolq/spool"
 	"github.com/spoolq/spool/internal/engine"
@@ -28,6 +29,24 @@ func (s *Server) getQueue(ctx context.Context, c *call, _ *noBody) (int, *spool.
 		return 0, nil, err
 	}
 	return http.StatusOK, q, nil
+}
+
+// queueStats: GET /v1/queues/{queue}/stats?history= → the queue's
+// telemetry, with a history over the span asked for.
+func (s *Server) queueStats(ctx context.Context, c *call, _ *noBody) (int, *spool.QueueStats, error) {
+	var history time.Duration
+	if v := c.query.Get("history"); v != "" {
+		d, err := spool.ParseDuration(v)
+		if err != nil {
+			return 0, nil, spool.Invalidf("history: %v", err)
+		}
+		history = d
+	}
+	st, err := s.engine.QueueStats(ctx, c.queue, history)
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, st, nil
 }
 
 // patchQueue: PATCH /v1/queues/{queue} changes the settings present in

@@ -94,3 +94,51 @@ func TestListJobsPagination(t *testing.T) {
 	r.ok(t, http.StatusOK, nil)
 	require.JSONEq(t, `{"jobs":[]}`, string(r.body))
 }
+
+// GET /v1/queues/{queue}/stats answers the telemetry, with a history when
+// asked; bad input is a 400 and an unknown queue a 404.
+func TestQueueStats(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	ts.patch("st", map[string]any{"target_wait": "2s"})
+	for range 3 {
+		ts.enqueue("st", spool.EnqueueRequest{Type: "t"})
+	}
+	ts.leaseOne("st")
+
+	var st spool.QueueStats
+	ts.do("GET", "/v1/queues/st/stats?history=1h", nil).ok(t, http.StatusOK, &st)
+	require.Equal(t, "st", st.Queue)
+	require.Len(t, st.Windows, 3)
+	require.EqualValues(t, 3, st.Windows[0].Arrivals)
+	require.EqualValues(t, 1, st.Windows[0].Wait.Count)
+	require.EqualValues(t, 1, st.Now.Busy)
+	require.EqualValues(t, 3, st.Now.Depth)
+	require.Equal(t, spool.Duration(2*time.Second), st.Sizing.TargetWait)
+	require.NotNil(t, st.History)
+	require.Len(t, st.History.Points, 60)
+	require.Equal(t, spool.Duration(time.Minute), st.History.Step)
+
+	var raw map[string]any
+	ts.do("GET", "/v1/queues/st/stats", nil).ok(t, http.StatusOK, &raw)
+	require.NotContains(t, raw, "history", "no history unless asked")
+	w := raw["windows"].([]any)[0].(map[string]any)
+	for _, k := range []string{"arrival_rate", "throughput", "wait", "run", "littles_law", "avg_depth"} {
+		require.Contains(t, w, k)
+	}
+	require.Contains(t, raw["sizing"], "offered_load")
+
+	var q spool.QueueInfo
+	ts.do("GET", "/v1/queues/st", nil).ok(t, http.StatusOK, &q)
+	require.EqualValues(t, 1, q.Busy)
+	require.Equal(t, spool.Duration(2*time.Second), *q.Config.TargetWait)
+
+	ts.do("GET", "/v1/queues/st/stats?history=soon", nil).fails(t, http.StatusBadRequest, spool.CodeInvalid)
+	ts.do("GET", "/v1/queues/st/stats?history=72h", nil).fails(t, http.StatusBadRequest, spool.CodeInvalid)
+	ts.do("GET", "/v1/queues/st/stats?window=1m", nil).fails(t, http.StatusBadRequest, spool.CodeInvalid)
+	ts.do("GET", "/v1/queues/nope/stats", nil).fails(t, http.StatusNotFound, spool.CodeNotFound)
+	ts.do("PATCH", "/v1/queues/st", `{"target_wait":"-1s"}`).fails(t, http.StatusBadRequest, spool.CodeInvalid)
+	ts.do("PATCH", "/v1/queues/st", `{"target_wait":"48h"}`).fails(t, http.StatusBadRequest, spool.CodeInvalid)
+	ts.do("GET", "/v1/queues/st", nil).ok(t, http.StatusOK, &q)
+	require.Equal(t, spool.Duration(2*time.Second), *q.Config.TargetWait, "a refused patch changes nothing")
+}

@@ -80,6 +80,7 @@ func (s *Server) routeTable() []route {
 		{perm: auth.Admin, method: http.MethodPost, pattern: "/v1/queues/{queue}/jobs:retry", longPoll: true, serve: endpoint(s.bulk(engine.BulkRetry))},
 		{perm: auth.Admin, method: http.MethodPost, pattern: "/v1/queues/{queue}/jobs:cancel", longPoll: true, serve: endpoint(s.bulk(engine.BulkCancel))},
 		{perm: auth.Admin, method: http.MethodPost, pattern: "/v1/queues/{queue}/jobs:delete", longPoll: true, serve: endpoint(s.bulk(engine.BulkDelete))},
+		{perm: auth.View, method: http.MethodGet, pattern: "/v1/queues/{queue}/stats", query: []string{"history"}, serve: endpoint(s.queueStats)},
 		// Schedules.
 		{perm: auth.View, method: http.MethodGet, pattern: "/v1/schedules", serve: endpoint(s.listSchedules)},
 		{perm: auth.View, method: http.MethodGet, pattern: "/v1/schedules/{name}", serve: endpoint(s.getSchedule)},

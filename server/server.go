@@ -356,7 +356,7 @@ func build(cfg Config, st store.Store) (*Server, error) {
 	}
 	hm := newHTTPMetrics()
 	bodies := newBodyBudget(cfg.MaxBodyMemory)
-	if err := registerAll(reg, engine.NewDepthCollector(e), hm.requests, hm.duration, hm.inFlight, bodies.gauge); err != nil {
+	if err := registerAll(reg, engine.NewDepthCollector(e), engine.NewTelemetryCollector(e), hm.requests, hm.duration, hm.inFlight, bodies.gauge); err != nil {
 		return nil, fmt.Errorf("server: registering queue metrics: %w", err)
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, store: st, engine: e, reg: reg, bodies: bodies,

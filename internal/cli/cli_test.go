@@ -95,8 +95,21 @@ func TestPushJobQueues(t *testing.T) {
 	require.NoError(t, r.err)
 	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
 	require.Len(t, lines, 2, r.stdout)
-	require.Equal(t, []string{"NAME", "WAITING", "READY", "SCHEDULED", "ACTIVE", "DEAD", "DEPTH", "MAX", "DEPTH", "PAUSED"}, strings.Fields(lines[0]))
-	require.Equal(t, []string{"emails", "0", "1", "0", "0", "0", "1", "1000000", "no"}, strings.Fields(lines[1]))
+	require.Equal(t, []string{"NAME", "WAITING", "READY", "SCHEDULED", "ACTIVE", "DEAD", "DEPTH", "MAX", "DEPTH", "PAUSED", "IN/S", "OUT/S", "WAIT", "P99"}, strings.Fields(lines[0]))
+	require.Equal(t, []string{"emails", "0", "1", "0", "0", "0", "1", "1000000", "no", "0.0167", "0", "0s"}, strings.Fields(lines[1]))
+
+	r = runCLI(t, url, "", "queue", "stats", "emails")
+	require.NoError(t, r.err)
+	require.Contains(t, r.stdout, "queue emails: depth 1 (ready 1, active 0)")
+	require.Regexp(t, `arrival rate λ \(/s\)\s+0\.0167\s+0\.00333\s+0\.000278`, r.stdout)
+	require.Contains(t, r.stdout, "drain time: never at the current rates")
+	r = runCLI(t, url, "", "queue", "stats", "emails", "--json", "--history", "24h")
+	require.NoError(t, r.err)
+	var st spool.QueueStats
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &st))
+	require.Len(t, st.History.Points, 288)
+	r = runCLI(t, url, "", "queue", "stats", "emails", "--history", "soon")
+	require.ErrorContains(t, r.err, "--history")
 
 	r = runCLI(t, url, "", "queues", "--json")
 	require.NoError(t, r.err)

@@ -229,10 +229,29 @@ func newQueuesCmd(e env) *cobra.Command {
 		printQueues)
 }
 
+// rateText formats a rate per second with 3 significant digits.
+func rateText(v float64) string { return strconv.FormatFloat(v, 'g', 3, 64) }
+
+// secondsText formats seconds as a duration rounded to what matters.
+func secondsText(s float64) string {
+	d := time.Duration(s * float64(time.Second))
+	switch {
+	case d == 0:
+		return "0s"
+	case d < time.Millisecond:
+		return d.Round(time.Microsecond).String()
+	case d < time.Second:
+		return d.Round(100 * time.Microsecond).String()
+	case d < time.Minute:
+		return d.Round(10 * time.Millisecond).String()
+	}
+	return d.Round(time.Second).String()
+}
+
 // printQueues writes the queue table.
 func printQueues(w io.Writer, qs []spool.QueueInfo) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tWAITING\tREADY\tSCHEDULED\tACTIVE\tDEAD\tDEPTH\tMAX DEPTH\tPAUSED")
+	fmt.Fprintln(tw, "NAME\tWAITING\tREADY\tSCHEDULED\tACTIVE\tDEAD\tDEPTH\tMAX DEPTH\tPAUSED\tIN/S\tOUT/S\tWAIT P99")
 	for _, q := range qs {
 		maxDepth, paused := "-", "no"
 		if q.Config.MaxDepth != nil {
@@ -241,9 +260,10 @@ func printQueues(w io.Writer, qs []spool.QueueInfo) error {
 		if q.Config.Paused != nil && *q.Config.Paused {
 			paused = "yes"
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\n", q.Name,
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\n", q.Name,
 			q.Counts[spool.StateWaiting], q.Counts[spool.StateReady], q.Counts[spool.StateScheduled], q.Counts[spool.StateActive],
-			q.Counts[spool.StateDead], q.Depth, maxDepth, paused)
+			q.Counts[spool.StateDead], q.Depth, maxDepth, paused, rateText(q.EnqueueRate), rateText(q.CompleteRate),
+			secondsText(q.WaitP99.D().Seconds()))
 	}
 	return tw.Flush()
 }

@@ -18,13 +18,13 @@ import (
 func newQueueCmd(e env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "queue",
-		Short: "Show, change or empty one queue: show, set, pause, resume, retry, drain, purge, rm",
+		Short: "Show, change or empty one queue: show, stats, set, pause, resume, retry, drain, purge, rm",
 		Long: `Show or change one queue's settings, act on many of its jobs at once, or
 delete it. A queue exists once it is used: setting its config creates it.`,
-		Args: argsBetween(0, 0, "a subcommand: show, set, pause, resume, retry, drain, purge or rm"),
+		Args: argsBetween(0, 0, "a subcommand: show, stats, set, pause, resume, retry, drain, purge or rm"),
 		RunE: func(cmd *cobra.Command, args []string) error { return cmd.Help() },
 	}
-	cmd.AddCommand(newQueueShowCmd(e), newQueueSetCmd(e), newQueuePauseCmd(e, true), newQueuePauseCmd(e, false))
+	cmd.AddCommand(newQueueShowCmd(e), newQueueStatsCmd(e), newQueueSetCmd(e), newQueuePauseCmd(e, true), newQueuePauseCmd(e, false))
 	for _, b := range bulkCmds {
 		cmd.AddCommand(newQueueBulkCmd(e, b))
 	}
@@ -81,6 +81,7 @@ func newQueueSetCmd(e env) *cobra.Command {
 	f.Int64("max-depth", 0, "most jobs not yet finished; more are refused with queue_full")
 	f.String("retention", "", "how long finished jobs are kept, e.g. 24h")
 	f.Int("max-attempts", 0, "default attempts before a job goes dead")
+	f.String("target-wait", "", "the mean wait for a worker to size the queue for, e.g. 30s (0: none); see `spool queue stats`")
 	f.Bool("json", false, "print the queue as JSON")
 	return cmd
 }
@@ -102,7 +103,14 @@ func queueConfigFlags(cmd *cobra.Command) (spool.QueueConfig, error) {
 		}
 		cfg.Retention = ptr(spool.Duration(d))
 	}
-	if names := []string{"concurrency", "rate", "burst", "max-depth", "retention", "max-attempts"}; !slices.ContainsFunc(names, f.Changed) {
+	if s := changedFlag(f, "target-wait", f.GetString); s != nil {
+		d, err := spool.ParseDuration(*s)
+		if err != nil {
+			return cfg, usagef("--target-wait: %v", err)
+		}
+		cfg.TargetWait = ptr(spool.Duration(d))
+	}
+	if names := []string{"concurrency", "rate", "burst", "max-depth", "retention", "max-attempts", "target-wait"}; !slices.ContainsFunc(names, f.Changed) {
 		return cfg, usagef("nothing to set: give at least one of --%s", strings.Join(names, ", --"))
 	}
 	// Checked here too, so a bad value is a usage error sent nowhere.
@@ -181,6 +189,9 @@ func writeQueue(w io.Writer, q *spool.QueueInfo) error {
 	}
 	if c.MaxAttempts != nil {
 		row("max attempts", strconv.Itoa(*c.MaxAttempts))
+	}
+	if c.TargetWait != nil && *c.TargetWait > 0 {
+		row("target wait", c.TargetWait.D().String())
 	}
 	row("depth", fmt.Sprintf("%d (ready %d, scheduled %d, active %d)", q.Depth,
 		q.Counts[spool.StateReady], q.Counts[spool.StateScheduled], q.Counts[spool.StateActive]))

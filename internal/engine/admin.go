@@ -163,9 +163,8 @@ func (e *Engine) retryRecords(ctx context.Context, queue string, recs []*store.R
 	room := max(*qc.MaxDepth-depth, 0)
 	var full error
 	if int64(len(recs)) > room {
-		_, drain, _ := e.rates.snapshot(queue, e.clock.Now())
 		full = &spool.QueueFullError{Queue: queue, Depth: depth, MaxDepth: *qc.MaxDepth,
-			RetryAfter: retryAfter(depth, *qc.MaxDepth, int(int64(len(recs))-room), drain, rateWindow)}
+			RetryAfter: retryAfter(depth, *qc.MaxDepth, int(int64(len(recs))-room), e.drainRate(ctx, queue), rateWindow)}
 		recs = recs[:room]
 	}
 	now := e.clock.Now()

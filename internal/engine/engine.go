@@ -76,6 +76,9 @@ type Config struct {
 	// EventLog is how many job events are kept for streams that resume
 	// (default DefaultEventLog).
 	EventLog int
+	// TelemetryFlush is how often this node adds its telemetry counts to
+	// the store (default DefaultTelemetryFlush); see telemetry.go.
+	TelemetryFlush time.Duration
 }
 
 func (c *Config) fill() error {
@@ -125,6 +128,9 @@ func (c *Config) fill() error {
 	if c.RecheckInterval <= 0 {
 		c.RecheckInterval = DefaultRecheckInterval
 	}
+	if c.TelemetryFlush <= 0 {
+		c.TelemetryFlush = DefaultTelemetryFlush
+	}
 	return nil
 }
 
@@ -142,7 +148,7 @@ type Engine struct {
 	log   *slog.Logger
 	m     *Metrics
 	hub   *hub
-	rates rateBook
+	tele  telemetry
 
 	cfgMu  sync.Mutex
 	cfgTab map[string]cachedConfig
@@ -212,6 +218,7 @@ func (e *Engine) Start(ctx context.Context) error {
 	wg.Go(func() { e.maintenanceLoop(ctx) })
 	wg.Go(func() { e.dependencyLoop(ctx) })
 	wg.Go(func() { e.scheduleLoop(ctx) })
+	wg.Go(func() { e.telemetryLoop(ctx) })
 	if n, ok := e.notifier(); ok {
 		wg.Go(func() { e.listenLoop(ctx, n) })
 		wg.Go(func() { e.recheckLoop(ctx) })

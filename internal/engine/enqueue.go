@@ -77,8 +77,7 @@ func (e *Engine) insert(ctx context.Context, recs []*store.Record, depth map[str
 					n++
 				}
 			}
-			_, drain, _ := e.rates.snapshot(qf.Queue, now)
-			qf.RetryAfter = retryAfter(qf.Depth, qf.MaxDepth, n, drain, rateWindow)
+			qf.RetryAfter = retryAfter(qf.Depth, qf.MaxDepth, n, e.drainRate(ctx, qf.Queue), rateWindow)
 			e.m.rejected(qf.Queue)
 			return nil, qf
 		}
@@ -106,7 +105,7 @@ func (e *Engine) insert(ctx context.Context, recs []*store.Record, depth map[str
 	}
 	e.emit(evs...)
 	for q, n := range created {
-		e.rates.enqueued(q, now, n)
+		e.tele.arrived(q, now, n)
 		e.m.enqueued(q, n)
 	}
 	for q := range ready {

@@ -20,7 +20,10 @@ import (
 // resolveFlow fills the flow-control fields of a resolved config: 0 is no
 // cap; an unset burst is the rate rounded up, at least 1 (0 without rate).
 func resolveFlow(r *spool.QueueConfig, over spool.QueueConfig) {
-	r.Concurrency, r.Rate, r.Burst = ptr(0), ptr(0.0), ptr(0)
+	r.Concurrency, r.Rate, r.Burst, r.TargetWait = ptr(0), ptr(0.0), ptr(0), ptr(spool.Duration(0))
+	if over.TargetWait != nil {
+		r.TargetWait = ptr(*over.TargetWait)
+	}
 	if over.Concurrency != nil {
 		r.Concurrency = ptr(*over.Concurrency)
 	}
@@ -54,6 +57,12 @@ func patchFlow(cur *spool.QueueConfig, patch spool.QueueConfig) {
 		cur.Burst = nil
 		if *v > 0 {
 			cur.Burst = ptr(*v)
+		}
+	}
+	if v := patch.TargetWait; v != nil {
+		cur.TargetWait = nil
+		if *v > 0 {
+			cur.TargetWait = ptr(*v)
 		}
 	}
 }

@@ -137,9 +137,8 @@ func (e *Engine) admitOne(ctx context.Context, queue string) error {
 	}
 	depth := depthOf(q.Counts)
 	if depth+1 > *qc.MaxDepth {
-		_, drain, _ := e.rates.snapshot(queue, e.clock.Now())
 		return &spool.QueueFullError{Queue: queue, Depth: depth, MaxDepth: *qc.MaxDepth,
-			RetryAfter: retryAfter(depth, *qc.MaxDepth, 1, drain, rateWindow)}
+			RetryAfter: retryAfter(depth, *qc.MaxDepth, 1, e.drainRate(ctx, queue), rateWindow)}
 	}
 	return nil
 }

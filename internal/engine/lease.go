@@ -137,6 +137,7 @@ func (e *Engine) leaseOnce(ctx context.Context, queues []string, max int, leaseF
 			e.m.queueWait(r.Queue, now.Sub(*r.ReadyAt))
 		}
 	}
+	e.tele.waited(recs, now)
 	e.emit(evs...)
 	return jobs, next, nil
 }
@@ -329,12 +330,9 @@ func (e *Engine) after(prev spool.State, r *store.Record) {
 		if r.StartedAt != nil {
 			e.m.runTime(r.Queue, now.Sub(*r.StartedAt))
 		}
-		if r.State != spool.StateSucceeded {
-			e.rates.failed(r.Queue, now)
-		}
 	}
+	e.tele.left(prev, r, now)
 	if r.State.Terminal() {
-		e.rates.finished(r.Queue, now)
 		e.m.finished(r.Queue, r.State)
 		e.hub.jobChanged(r.ID)
 		if prev != r.State {

@@ -141,3 +141,91 @@ func (c *DepthCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 }
+
+// TelemetryCollector exports each queue's telemetry (see telemetry.go),
+// cluster-wide, computed at scrape time: rates, wait and run quantiles,
+// Little's law, busy and needed workers, drain time.
+type TelemetryCollector struct {
+	e                                        *Engine
+	arrival, throughput, failure             *prometheus.Desc
+	wait, run, littleL, littleLW             *prometheus.Desc
+	busy, offered, minWorkers, needed, drain *prometheus.Desc
+}
+
+// NewTelemetryCollector returns the collector of the spool_queue_*
+// telemetry gauges.
+func NewTelemetryCollector(e *Engine) *TelemetryCollector {
+	w := []string{"queue", "window"}
+	q := []string{"queue"}
+	return &TelemetryCollector{
+		e:          e,
+		arrival:    prometheus.NewDesc("spool_queue_arrival_rate", "Jobs enqueued per second over the window (λ), cluster-wide.", w, nil),
+		throughput: prometheus.NewDesc("spool_queue_throughput", "Jobs finished per second over the window (X), by outcome, cluster-wide.", append(w, "state"), nil),
+		failure:    prometheus.NewDesc("spool_queue_failure_rate", "Failed attempts (retried or dead) per second over the window.", w, nil),
+		wait:       prometheus.NewDesc("spool_queue_wait_seconds", "Time from ready to started over the window: mean and quantiles.", append(w, "quantile"), nil),
+		run:        prometheus.NewDesc("spool_queue_run_seconds", "Time from started to finished over the window: mean and quantiles.", append(w, "quantile"), nil),
+		littleL:    prometheus.NewDesc("spool_queue_in_system_avg", "Little's law L: time-averaged jobs ready or active over the window.", w, nil),
+		littleLW:   prometheus.NewDesc("spool_queue_lambda_w", "Little's law λ·W: attempts started per second times mean wait plus run.", w, nil),
+		busy:       prometheus.NewDesc("spool_queue_busy_workers", "Active jobs now: the leases workers hold.", q, nil),
+		offered:    prometheus.NewDesc("spool_queue_offered_load", "Workers busy on average at the last 5 minutes' rate and service time.", q, nil),
+		minWorkers: prometheus.NewDesc("spool_queue_min_workers", "Fewest workers that keep up with the last 5 minutes' load.", q, nil),
+		needed:     prometheus.NewDesc("spool_queue_workers_needed", "Workers needed for the queue's target_wait (M/M/c, Erlang C); only for queues with a target.", q, nil),
+		drain:      prometheus.NewDesc("spool_queue_drain_seconds", "Time to drain the backlog at the current net rate; only while it shrinks.", q, nil),
+	}
+}
+
+// Describe implements prometheus.Collector.
+func (c *TelemetryCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.arrival, c.throughput, c.failure, c.wait, c.run, c.littleL, c.littleLW,
+		c.busy, c.offered, c.minWorkers, c.needed, c.drain} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (c *TelemetryCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	all, err := c.e.AllQueueStats(ctx)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(c.arrival, err)
+		return
+	}
+	g := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	for _, st := range all {
+		q := st.Queue
+		for _, w := range st.Windows {
+			win := w.Window.D().String()
+			g(c.arrival, w.ArrivalRate, q, win)
+			for _, s := range []spool.State{spool.StateSucceeded, spool.StateDead, spool.StateCancelled} {
+				g(c.throughput, w.ThroughputByOutcome[s], q, win, string(s))
+			}
+			g(c.failure, w.FailureRate, q, win)
+			for _, t := range []struct {
+				d *prometheus.Desc
+				v spool.Timing
+			}{{c.wait, w.Wait}, {c.run, w.Run}} {
+				g(t.d, t.v.Mean, q, win, "mean")
+				g(t.d, t.v.P50, q, win, "0.5")
+				g(t.d, t.v.P95, q, win, "0.95")
+				g(t.d, t.v.P99, q, win, "0.99")
+			}
+			g(c.littleL, w.LittlesLaw.L, q, win)
+			g(c.littleLW, w.LittlesLaw.LambdaW, q, win)
+		}
+		s := st.Sizing
+		g(c.busy, float64(s.Busy), q)
+		g(c.offered, s.OfferedLoad, q)
+		if s.MinWorkers != nil {
+			g(c.minWorkers, float64(*s.MinWorkers), q)
+		}
+		if s.WorkersNeeded != nil {
+			g(c.needed, float64(*s.WorkersNeeded), q)
+		}
+		if s.DrainTime != nil {
+			g(c.drain, *s.DrainTime, q)
+		}
+	}
+}

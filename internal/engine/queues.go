@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"time"
 
 	"github.com/spoolq/spool"
 	"github.com/spoolq/spool/internal/store"
@@ -17,9 +18,14 @@ func (e *Engine) Queues(ctx context.Context) ([]spool.QueueInfo, error) {
 		return nil, fmt.Errorf("listing queues: %w", err)
 	}
 	sort.Slice(qs, func(i, j int) bool { return qs[i].Name < qs[j].Name })
+	figs, err := e.minuteFigures(ctx, "")
+	if err != nil {
+		return nil, err
+	}
 	out := make([]spool.QueueInfo, len(qs))
 	for i, q := range qs {
 		out[i] = e.info(q)
+		setRates(&out[i], figs[q.Name])
 	}
 	return out, nil
 }
@@ -36,7 +42,12 @@ func (e *Engine) Queue(ctx context.Context, name string) (*spool.QueueInfo, erro
 		}
 		return nil, fmt.Errorf("reading queue %q: %w", name, err)
 	}
+	figs, err := e.minuteFigures(ctx, name)
+	if err != nil {
+		return nil, err
+	}
 	info := e.info(q)
+	setRates(&info, figs[name])
 	return &info, nil
 }
 
@@ -57,8 +68,27 @@ func (e *Engine) info(q *store.QueueRecord) spool.QueueInfo {
 			info.OldestReadyAge = spool.Duration(age)
 		}
 	}
-	info.EnqueueRate, info.CompleteRate, info.FailRate = e.rates.snapshot(q.Name, now)
+	info.Busy = counts[spool.StateActive]
 	return info
+}
+
+// setRates fills a queue's rates from its 1-minute window.
+func setRates(info *spool.QueueInfo, w spool.WindowStats) {
+	info.EnqueueRate = w.ArrivalRate
+	info.CompleteRate = w.Throughput
+	info.FailRate = w.FailureRate
+	info.WaitP99 = spool.Duration(w.Wait.P99 * float64(time.Second))
+}
+
+// drainRate is a queue's throughput over the last minute, cluster-wide
+// (0 when it cannot be read): what Retry-After divides by.
+func (e *Engine) drainRate(ctx context.Context, queue string) float64 {
+	figs, err := e.minuteFigures(ctx, queue)
+	if err != nil {
+		e.log.Warn("reading a queue's throughput for Retry-After failed", "queue", queue, "error", err)
+		return 0
+	}
+	return figs[queue].Throughput
 }
 
 // PatchQueue changes the settings present in patch (creating the queue if

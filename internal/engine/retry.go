@@ -50,6 +50,10 @@ func retryAfter(depth, maxDepth int64, n int, drainPerSec float64, window time.D
 	return s
 }
 
+// rateWindow is the window of the drain rate Retry-After divides by, and
+// the Retry-After when nothing drained in it.
+const rateWindow = time.Minute
+
 // maxRetryAfter bounds Retry-After so clients look again at least this often.
 const maxRetryAfter = 5 * time.Minute
 

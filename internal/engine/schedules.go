@@ -482,7 +482,7 @@ func fireKey(name string, at time.Time) string {
 // job event, rates, metrics, wake-ups.
 func (e *Engine) scheduledJobStored(r *store.Record, now time.Time) {
 	e.events.add(jobEventOf(r, now))
-	e.rates.enqueued(r.Queue, now, 1)
+	e.tele.arrived(r.Queue, now, 1)
 	e.m.enqueued(r.Queue, 1)
 	switch r.State {
 	case spool.StateReady:

@@ -283,6 +283,8 @@ type Store interface {
 	Schedules
 	// Keys stores API keys and the audit log.
 	Keys
+	// Telemetry stores per-queue statistics buckets.
+	Telemetry
 	// Close releases the store; pending writes are synced first.
 	Close() error
 }

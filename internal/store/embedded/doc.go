@@ -66,6 +66,8 @@
 //	t/<topic>\x00<queue>   a topic subscription: JSON {"types":[...],
 //	                       "created_at":...}. No in-memory index: they
 //	                       are few, and read from Pebble (topics.go).
+//	x/<width><queue>\x00<start>  a telemetry bucket (stats.go): width and
+//	                       start as 8-byte big-endian nanoseconds.
 //
 // Job metadata is a tagged binary encoding rather than JSON because
 // decoding it is most of the work of Open (rebuilding the indexes of a

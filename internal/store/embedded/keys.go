@@ -29,12 +29,13 @@ const (
 	prefixIdemIdx     = "i/" // finished jobs' idempotency keys (cold.go)
 	prefixAPIKey      = "k/" // API keys (apikeys.go)
 	prefixAudit       = "a/" // the audit log (apikeys.go)
+	prefixStats       = "x/" // telemetry buckets (stats.go)
 )
 
 // prefixes lists every key prefix, for the test that they differ.
 var prefixes = []string{
 	prefixMeta, prefixJob, prefixColdJob, prefixPayload, prefixResult, prefixQueue, prefixTopic,
-	prefixSchedule, prefixStateIdx, prefixFinishedIdx, prefixIdemIdx, prefixAPIKey, prefixAudit,
+	prefixSchedule, prefixStateIdx, prefixFinishedIdx, prefixIdemIdx, prefixAPIKey, prefixAudit, prefixStats,
 }
 
 var formatKey = []byte(prefixMeta + "format")
@@ -122,6 +123,10 @@ func cloneQueueConfig(c spool.QueueConfig) spool.QueueConfig {
 	if c.Burst != nil {
 		v := *c.Burst
 		c.Burst = &v
+	}
+	if c.TargetWait != nil {
+		v := *c.TargetWait
+		c.TargetWait = &v
 	}
 	return c
 }

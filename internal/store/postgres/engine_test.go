@@ -289,3 +289,72 @@ func listenerCount(t *testing.T, schema string) int {
 	require.NoError(t, err)
 	return n
 }
+
+// TestTelemetryOnTwoNodes: two nodes that each counted part of a queue's
+// traffic report the same, merged figures once both have flushed, and
+// refuse a full queue with the same Retry-After.
+func TestTelemetryOnTwoNodes(t *testing.T) {
+	t.Parallel()
+	schema := freshSchema(t)
+	clock := engine.NewManualClock(time.Date(2031, time.March, 4, 5, 6, 0, 0, time.UTC))
+	var nodes []*engine.Engine
+	for range 2 {
+		e, err := engine.New(engine.Config{Store: open(t, schema), Clock: clock, Rand: func() float64 { return 1 }})
+		require.NoError(t, err)
+		t.Cleanup(e.Stop)
+		nodes = append(nodes, e)
+	}
+	a, b := nodes[0], nodes[1]
+	ctx := t.Context()
+	d := func(x time.Duration) *spool.Duration { v := spool.Duration(x); return &v }
+
+	_, err := a.PatchQueue(ctx, "tel", spool.QueueConfig{MaxDepth: ptr(int64(4)), TargetWait: d(time.Second)})
+	require.NoError(t, err)
+	_, err = a.Enqueue(ctx, "tel", []spool.EnqueueRequest{{Type: "t"}, {Type: "t"}})
+	require.NoError(t, err)
+	_, err = b.Enqueue(ctx, "tel", []spool.EnqueueRequest{{Type: "t"}, {Type: "t"}})
+	require.NoError(t, err)
+	clock.Advance(time.Second)
+	jobs, err := b.Lease(ctx, spool.LeaseRequest{Queues: []string{"tel"}, Max: 3, Lease: d(time.Minute), Worker: "w"})
+	require.NoError(t, err)
+	require.Len(t, jobs, 3)
+	clock.Advance(2 * time.Second)
+	for i, j := range jobs {
+		node := nodes[i%2]
+		_, err := node.Complete(ctx, j.ID, spool.CompleteRequest{Token: j.Lease.Token})
+		require.NoError(t, err)
+	}
+	for _, n := range nodes {
+		require.NoError(t, n.FlushTelemetry(ctx))
+	}
+	sa, err := a.QueueStats(ctx, "tel", time.Hour)
+	require.NoError(t, err)
+	sb, err := b.QueueStats(ctx, "tel", time.Hour)
+	require.NoError(t, err)
+	require.Equal(t, sa, sb, "both nodes report the same figures")
+	m := sa.Windows[0]
+	require.EqualValues(t, 4, m.Arrivals)
+	require.EqualValues(t, 3, m.Finished[spool.StateSucceeded])
+	require.EqualValues(t, 3, m.Wait.Count)
+	require.InDelta(t, 1.0, m.Wait.Mean, 1e-6)
+	require.InDelta(t, 2.0, m.Run.Mean, 1e-6)
+	require.Equal(t, 1, *sa.Sizing.WorkersNeeded)
+
+	qa, err := a.Queue(ctx, "tel")
+	require.NoError(t, err)
+	qb, err := b.Queue(ctx, "tel")
+	require.NoError(t, err)
+	require.InDelta(t, 4/60.0, qa.EnqueueRate, 1e-12)
+	require.Equal(t, qa.CompleteRate, qb.CompleteRate)
+
+	// Full on both nodes: 3 over the limit at 3/60 finished per second.
+	_, err = a.Enqueue(ctx, "tel", []spool.EnqueueRequest{{Type: "t"}, {Type: "t"}, {Type: "t"}})
+	require.NoError(t, err)
+	var fa, fb *spool.QueueFullError
+	_, err = a.Enqueue(ctx, "tel", []spool.EnqueueRequest{{Type: "t"}, {Type: "t"}, {Type: "t"}})
+	require.ErrorAs(t, err, &fa)
+	_, err = b.Enqueue(ctx, "tel", []spool.EnqueueRequest{{Type: "t"}, {Type: "t"}, {Type: "t"}})
+	require.ErrorAs(t, err, &fb)
+	require.Equal(t, 60, fa.RetryAfter, "(4+3-4) jobs at 0.05/s")
+	require.Equal(t, fa.RetryAfter, fb.RetryAfter)
+}

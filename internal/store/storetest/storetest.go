@@ -47,6 +47,7 @@ func Run(t *testing.T, newStore NewStore) {
 	t.Run("Schedules", func(t *testing.T) { testSchedules(t, newStore) })
 	t.Run("Flow", func(t *testing.T) { testFlow(t, newStore) })
 	t.Run("Keys", func(t *testing.T) { testKeys(t, newStore) })
+	t.Run("Telemetry", func(t *testing.T) { testTelemetry(t, newStore) })
 	t.Run("Close", func(t *testing.T) { testClose(t, newStore) })
 }
 
