@@ -435,7 +435,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		ErrorLog:       slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() { errc <- srv.Serve(refusalListener{ln}) }()
 	s.log.Info("spool server started", "addr", ln.Addr().String(), "store", open.Describe(s.cfg.storeOptions()))
 
 	select {
