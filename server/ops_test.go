@@ -99,6 +99,11 @@ func TestConfigValidation(t *testing.T) {
 			require.Error(t, err)
 			require.Nil(t, s)
 			require.Contains(t, err.Error(), tc.field)
+			var fields []string
+			for _, ce := range server.ConfigErrors(err) {
+				fields = append(fields, ce.Field)
+			}
+			require.Contains(t, fields, tc.field, "the error is a *server.ConfigError naming the field")
 		})
 	}
 }

@@ -118,6 +118,7 @@ const (
 	DefaultRequestTimeout  = 30 * time.Second
 	DefaultBodyReadTimeout = 30 * time.Second
 	DefaultMaxBodyMemory   = 256 << 20
+	DefaultWebhookTimeout  = 10 * time.Second
 	// DefaultStoreMaxConns is the connection pool size of a PostgreSQL
 	// store whose URL sets no pool_max_conns.
 	DefaultStoreMaxConns = open.DefaultMaxConns
@@ -137,10 +138,10 @@ const (
 	deadlineMargin    = 30 * time.Second
 )
 
-// withDefaults returns the config with every zero field filled in. It is
-// the one place defaults are decided; negative values are left for
-// validate to refuse.
-func (c Config) withDefaults() Config {
+// WithDefaults returns the config with every zero field filled in: the
+// one place the server's defaults are decided (queue defaults come from
+// DefaultQueueDefaults). Negative values are left for Validate to refuse.
+func (c Config) WithDefaults() Config {
 	if c.Addr == "" {
 		c.Addr = DefaultAddr
 	}
@@ -160,25 +161,7 @@ func (c Config) withDefaults() Config {
 	if l.MaxLease == 0 {
 		l.MaxLease = dl.MaxLease
 	}
-	d, dd := &c.Defaults, DefaultQueueDefaults
-	if d.MaxDepth == 0 {
-		d.MaxDepth = dd.MaxDepth
-	}
-	if d.Retention == 0 {
-		d.Retention = dd.Retention
-	}
-	if d.MaxAttempts == 0 {
-		d.MaxAttempts = dd.MaxAttempts
-	}
-	if d.BackoffBase == 0 {
-		d.BackoffBase = dd.BackoffBase
-	}
-	if d.BackoffMax == 0 {
-		d.BackoffMax = dd.BackoffMax
-	}
-	if d.Lease == 0 {
-		d.Lease = dd.Lease
-	}
+	c.Defaults = QueueDefaults(engine.Defaults(c.Defaults).Filled())
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -192,7 +175,10 @@ func (c Config) withDefaults() Config {
 		c.BodyReadTimeout = DefaultBodyReadTimeout
 	}
 	if c.MaxBodyMemory == 0 {
-		c.MaxBodyMemory = max(DefaultMaxBodyMemory, l.MaxBodyBytes)
+		c.MaxBodyMemory = max(DefaultMaxBodyMemory, c.Limits.MaxBodyBytes)
+	}
+	if c.WebhookTimeout == 0 {
+		c.WebhookTimeout = DefaultWebhookTimeout
 	}
 	if c.Clock == nil {
 		c.Clock = engine.RealClock
@@ -200,76 +186,112 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// validate checks a config filled by withDefaults; errors name the field.
-func (c Config) validate() error {
+// ConfigError is a setting of Config that cannot be used. Field names it
+// as in Go ("Defaults.MaxDepth"), so that a program (the spool command)
+// can say which of its own settings is at fault.
+type ConfigError struct {
+	Field string
+	// Problem says what is wrong, to follow the field's name: "must be
+	// between 1 and 1000, got 0".
+	Problem string
+}
+
+func (e *ConfigError) Error() string { return "server: Config." + e.Field + " " + e.Problem }
+
+// ConfigErrors lists every *ConfigError in err (Validate joins them).
+func ConfigErrors(err error) []*ConfigError {
+	var out []*ConfigError
+	var walk func(error)
+	walk = func(err error) {
+		switch e := err.(type) {
+		case nil:
+		case *ConfigError:
+			out = append(out, e)
+		case interface{ Unwrap() []error }:
+			for _, x := range e.Unwrap() {
+				walk(x)
+			}
+		case interface{ Unwrap() error }:
+			walk(e.Unwrap())
+		}
+	}
+	walk(err)
+	return out
+}
+
+// Validate checks a config filled by WithDefaults. The error joins a
+// *ConfigError per setting at fault (see ConfigErrors).
+func (c Config) Validate() error {
 	var errs []error
-	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf("server: Config."+format, args...)) }
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, &ConfigError{Field: field, Problem: fmt.Sprintf(format, args...)})
+	}
 	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
-		bad("Addr %q is not host:port: %v", c.Addr, err)
+		bad("Addr", "%q is not host:port: %v", c.Addr, err)
 	}
 	if err := open.Check(c.Store); err != nil {
-		bad("Store: %v", err)
+		bad("Store", "%v", err)
 	}
 	l := c.Limits
 	if l.MaxPayloadBytes < 0 {
-		bad("Limits.MaxPayloadBytes must not be negative, got %d", l.MaxPayloadBytes)
+		bad("Limits.MaxPayloadBytes", "must not be negative, got %d", l.MaxPayloadBytes)
 	}
 	if l.MaxBodyBytes < 0 {
-		bad("Limits.MaxBodyBytes must not be negative, got %d", l.MaxBodyBytes)
+		bad("Limits.MaxBodyBytes", "must not be negative, got %d", l.MaxBodyBytes)
 	}
 	if l.MaxPayloadBytes > 0 && l.MaxBodyBytes > 0 && int64(l.MaxPayloadBytes) > l.MaxBodyBytes {
-		bad("Limits.MaxPayloadBytes (%d) exceeds Limits.MaxBodyBytes (%d): no request could carry such a payload", l.MaxPayloadBytes, l.MaxBodyBytes)
+		bad("Limits.MaxPayloadBytes", "(%d) exceeds Limits.MaxBodyBytes (%d): no request could carry such a payload", l.MaxPayloadBytes, l.MaxBodyBytes)
 	}
 	if l.MaxBatch < 0 {
-		bad("Limits.MaxBatch must not be negative, got %d", l.MaxBatch)
+		bad("Limits.MaxBatch", "must not be negative, got %d", l.MaxBatch)
 	}
 	if l.MaxLease < 0 {
-		bad("Limits.MaxLease must not be negative, got %d", l.MaxLease)
+		bad("Limits.MaxLease", "must not be negative, got %d", l.MaxLease)
 	}
 	d := c.Defaults
 	if d.MaxDepth < 0 || d.MaxDepth > spool.MaxQueueDepthCeil {
-		bad("Defaults.MaxDepth must be between 1 and %d, got %d", spool.MaxQueueDepthCeil, d.MaxDepth)
+		bad("Defaults.MaxDepth", "must be between 1 and %d, got %d", spool.MaxQueueDepthCeil, d.MaxDepth)
 	}
 	if d.Retention < time.Second || d.Retention > spool.MaxRetention {
-		bad("Defaults.Retention must be between 1s and %s, got %s", spool.MaxRetention, d.Retention)
+		bad("Defaults.Retention", "must be between 1s and %s, got %s", spool.MaxRetention, d.Retention)
 	}
 	if d.MaxAttempts < 0 || d.MaxAttempts > spool.MaxMaxAttempts {
-		bad("Defaults.MaxAttempts must be between 1 and %d, got %d", spool.MaxMaxAttempts, d.MaxAttempts)
+		bad("Defaults.MaxAttempts", "must be between 1 and %d, got %d", spool.MaxMaxAttempts, d.MaxAttempts)
 	}
 	if d.BackoffBase < 0 || d.BackoffBase > spool.MaxBackoffDelay {
-		bad("Defaults.BackoffBase must be between 0 and %s, got %s", spool.MaxBackoffDelay, d.BackoffBase)
+		bad("Defaults.BackoffBase", "must be between 0 and %s, got %s", spool.MaxBackoffDelay, d.BackoffBase)
 	}
 	if d.BackoffMax < 0 || d.BackoffMax > spool.MaxBackoffDelay {
-		bad("Defaults.BackoffMax must be between 0 and %s, got %s", spool.MaxBackoffDelay, d.BackoffMax)
+		bad("Defaults.BackoffMax", "must be between 0 and %s, got %s", spool.MaxBackoffDelay, d.BackoffMax)
 	}
 	if d.BackoffBase > d.BackoffMax {
-		bad("Defaults.BackoffBase (%s) exceeds Defaults.BackoffMax (%s)", d.BackoffBase, d.BackoffMax)
+		bad("Defaults.BackoffBase", "(%s) exceeds Defaults.BackoffMax (%s)", d.BackoffBase, d.BackoffMax)
 	}
 	if d.Lease < spool.MinLeaseDuration || d.Lease > spool.MaxLeaseDuration {
-		bad("Defaults.Lease must be between %s and %s, got %s", spool.MinLeaseDuration, spool.MaxLeaseDuration, d.Lease)
+		bad("Defaults.Lease", "must be between %s and %s, got %s", spool.MinLeaseDuration, spool.MaxLeaseDuration, d.Lease)
 	}
 	if c.ShutdownTimeout < 0 {
-		bad("ShutdownTimeout must not be negative, got %s", c.ShutdownTimeout)
+		bad("ShutdownTimeout", "must not be negative, got %s", c.ShutdownTimeout)
 	}
 	if c.RequestTimeout < 0 {
-		bad("RequestTimeout must not be negative, got %s", c.RequestTimeout)
+		bad("RequestTimeout", "must not be negative, got %s", c.RequestTimeout)
 	}
 	if c.BodyReadTimeout < 0 {
-		bad("BodyReadTimeout must not be negative, got %s", c.BodyReadTimeout)
+		bad("BodyReadTimeout", "must not be negative, got %s", c.BodyReadTimeout)
 	}
 	if c.MaxBodyMemory < 0 {
-		bad("MaxBodyMemory must not be negative, got %d", c.MaxBodyMemory)
+		bad("MaxBodyMemory", "must not be negative, got %d", c.MaxBodyMemory)
 	} else if l.MaxBodyBytes > 0 && c.MaxBodyMemory < l.MaxBodyBytes {
-		bad("MaxBodyMemory (%d) is below Limits.MaxBodyBytes (%d): no request could carry a body of the limit", c.MaxBodyMemory, l.MaxBodyBytes)
+		bad("MaxBodyMemory", "(%d) is below Limits.MaxBodyBytes (%d): no request could carry a body of the limit", c.MaxBodyMemory, l.MaxBodyBytes)
 	}
 	if _, err := webhook.ParseAllowlist(c.WebhookAllow); err != nil {
-		bad("WebhookAllow: %v", err)
+		bad("WebhookAllow", "%v", err)
 	}
 	if len(c.WebhookAllow) > 0 && c.WebhookSecret == "" {
-		bad("WebhookAllow is set but WebhookSecret is empty: webhooks are off without a secret")
+		bad("WebhookAllow", "is set but WebhookSecret is empty: webhooks are off without a secret")
 	}
 	if c.WebhookTimeout < 0 {
-		bad("WebhookTimeout must not be negative, got %s", c.WebhookTimeout)
+		bad("WebhookTimeout", "must not be negative, got %s", c.WebhookTimeout)
 	}
 	return errors.Join(errs...)
 }
@@ -302,8 +324,8 @@ type Server struct {
 // store (at most a minute when it has no deadline), not the server's life:
 // Close it to release the store.
 func New(ctx context.Context, cfg Config) (*Server, error) {
-	cfg = cfg.withDefaults()
-	if err := cfg.validate(); err != nil {
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	if _, ok := ctx.Deadline(); !ok {

@@ -249,8 +249,13 @@ func startBenchServer(ctx context.Context, storeURL string) (*benchServer, error
 	s := &benchServer{dir: dir, url: "http://" + addr, logs: &tailBuffer{max: 64 << 10}, done: make(chan struct{})}
 	s.cmd = exec.Command(exe, args...)
 	s.cmd.Stdout, s.cmd.Stderr = s.logs, s.logs
-	// The flags say where the store is; the environment must not.
-	s.cmd.Env = withoutEnv(os.Environ(), EnvStore, EnvData, EnvAddr)
+	// The flags say where the store is, the rest takes its defaults: no
+	// setting of serve comes from the environment.
+	var names []string
+	for _, st := range serveSettings {
+		names = append(names, envOf(st.flag))
+	}
+	s.cmd.Env = withoutEnv(os.Environ(), names...)
 	if err := s.cmd.Start(); err != nil {
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("starting %s serve: %w", exe, err)

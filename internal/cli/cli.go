@@ -19,13 +19,14 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/spoolq/spool/client"
+	"github.com/spoolq/spool/server"
 )
 
 // Defaults of the settings that flags and the environment can change.
 const (
 	DefaultServer  = "http://127.0.0.1:7077"
-	DefaultAddr    = "127.0.0.1:7077"
-	DefaultDataDir = "./spool-data"
+	DefaultAddr    = server.DefaultAddr
+	DefaultDataDir = server.DefaultDataDir
 )
 
 // Environment variables read when the matching flag is not given.

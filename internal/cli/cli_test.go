@@ -341,7 +341,9 @@ func TestServe(t *testing.T) {
 			stdout: &bytes.Buffer{},
 			stderr: &stderr,
 			// The environment names the data directory; no flag does.
-			getenv: func(k string) string { return map[string]string{EnvData: data, EnvAddr: "127.0.0.1:1"}[k] },
+			getenv: func(k string) string {
+				return map[string]string{EnvData: data, EnvAddr: "127.0.0.1:1", "SPOOL_MAX_ATTEMPTS": "7"}[k]
+			},
 		})
 	}()
 
@@ -360,9 +362,12 @@ func TestServe(t *testing.T) {
 	}, 20*time.Second, 10*time.Millisecond, "no listening line in:\n%s", stderr.String())
 	require.NotEqual(t, "127.0.0.1:0", addr, "the log names the real port")
 
-	r := runCLI(t, "http://"+addr, "", "push", "q", "t", "{}")
+	r := runCLI(t, "http://"+addr, "", "push", "q", "t", "{}", "--json")
 	require.NoError(t, r.err, r.stderr)
 	require.DirExists(t, data, "SPOOL_DATA names the data directory")
+	var job spool.Job
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &job))
+	require.Equal(t, 7, job.MaxAttempts, "SPOOL_MAX_ATTEMPTS sets the queues' default")
 
 	cancel()
 	select {
@@ -385,14 +390,25 @@ func TestServeBadSettings(t *testing.T) {
 		{[]string{"serve", "--log-format", "xml"}, nil, "--log-format"},
 		{[]string{"serve"}, map[string]string{EnvLogFormat: "yaml"}, "--log-format"},
 		{[]string{"serve", "extra"}, nil, "no arguments"},
-		{[]string{"serve", "--webhook-allow", "127.0.0.1"}, nil, "--webhook-allow needs --webhook-secret"},
+		{[]string{"serve", "--webhook-allow", "127.0.0.1"}, nil, "--webhook-allow (SPOOL_WEBHOOK_ALLOW) is set but WebhookSecret is empty"},
 		{[]string{"serve", "--webhook-allow", "10.0.0.0/99"}, map[string]string{EnvWebhookSecret: "s"}, "--webhook-allow"},
+		{[]string{"serve", "--max-depth", "-1"}, nil, "--max-depth (SPOOL_MAX_DEPTH) must be between 1 and"},
+		{[]string{"serve"}, map[string]string{"SPOOL_RETENTION": "500ms"}, "--retention (SPOOL_RETENTION) must be between 1s and"},
+		{[]string{"serve"}, map[string]string{"SPOOL_MAX_ATTEMPTS": "many"}, `SPOOL_MAX_ATTEMPTS="many"`},
+		{[]string{"serve", "--backoff-base", "2h", "--backoff-max", "1h"}, nil, "--backoff-base"},
+		{[]string{"serve", "--lease", "1ms"}, nil, "--lease (SPOOL_LEASE) must be between"},
+		{[]string{"serve", "--max-payload-bytes", "2000000", "--max-body-bytes", "1000000"}, nil, "--max-payload-bytes"},
+		{[]string{"serve", "--request-timeout", "-1s"}, nil, "--request-timeout"},
+		{[]string{"serve", "--max-body-memory", "10"}, nil, "--max-body-memory"},
+		{[]string{"serve", "--store", "mysql://u:hunter2@h/db"}, nil, "--store"},
+		{[]string{"serve"}, map[string]string{"SPOOL_STORE": "mysql://u:hunter2@h/db"}, "--store (SPOOL_STORE)"},
 	}
 	for _, tt := range tests {
 		r := runEnv(t, tt.vars, "", tt.args...)
-		require.Error(t, r.err)
+		require.Error(t, r.err, "%v %v", tt.args, tt.vars)
 		require.Contains(t, r.err.Error(), tt.want)
-		require.Equal(t, 2, exitCode(r.err))
+		require.NotContains(t, r.err.Error(), "hunter2", "a password never shows")
+		require.Equal(t, 2, exitCode(r.err), "%v %v: %v", tt.args, tt.vars, r.err)
 	}
 
 	// A port in use is a failure to serve, not a usage error.

@@ -13,11 +13,10 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
-	"github.com/spoolq/spool"
 	"github.com/spoolq/spool/internal/gctune"
 	"github.com/spoolq/spool/internal/store/open"
-	"github.com/spoolq/spool/internal/webhook"
 	"github.com/spoolq/spool/server"
 )
 
@@ -28,26 +27,143 @@ const EnvStore = "SPOOL_STORE"
 // not given (the environment keeps it out of process listings).
 const EnvWebhookSecret = "SPOOL_WEBHOOK_SECRET"
 
+// serveSetting is one setting of spool serve: a flag, the environment
+// variable that sets it when the flag is not given (SPOOL_ and the flag's
+// name in upper case, dashes as underscores), and the field of
+// server.Config it fills ("" for the log settings, which are not in it).
+// The table below is the whole list: flags = environment = config.
+type serveSetting struct {
+	flag, field, usage string
+	bind               func(f *pflag.FlagSet, v *serveValues, def *server.Config, name, usage string)
+	// secret settings never show their value in a message.
+	secret bool
+}
+
+// serveValues are what the settings fill.
+type serveValues struct {
+	cfg                 server.Config
+	logLevel, logFormat string
+}
+
+func envOf(flag string) string {
+	return "SPOOL_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
+}
+
+// Binders of the setting kinds: each binds a flag to a field, with the
+// field's default as the flag's default.
+func strSetting(get func(*server.Config) *string) func(*pflag.FlagSet, *serveValues, *server.Config, string, string) {
+	return func(f *pflag.FlagSet, v *serveValues, def *server.Config, name, usage string) {
+		f.StringVar(get(&v.cfg), name, *get(def), usage)
+	}
+}
+
+func durSetting(get func(*server.Config) *time.Duration) func(*pflag.FlagSet, *serveValues, *server.Config, string, string) {
+	return func(f *pflag.FlagSet, v *serveValues, def *server.Config, name, usage string) {
+		f.DurationVar(get(&v.cfg), name, *get(def), usage)
+	}
+}
+
+func intSetting(get func(*server.Config) *int) func(*pflag.FlagSet, *serveValues, *server.Config, string, string) {
+	return func(f *pflag.FlagSet, v *serveValues, def *server.Config, name, usage string) {
+		f.IntVar(get(&v.cfg), name, *get(def), usage)
+	}
+}
+
+func int64Setting(get func(*server.Config) *int64) func(*pflag.FlagSet, *serveValues, *server.Config, string, string) {
+	return func(f *pflag.FlagSet, v *serveValues, def *server.Config, name, usage string) {
+		f.Int64Var(get(&v.cfg), name, *get(def), usage)
+	}
+}
+
+func boolSetting(get func(*server.Config) *bool) func(*pflag.FlagSet, *serveValues, *server.Config, string, string) {
+	return func(f *pflag.FlagSet, v *serveValues, def *server.Config, name, usage string) {
+		f.BoolVar(get(&v.cfg), name, *get(def), usage)
+	}
+}
+
+var serveSettings = []serveSetting{
+	{flag: "addr", field: "Addr", usage: "listen address HOST:PORT (port 0 picks a free port)",
+		bind: strSetting(func(c *server.Config) *string { return &c.Addr })},
+	{flag: "data", field: "DataDir", usage: "data directory of the embedded store",
+		bind: strSetting(func(c *server.Config) *string { return &c.DataDir })},
+	{flag: "store", field: "Store", usage: "PostgreSQL URL of a store shared by several nodes (default: the embedded store in --data)",
+		bind: strSetting(func(c *server.Config) *string { return &c.Store }), secret: true},
+	{flag: "log-level", usage: "log level: debug, info, warn or error",
+		bind: func(f *pflag.FlagSet, v *serveValues, _ *server.Config, name, usage string) {
+			f.StringVar(&v.logLevel, name, "info", usage)
+		}},
+	{flag: "log-format", usage: "log format: text or json",
+		bind: func(f *pflag.FlagSet, v *serveValues, _ *server.Config, name, usage string) {
+			f.StringVar(&v.logFormat, name, "text", usage)
+		}},
+	// Queue defaults: where a queue's own settings are silent.
+	{flag: "max-depth", field: "Defaults.MaxDepth", usage: "default most jobs not yet finished per queue; more are refused with queue_full",
+		bind: int64Setting(func(c *server.Config) *int64 { return &c.Defaults.MaxDepth })},
+	{flag: "retention", field: "Defaults.Retention", usage: "default time finished jobs are kept",
+		bind: durSetting(func(c *server.Config) *time.Duration { return &c.Defaults.Retention })},
+	{flag: "max-attempts", field: "Defaults.MaxAttempts", usage: "default attempts before a job is dead",
+		bind: intSetting(func(c *server.Config) *int { return &c.Defaults.MaxAttempts })},
+	{flag: "backoff-base", field: "Defaults.BackoffBase", usage: "default delay before the first retry (doubling after each failure)",
+		bind: durSetting(func(c *server.Config) *time.Duration { return &c.Defaults.BackoffBase })},
+	{flag: "backoff-max", field: "Defaults.BackoffMax", usage: "default longest delay before a retry",
+		bind: durSetting(func(c *server.Config) *time.Duration { return &c.Defaults.BackoffMax })},
+	{flag: "lease", field: "Defaults.Lease", usage: "lease duration when a lease request or heartbeat names none",
+		bind: durSetting(func(c *server.Config) *time.Duration { return &c.Defaults.Lease })},
+	{flag: "drop-unrouted", field: "Defaults.DropUnrouted", usage: "accept a publish that no subscription takes as a no-op (default: 404 no_subscribers)",
+		bind: boolSetting(func(c *server.Config) *bool { return &c.Defaults.DropUnrouted })},
+	// Limits.
+	{flag: "max-payload-bytes", field: "Limits.MaxPayloadBytes", usage: "largest job payload or result, in bytes (413 beyond)",
+		bind: intSetting(func(c *server.Config) *int { return &c.Limits.MaxPayloadBytes })},
+	{flag: "max-body-bytes", field: "Limits.MaxBodyBytes", usage: "largest request body, in bytes (413 beyond)",
+		bind: int64Setting(func(c *server.Config) *int64 { return &c.Limits.MaxBodyBytes })},
+	{flag: "max-batch", field: "Limits.MaxBatch", usage: "most jobs in one batch request",
+		bind: intSetting(func(c *server.Config) *int { return &c.Limits.MaxBatch })},
+	{flag: "max-lease", field: "Limits.MaxLease", usage: "most jobs one lease request may take",
+		bind: intSetting(func(c *server.Config) *int { return &c.Limits.MaxLease })},
+	{flag: "max-body-memory", field: "MaxBodyMemory", usage: "bytes of buffer all request bodies being read may hold together (503 server_busy beyond)",
+		bind: int64Setting(func(c *server.Config) *int64 { return &c.MaxBodyMemory })},
+	// Timeouts.
+	{flag: "request-timeout", field: "RequestTimeout", usage: "how long one request may work (long-poll waits come on top)",
+		bind: durSetting(func(c *server.Config) *time.Duration { return &c.RequestTimeout })},
+	{flag: "body-read-timeout", field: "BodyReadTimeout", usage: "how long a request body may take to arrive (408 after)",
+		bind: durSetting(func(c *server.Config) *time.Duration { return &c.BodyReadTimeout })},
+	{flag: "shutdown-timeout", field: "ShutdownTimeout", usage: "how long a graceful shutdown may take",
+		bind: durSetting(func(c *server.Config) *time.Duration { return &c.ShutdownTimeout })},
+	// Webhooks.
+	{flag: "webhook-secret", field: "WebhookSecret", usage: "secret that signs webhook deliveries; enables callback_url (prefer " + EnvWebhookSecret + ")",
+		bind: strSetting(func(c *server.Config) *string { return &c.WebhookSecret }), secret: true},
+	{flag: "webhook-allow", field: "WebhookAllow", usage: "private/loopback target webhooks may reach: CIDR, address or host name (repeatable; comma-separated in the environment)",
+		bind: func(f *pflag.FlagSet, v *serveValues, _ *server.Config, name, usage string) {
+			f.StringArrayVar(&v.cfg.WebhookAllow, name, nil, usage)
+		}},
+	{flag: "webhook-timeout", field: "WebhookTimeout", usage: "how long one webhook delivery may take",
+		bind: durSetting(func(c *server.Config) *time.Duration { return &c.WebhookTimeout })},
+}
+
 func newServeCmd(e env) *cobra.Command {
+	vals := &serveValues{}
+	var envList strings.Builder
+	for _, st := range serveSettings {
+		fmt.Fprintf(&envList, "  --%-20s %s\n", st.flag, envOf(st.flag))
+	}
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the Spool server",
 		Long: `Run the Spool server: the HTTP API on --addr, jobs stored in --data, or in
 the PostgreSQL database --store names.
 
-Settings come from the flag, else the environment variable, else the default:
-  --addr        ` + EnvAddr + `        (default ` + DefaultAddr + `; port 0 picks a free port)
-  --data        ` + EnvData + `        (default ` + DefaultDataDir + `)
-  --store       ` + EnvStore + `       (default: the embedded store in --data)
-  --log-level   ` + EnvLogLevel + `   (debug, info, warn, error; default info)
-  --log-format  ` + EnvLogFormat + `  (text or json; default text)
-  --webhook-secret  ` + EnvWebhookSecret + `  (default: none, webhooks off)
-
+Every setting comes from its flag, else its environment variable, else its
+default (see the flags below); 0 or empty means the default:
+` + envList.String() + `
 --store postgres://user:password@host:5432/database?search_path=spool makes
 this node one of any number of nodes sharing that database (schema
 search_path, default public; pool_max_conns=N sizes the connection pool,
 default 16). Pending schema migrations are applied at start; 'spool migrate'
 applies them beforehand.
+
+--max-depth, --retention, --max-attempts, --backoff-base and --backoff-max
+are the defaults of queues whose own settings ('spool queue set') are
+silent.
 
 --webhook-secret enables webhooks: jobs enqueued with a callback_url are
 POSTed there, signed with this secret (header X-Spool-Signature), when they
@@ -65,75 +181,84 @@ Logs go to stderr. SIGINT or SIGTERM stops the server gracefully: it stops
 accepting, ends long-polls and finishes in-flight requests.`,
 		Args: argsBetween(0, 0, "no arguments"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return serve(cmd, e)
+			return serve(cmd, e, vals)
 		},
 	}
-	f := cmd.Flags()
-	f.String("addr", "", "listen address HOST:PORT")
-	f.String("data", "", "data directory")
-	f.String("store", "", "PostgreSQL URL of a store shared by several nodes (default: the embedded store in --data)")
-	f.String("log-level", "", "log level: debug, info, warn or error")
-	f.String("log-format", "", "log format: text or json")
-	f.Duration("shutdown-timeout", 30*time.Second, "how long a graceful shutdown may take")
-	f.Duration("body-read-timeout", server.DefaultBodyReadTimeout, "how long a request body may take to arrive (408 after)")
-	f.Int64("max-body-memory", server.DefaultMaxBodyMemory, "bytes of buffer all request bodies being read may hold together (503 server_busy beyond)")
-	f.String("webhook-secret", "", "secret that signs webhook deliveries; enables callback_url (prefer "+EnvWebhookSecret+")")
-	f.StringArray("webhook-allow", nil, "private/loopback target webhooks may reach: CIDR, address or host name (repeatable)")
+	def := server.Config{}.WithDefaults()
+	for _, st := range serveSettings {
+		st.bind(cmd.Flags(), vals, &def, st.flag, st.usage)
+	}
 	return cmd
 }
 
-func serve(cmd *cobra.Command, e env) error {
-	addr := setting(cmd, e, "addr", EnvAddr, DefaultAddr)
-	dataDir := setting(cmd, e, "data", EnvData, DefaultDataDir)
-	storeURL := setting(cmd, e, "store", EnvStore, "")
-	if err := open.Check(storeURL); err != nil {
-		return usagef("--store: %v", err)
+// applyEnv sets each setting whose flag is not given from its environment
+// variable, parsed as the flag would be.
+func applyEnv(cmd *cobra.Command, e env) error {
+	f := cmd.Flags()
+	for _, st := range serveSettings {
+		v := strings.TrimSpace(e.getenv(envOf(st.flag)))
+		if v == "" || f.Changed(st.flag) {
+			continue
+		}
+		vals := []string{v}
+		if st.flag == "webhook-allow" {
+			vals = strings.Split(v, ",")
+		}
+		for _, x := range vals {
+			if err := f.Set(st.flag, strings.TrimSpace(x)); err != nil {
+				if st.secret {
+					return usagef("%s: cannot be used", envOf(st.flag))
+				}
+				return usagef("%s=%q: %v", envOf(st.flag), v, err)
+			}
+		}
 	}
-	where := "data directory " + strconv.Quote(dataDir)
-	if storeURL != "" {
-		where = "store " + open.Redact(storeURL)
+	return nil
+}
+
+// configUsage turns the config errors of server.Config.Validate into a
+// usage error naming the flags (and environment variables) at fault.
+func configUsage(err error) error {
+	ces := server.ConfigErrors(err)
+	if len(ces) == 0 {
+		return err
 	}
-	log, err := newLogger(e.stderr,
-		setting(cmd, e, "log-level", EnvLogLevel, "info"),
-		setting(cmd, e, "log-format", EnvLogFormat, "text"))
+	var msgs []string
+	for _, ce := range ces {
+		name := "Config." + ce.Field
+		for _, st := range serveSettings {
+			if st.field == ce.Field {
+				name = "--" + st.flag + " (" + envOf(st.flag) + ")"
+				break
+			}
+		}
+		msgs = append(msgs, name+" "+ce.Problem)
+	}
+	return usagef("%s", strings.Join(msgs, "; "))
+}
+
+func serve(cmd *cobra.Command, e env, vals *serveValues) error {
+	if err := applyEnv(cmd, e); err != nil {
+		return err
+	}
+	cfg := vals.cfg
+	if err := cfg.WithDefaults().Validate(); err != nil {
+		return configUsage(err)
+	}
+	where := "data directory " + strconv.Quote(cfg.WithDefaults().DataDir)
+	if cfg.Store != "" {
+		where = "store " + open.Redact(cfg.Store)
+	}
+	log, err := newLogger(e.stderr, vals.logLevel, vals.logFormat)
 	if err != nil {
 		return err
 	}
+	cfg.Logger = log
 	gc := gctune.Apply(e.getenv, gctune.Memory)
 	log.Info("garbage collector", "settings", gc.String())
-	shutdown, _ := cmd.Flags().GetDuration("shutdown-timeout")
-	if shutdown <= 0 {
-		return usagef("--shutdown-timeout must be positive")
-	}
-	bodyTimeout, _ := cmd.Flags().GetDuration("body-read-timeout")
-	if bodyTimeout <= 0 {
-		return usagef("--body-read-timeout must be positive")
-	}
-	bodyMemory, _ := cmd.Flags().GetInt64("max-body-memory")
-	if bodyMemory < spool.DefaultLimits.MaxBodyBytes {
-		return usagef("--max-body-memory must be at least the request body limit, %d bytes", spool.DefaultLimits.MaxBodyBytes)
-	}
-	secret := setting(cmd, e, "webhook-secret", EnvWebhookSecret, "")
-	allow, _ := cmd.Flags().GetStringArray("webhook-allow")
-	if len(allow) > 0 && secret == "" {
-		return usagef("--webhook-allow needs --webhook-secret (or %s): webhooks are off without a secret", EnvWebhookSecret)
-	}
-	if _, err := webhook.ParseAllowlist(allow); err != nil {
-		return usagef("--webhook-allow: %v", err)
-	}
 	ctx := cmd.Context()
 
-	srv, err := server.New(ctx, server.Config{
-		Addr:            addr,
-		DataDir:         dataDir,
-		Store:           storeURL,
-		Logger:          log,
-		ShutdownTimeout: shutdown,
-		BodyReadTimeout: bodyTimeout,
-		MaxBodyMemory:   bodyMemory,
-		WebhookSecret:   secret,
-		WebhookAllow:    allow,
-	})
+	srv, err := server.New(ctx, cfg)
 	if err != nil {
 		return fmt.Errorf("starting the server with %s: %w", where, err)
 	}
@@ -142,14 +267,15 @@ func serve(cmd *cobra.Command, e env) error {
 			log.Error("closing the store", "error", err)
 		}
 	}()
+	addr := cfg.WithDefaults().Addr
 	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", addr)
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", addr, err)
 	}
-	if storeURL != "" {
-		log.Info("listening", "addr", ln.Addr().String(), "store", open.Redact(storeURL))
+	if cfg.Store != "" {
+		log.Info("listening", "addr", ln.Addr().String(), "store", open.Redact(cfg.Store))
 	} else {
-		log.Info("listening", "addr", ln.Addr().String(), "data", dataDir)
+		log.Info("listening", "addr", ln.Addr().String(), "data", cfg.WithDefaults().DataDir)
 	}
 	err = srv.Serve(ctx, ln)
 	if err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, context.Canceled) {

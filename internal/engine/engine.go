@@ -48,6 +48,31 @@ var DefaultDefaults = Defaults{
 	Lease:       60 * time.Second,
 }
 
+// Filled returns d with every zero setting taken from DefaultDefaults: the
+// one place queue defaults are filled in.
+func (d Defaults) Filled() Defaults {
+	dd := DefaultDefaults
+	if d.MaxDepth == 0 {
+		d.MaxDepth = dd.MaxDepth
+	}
+	if d.Retention == 0 {
+		d.Retention = dd.Retention
+	}
+	if d.MaxAttempts == 0 {
+		d.MaxAttempts = dd.MaxAttempts
+	}
+	if d.BackoffBase == 0 {
+		d.BackoffBase = dd.BackoffBase
+	}
+	if d.BackoffMax == 0 {
+		d.BackoffMax = dd.BackoffMax
+	}
+	if d.Lease == 0 {
+		d.Lease = dd.Lease
+	}
+	return d
+}
+
 // Config configures an Engine. Zero fields take defaults.
 type Config struct {
 	Store    store.Store
@@ -91,25 +116,7 @@ func (c *Config) fill() error {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
-	d := &c.Defaults
-	if d.MaxDepth <= 0 {
-		d.MaxDepth = DefaultDefaults.MaxDepth
-	}
-	if d.Retention <= 0 {
-		d.Retention = DefaultDefaults.Retention
-	}
-	if d.MaxAttempts <= 0 {
-		d.MaxAttempts = DefaultDefaults.MaxAttempts
-	}
-	if d.BackoffBase <= 0 {
-		d.BackoffBase = DefaultDefaults.BackoffBase
-	}
-	if d.BackoffMax <= 0 {
-		d.BackoffMax = DefaultDefaults.BackoffMax
-	}
-	if d.Lease <= 0 {
-		d.Lease = DefaultDefaults.Lease
-	}
+	c.Defaults = c.Defaults.Filled()
 	if c.Rand == nil {
 		c.Rand = mrand.Float64
 	}
