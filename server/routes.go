@@ -42,11 +42,14 @@ type route struct {
 	// endpoints that write their own answer (metrics, the OpenAPI file).
 	serve func(c *call) (status int, body any, err error)
 	raw   http.Handler
+	// page marks a dashboard page (HTML for people, not part of the API
+	// document); pages check their own query strings.
+	page bool
 }
 
 // routeTable lists every endpoint of the server.
 func (s *Server) routeTable() []route {
-	return []route{
+	return append([]route{
 		// Producers.
 		{perm: auth.Enqueue, method: http.MethodPost, pattern: "/v1/queues/{queue}/jobs", serve: endpoint(s.enqueue)},
 		{perm: auth.Enqueue, method: http.MethodPost, pattern: "/v1/queues/{queue}/jobs:batch", serve: endpoint(s.enqueueBatch)},
@@ -93,7 +96,24 @@ func (s *Server) routeTable() []route {
 		{perm: auth.Public, method: http.MethodGet, pattern: "/readyz", serve: endpoint(s.readyz)},
 		{perm: auth.View, method: http.MethodGet, pattern: "/metrics", raw: s.metricsHandler()},
 		{perm: auth.Public, method: http.MethodGet, pattern: "/v1/openapi.json", raw: http.HandlerFunc(serveOpenAPI)},
+	}, s.pageRoutes()...)
+}
+
+// pageRoutes are the dashboard's pages (auth.View) and its embedded
+// assets (auth.Public: they hold no data).
+func (s *Server) pageRoutes() []route {
+	if s.dash == nil {
+		return nil
 	}
+	var out []route
+	for _, p := range s.dash.Pages() {
+		perm := auth.View
+		if p.Static {
+			perm = auth.Public
+		}
+		out = append(out, route{perm: perm, method: http.MethodGet, pattern: p.Pattern, raw: p.Handler, ownQuery: true, page: true})
+	}
+	return out
 }
 
 // call is one request in flight as an endpoint sees it: the writer (for

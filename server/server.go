@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/spoolq/spool"
+	"github.com/spoolq/spool/internal/dashboard"
 	"github.com/spoolq/spool/internal/engine"
 	"github.com/spoolq/spool/internal/servertest"
 	"github.com/spoolq/spool/internal/store"
@@ -305,6 +306,7 @@ type Server struct {
 	hooks   *webhook.Dispatcher // nil without a webhook secret
 	reg     *prometheus.Registry
 	routes  []route
+	dash    *dashboard.Dashboard
 	handler http.Handler
 	// bodies is the memory budget of request bodies being read.
 	bodies *bodyBudget
@@ -383,6 +385,10 @@ func build(cfg Config, st store.Store) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, store: st, engine: e, reg: reg, bodies: bodies,
 		longest: cfg.RequestTimeout + spool.MaxWait + deadlineMargin}
+	s.dash, err = dashboard.New(dashboard.Config{Engine: e, Logger: cfg.Logger.With("component", "dashboard"), Clock: e.Now})
+	if err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
 	s.routes = s.routeTable()
 	s.handler = s.newRoot(hm)
 	if cfg.WebhookSecret != "" {

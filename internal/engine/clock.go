@@ -47,3 +47,6 @@ func (c *ManualClock) Set(t time.Time) {
 	c.now = t.UTC()
 	c.mu.Unlock()
 }
+
+// Now is the time by the engine's clock.
+func (e *Engine) Now() time.Time { return e.clock.Now() }

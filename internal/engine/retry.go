@@ -73,3 +73,10 @@ func (e *Engine) policy(j *spool.Job, qc spool.QueueConfig) (base, max time.Dura
 	}
 	return base, max
 }
+
+// RetryAfter is the Retry-After, in seconds, of a refused enqueue of n jobs
+// to a queue at depth of maxDepth that finishes drainPerSec jobs a second:
+// what a 503 queue_full says (the dashboard shows it for full queues).
+func RetryAfter(depth, maxDepth int64, n int, drainPerSec float64) int {
+	return retryAfter(depth, maxDepth, n, drainPerSec, rateWindow)
+}
