@@ -33,6 +33,11 @@ var (
 	// takes it from (404, code no_subscribers); nothing was stored. It
 	// also matches ErrNotFound.
 	ErrNoSubscribers = errors.New("no subscribers")
+	// ErrDiskFull: the server's disk is below its free-space mark, or full;
+	// enqueues and publishes are refused until space is freed (503, code
+	// disk_full, with Retry-After), while reads, leases, acks, cancels and
+	// purges go on.
+	ErrDiskFull = errors.New("disk full")
 )
 
 // QueueFullError says which queue refused jobs and for how long the caller
@@ -50,6 +55,24 @@ func (e *QueueFullError) Error() string {
 
 // Unwrap makes errors.Is(err, ErrQueueFull) true.
 func (e *QueueFullError) Unwrap() error { return ErrQueueFull }
+
+// DiskFullError says the server refused new work because its disk is below
+// the free-space mark. It wraps ErrDiskFull.
+type DiskFullError struct {
+	Free       uint64 // bytes free on the data directory's volume
+	Mark       uint64 // the low-water mark, in bytes
+	RetryAfter int    // seconds
+}
+
+func (e *DiskFullError) Error() string {
+	return fmt.Sprintf("the server's disk is nearly full (%s free, below the mark of %s): enqueues and publishes are refused until space is freed; reads, leases and acks still work",
+		mib(e.Free), mib(e.Mark))
+}
+
+// Unwrap makes errors.Is(err, ErrDiskFull) true.
+func (e *DiskFullError) Unwrap() error { return ErrDiskFull }
+
+func mib(n uint64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
 
 // Invalidf returns an error wrapping ErrInvalid with a message a person can act on.
 func Invalidf(format string, args ...any) error {
@@ -104,6 +127,7 @@ const (
 	CodeConflict         = "conflict"
 	CodeTooLarge         = "too_large"
 	CodeUnavailable      = "unavailable"
+	CodeDiskFull         = "disk_full"
 	CodeUnauthorized     = "unauthorized"
 	CodeForbidden        = "forbidden"
 	CodeMethodNotAllowed = "method_not_allowed"
@@ -133,6 +157,8 @@ func Code(err error) string {
 		return CodeConflict
 	case errors.Is(err, ErrTooLarge):
 		return CodeTooLarge
+	case errors.Is(err, ErrDiskFull): // before ErrUnavailable: a full disk may wrap both
+		return CodeDiskFull
 	case errors.Is(err, ErrUnavailable):
 		return CodeUnavailable
 	case errors.Is(err, ErrUnauthorized):

@@ -57,6 +57,8 @@ func (e *Error) Unwrap() error {
 		return spool.ErrConflict
 	case spool.CodeTooLarge:
 		return spool.ErrTooLarge
+	case spool.CodeDiskFull:
+		return spool.ErrDiskFull
 	case spool.CodeUnavailable:
 		return spool.ErrUnavailable
 	case spool.CodeUnauthorized:

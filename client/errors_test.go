@@ -25,6 +25,8 @@ func TestDecodeError(t *testing.T) {
 	}{
 		{"queue full", 503, "3", `{"error":{"code":"queue_full","message":"queue \"x\" is full: 10 of 10 jobs not yet finished"}}`,
 			spool.ErrQueueFull, spool.CodeQueueFull, `queue "x" is full: 10 of 10 jobs not yet finished (retry after 3s)`, 3 * time.Second},
+		{"disk full", 503, "10", `{"error":{"code":"disk_full","message":"nearly full"}}`,
+			spool.ErrDiskFull, spool.CodeDiskFull, "nearly full (retry after 10s)", 10 * time.Second},
 		{"not found", 404, "", `{"error":{"code":"not_found","message":"no job with id \"x\""}}`,
 			spool.ErrNotFound, spool.CodeNotFound, `no job with id "x"`, 0},
 		{"lease lost", 409, "", `{"error":{"code":"lease_lost","message":"stale"}}`, spool.ErrLeaseLost, spool.CodeLeaseLost, "stale", 0},

@@ -21,6 +21,7 @@ var statusOf = map[string]int{
 	spool.CodeConflict:         http.StatusConflict,
 	spool.CodeTooLarge:         http.StatusRequestEntityTooLarge,
 	spool.CodeUnavailable:      http.StatusServiceUnavailable,
+	spool.CodeDiskFull:         http.StatusServiceUnavailable,
 	spool.CodeUnauthorized:     http.StatusUnauthorized,
 	spool.CodeForbidden:        http.StatusForbidden,
 	spool.CodeMethodNotAllowed: http.StatusMethodNotAllowed,
@@ -34,7 +35,27 @@ const (
 	msgInternal    = "internal error"
 	msgUnavailable = "the server cannot serve this request right now; retry later"
 	msgCancelled   = "the request was cancelled or ran out of time before it completed; retry it"
+	msgDiskFull    = "the server's disk is full and its store stopped writing; the server restarts to recover once space is freed; retry later"
 )
+
+// retryAfterDiskFull is the Retry-After of a store that failed on a full
+// disk (seconds).
+const retryAfterDiskFull = 10
+
+// retryAfter is the Retry-After of an error answer in seconds, 0 for none.
+func retryAfter(err error) int {
+	var qf *spool.QueueFullError
+	var df *spool.DiskFullError
+	switch {
+	case errors.As(err, &qf):
+		return max(qf.RetryAfter, 1)
+	case errors.As(err, &df):
+		return max(df.RetryAfter, 1)
+	case errors.Is(err, spool.ErrDiskFull):
+		return retryAfterDiskFull
+	}
+	return 0
+}
 
 // apiError is an error the HTTP layer itself answers (unknown path, wrong
 // method, not ready), with its status and code decided here.
@@ -64,10 +85,13 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	case code == spool.CodeUnavailable:
 		msg = msgUnavailable
 		s.log.Warn("request refused: unavailable", "method", r.Method, "path", r.URL.Path, "error", err)
+	case code == spool.CodeDiskFull && !errors.As(err, new(*spool.DiskFullError)):
+		// The store itself failed on a full disk; the cause stays in the
+		// log (once, from the store).
+		msg = msgDiskFull
 	}
-	var qf *spool.QueueFullError
-	if errors.As(err, &qf) {
-		w.Header().Set("Retry-After", strconv.Itoa(max(qf.RetryAfter, 1)))
+	if secs := retryAfter(err); secs > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
 	}
 	if code == spool.CodeServerBusy {
 		w.Header().Set("Retry-After", strconv.Itoa(busyRetryAfter))

@@ -20,6 +20,7 @@ import (
 
 	"github.com/spoolq/spool"
 	"github.com/spoolq/spool/internal/dashboard"
+	"github.com/spoolq/spool/internal/diskspace"
 	"github.com/spoolq/spool/internal/engine"
 	"github.com/spoolq/spool/internal/servertest"
 	"github.com/spoolq/spool/internal/store"
@@ -109,6 +110,16 @@ type Config struct {
 	WebhookAllow []string
 	// WebhookTimeout bounds one delivery (default 10s).
 	WebhookTimeout time.Duration
+	// MinFreeSpace is the free-space low-water mark of the embedded
+	// store's volume: below it enqueues and publishes are refused (503,
+	// code disk_full) until space is freed; reads, leases, acks, cancels
+	// and purges go on. A size ("512MiB", "2GB", bytes), a percentage of
+	// the volume ("5%"), "0" for no mark, or "" for the default: the
+	// smaller of 1 GiB and 5% of the volume. Unused with PostgreSQL.
+	MinFreeSpace string
+	// DiskStat reads the free space of the data directory's volume
+	// (default: statfs; tests).
+	DiskStat diskspace.StatFunc
 }
 
 // Defaults of Config.
@@ -294,6 +305,9 @@ func (c Config) Validate() error {
 	if c.WebhookTimeout < 0 {
 		bad("WebhookTimeout", "must not be negative, got %s", c.WebhookTimeout)
 	}
+	if _, err := diskspace.ParseMark(c.MinFreeSpace); err != nil {
+		bad("MinFreeSpace", "%v", err)
+	}
 	return errors.Join(errs...)
 }
 
@@ -368,12 +382,22 @@ func build(cfg Config, st store.Store) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("server: registering engine metrics: %w", err)
 	}
+	space, err := diskGuard(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if space != nil {
+		if err := reg.Register(newDiskCollector(space)); err != nil {
+			return nil, fmt.Errorf("server: registering disk metrics: %w", err)
+		}
+	}
 	e, err := engine.New(engine.Config{
-		Store:    st,
-		Clock:    cfg.Clock,
-		Logger:   cfg.Logger.With("component", "engine"),
-		Defaults: engine.Defaults(cfg.Defaults),
-		Metrics:  m,
+		Store:     st,
+		Clock:     cfg.Clock,
+		Logger:    cfg.Logger.With("component", "engine"),
+		Defaults:  engine.Defaults(cfg.Defaults),
+		Metrics:   m,
+		DiskSpace: space,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("server: creating the engine: %w", err)
@@ -416,6 +440,28 @@ func build(cfg Config, st store.Store) (*Server, error) {
 		}
 	}
 	return s, nil
+}
+
+// diskGuard returns the free-space guard of the embedded store's volume,
+// nil with PostgreSQL or with the mark turned off.
+func diskGuard(cfg Config) (*diskspace.Guard, error) {
+	mark, err := diskspace.ParseMark(cfg.MinFreeSpace)
+	if err != nil || cfg.Store != "" || mark.Off() {
+		return nil, err
+	}
+	g, err := diskspace.New(diskspace.Config{
+		Dir:    cfg.DataDir,
+		Mark:   mark,
+		Stat:   cfg.DiskStat,
+		Logger: cfg.Logger.With("component", "disk"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	u, bytes, _ := g.Usage()
+	cfg.Logger.Info("free disk space guard", "dir", cfg.DataDir, "mark", mark.String(), "mark_bytes", diskspace.FormatBytes(bytes),
+		"free", diskspace.FormatBytes(u.Free), "total", diskspace.FormatBytes(u.Total))
+	return g, nil
 }
 
 func registerAll(reg *prometheus.Registry, cs ...prometheus.Collector) error {
@@ -466,11 +512,22 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	go func() { errc <- srv.Serve(refusalListener{ln}) }()
 	s.log.Info("spool server started", "addr", ln.Addr().String(), "store", open.Describe(s.cfg.storeOptions()))
 
+	var storeFailed <-chan struct{} // nil: never
+	if f, ok := s.store.(store.Failer); ok {
+		storeFailed = f.Failed()
+	}
+	var failure error
 	select {
 	case err := <-errc:
 		s.log.Error("spool server failed", "addr", ln.Addr().String(), "error", err)
 		return fmt.Errorf("server: serving on %s: %w", ln.Addr(), err)
 	case <-ctx.Done():
+	case <-storeFailed:
+		// The store cannot recover in place: stop, so that a supervisor
+		// restarts the process, which recovers from what is on disk.
+		failure = fmt.Errorf("server: the store stopped serving: %w", s.storeErr())
+		s.log.Error("the store stopped serving; stopping the server so that a restart recovers it (nothing acknowledged is lost)",
+			"error", s.storeErr(), "disk_full", errors.Is(failure, spool.ErrDiskFull))
 	}
 
 	s.log.Info("spool server stopping", "addr", ln.Addr().String(), "shutdown_timeout", s.cfg.ShutdownTimeout)
@@ -486,6 +543,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	<-errc // http.ErrServerClosed
 	s.log.Info("spool server stopped", "addr", ln.Addr().String(), "duration", time.Since(start), "error", err)
+	if failure != nil {
+		return errors.Join(failure, err)
+	}
 	return err
 }
 

@@ -138,6 +138,9 @@ var serveSettings = []serveSetting{
 		}},
 	{flag: "webhook-timeout", field: "WebhookTimeout", usage: "how long one webhook delivery may take",
 		bind: durSetting(func(c *server.Config) *time.Duration { return &c.WebhookTimeout })},
+	// Resources.
+	{flag: "min-free-space", field: "MinFreeSpace", usage: "free-space low-water mark of the data volume, below which enqueues and publishes get 503 disk_full: a size (512MiB), a percentage (5%) or off (default: the smaller of 1GiB and 5% of the volume)",
+		bind: strSetting(func(c *server.Config) *string { return &c.MinFreeSpace })},
 }
 
 func newServeCmd(e env) *cobra.Command {
@@ -171,9 +174,19 @@ finish. Loopback, link-local and private targets are refused unless
 --webhook-allow names them (a CIDR prefix, an address or a host name;
 repeatable). Without a secret, enqueues with a callback_url are refused.
 
+--min-free-space is the free-space low-water mark of the volume that holds
+--data: below it, enqueues and publishes are refused (503, code disk_full,
+with Retry-After) while reads, leases, acks, cancels and purges go on, and
+they are admitted again as soon as space is back above it. A size (512MiB,
+2GB, bytes), a percentage of the volume (5%), or off. If the disk fills
+anyway and the store cannot write, /healthz answers 503 and the server
+stops with a non-zero exit status, so that a supervisor restarts it; a
+start on a disk too full to open the store fails at once.
+
 The Go garbage collector lets the heap grow by max(256 MiB, its live size),
 at most 4x its live size, between collections (GOGC set after each one),
-under a soft memory limit of half the machine's (or the cgroup's) memory.
+under a soft memory limit of half the machine's (or the cgroup's, v2 or
+v1) memory.
 GOGC and GOMEMLIMIT in the environment override both (GOGC=100 for Go's
 default).
 

@@ -19,6 +19,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/spoolq/spool"
+	"github.com/spoolq/spool/internal/diskspace"
 	"github.com/spoolq/spool/internal/store"
 )
 
@@ -104,6 +105,11 @@ type Config struct {
 	// TelemetryFlush is how often this node adds its telemetry counts to
 	// the store (default DefaultTelemetryFlush); see telemetry.go.
 	TelemetryFlush time.Duration
+	// DiskSpace guards the free space of the embedded store's volume:
+	// below its mark, enqueues and publishes are refused with
+	// spool.DiskFullError. Nil: no guard (a PostgreSQL store's disk is
+	// the database server's).
+	DiskSpace *diskspace.Guard
 }
 
 func (c *Config) fill() error {

@@ -19,13 +19,17 @@ type EnqueueResult struct {
 }
 
 // Enqueue stores jobs in a queue, all or none. The requests must have passed
-// Validate. A full queue returns a *spool.QueueFullError with RetryAfter set.
+// Validate. A full queue returns a *spool.QueueFullError with RetryAfter set,
+// a disk below its free-space mark a *spool.DiskFullError.
 func (e *Engine) Enqueue(ctx context.Context, queue string, reqs []spool.EnqueueRequest) ([]EnqueueResult, error) {
 	if err := spool.ValidateQueueName(queue); err != nil {
 		return nil, err
 	}
 	if len(reqs) == 0 {
 		return nil, spool.Invalidf("no jobs to enqueue")
+	}
+	if err := e.admitGrowth(); err != nil {
+		return nil, err
 	}
 	qc, err := e.queueConfig(ctx, queue)
 	if err != nil {

@@ -17,6 +17,7 @@ type Metrics struct {
 	retriedTotal   *prometheus.CounterVec
 	expiredTotal   *prometheus.CounterVec
 	rejectedTotal  *prometheus.CounterVec
+	refusedTotal   *prometheus.CounterVec
 	purgedTotal    *prometheus.CounterVec
 	queueWaitHist  *prometheus.HistogramVec
 	runTimeHist    *prometheus.HistogramVec
@@ -42,6 +43,9 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		rejectedTotal: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "spool_enqueue_rejected_total", Help: "Enqueue requests refused with 503 because the queue was full, by queue.",
 		}, []string{"queue"}),
+		refusedTotal: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "spool_admission_refused_total", Help: "Enqueues and publishes refused by a server-wide limit, by error code (disk_full, ...).",
+		}, []string{"code"}),
 		purgedTotal: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "spool_jobs_purged_total", Help: "Terminal jobs deleted after their queue's retention, by queue.",
 		}, []string{"queue"}),
@@ -54,7 +58,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		registeredWith: reg,
 	}
 	for _, c := range []prometheus.Collector{m.enqueuedTotal, m.finishedTotal, m.retriedTotal, m.expiredTotal,
-		m.rejectedTotal, m.purgedTotal, m.queueWaitHist, m.runTimeHist} {
+		m.rejectedTotal, m.refusedTotal, m.purgedTotal, m.queueWaitHist, m.runTimeHist} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -89,6 +93,12 @@ func (m *Metrics) expired(q string) {
 func (m *Metrics) rejected(q string) {
 	if m != nil {
 		m.rejectedTotal.WithLabelValues(q).Inc()
+	}
+}
+
+func (m *Metrics) refused(code string) {
+	if m != nil {
+		m.refusedTotal.WithLabelValues(code).Inc()
 	}
 }
 

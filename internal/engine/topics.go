@@ -89,6 +89,9 @@ func (e *Engine) Publish(ctx context.Context, topic string, msgs []spool.Enqueue
 	if len(msgs) == 0 {
 		return nil, spool.Invalidf("no messages to publish")
 	}
+	if err := e.admitGrowth(); err != nil {
+		return nil, err
+	}
 	subs, err := e.st.Subscriptions(ctx, store.SubscriptionsParams{Topic: topic})
 	if err != nil {
 		return nil, fmt.Errorf("reading subscriptions of topic %q: %w", topic, err)

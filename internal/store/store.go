@@ -349,3 +349,13 @@ func CheckRecord(r *Record) error {
 	}
 	return nil
 }
+
+// Failer is implemented by stores that can stop serving for good while the
+// process lives on (the embedded store, after a write to its disk failed):
+// Failed is closed then, and Err says why (nil while the store serves).
+// The owner should stop and restart: a restart recovers from what is
+// stored.
+type Failer interface {
+	Failed() <-chan struct{}
+	Err() error
+}

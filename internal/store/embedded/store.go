@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -14,6 +15,7 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"github.com/spoolq/spool"
+	"github.com/spoolq/spool/internal/diskspace"
 	"github.com/spoolq/spool/internal/store"
 )
 
@@ -71,8 +73,16 @@ type Store struct {
 	// guarded by mu held for writing.
 	buckets map[string]*bucket
 
-	failure  atomic.Pointer[failure]
-	synced   syncTracker
+	failure atomic.Pointer[failure]
+	failed  chan struct{} // closed by the first fail
+	synced  syncTracker
+	// opened is set once Pebble's Open has returned; before, a disk-full
+	// background error aborts Open (openPebble).
+	opened    atomic.Bool
+	openAbort chan error
+	// quiet silences Pebble's messages once an Open was abandoned.
+	quiet    atomic.Bool
+	limiter  logLimiter
 	inflight sync.WaitGroup // applied batches not yet synced, open snapshots
 
 	fsCloser  io.Closer // stops the disk-health checker
@@ -96,7 +106,8 @@ type failure struct {
 // indexes from it.
 func Open(dir string, opts Options) (*Store, error) {
 	opts = opts.withDefaults()
-	s := &Store{log: opts.Logger, x: newIndex(), nextSeq: 1}
+	s := &Store{log: opts.Logger, x: newIndex(), nextSeq: 1,
+		failed: make(chan struct{}), openAbort: make(chan error, 1)}
 	s.synced.cond.L = &s.synced.mu
 	// Pebble wraps its FS with disk-health checks itself, but leaks the
 	// checker's goroutine when Open fails (a locked directory, say); wrap it
@@ -119,13 +130,23 @@ func Open(dir string, opts Options) (*Store, error) {
 	// Bloom filters on every level (later levels inherit L0's): Get and
 	// Lease read payloads by key.
 	po.Levels[0].FilterPolicy = bloom.FilterPolicy(10)
+	el := pebble.MakeLoggingEventListener(pebbleLogger{s})
+	logBackground := el.BackgroundError
+	el.BackgroundError = func(err error) {
+		logBackground(err)
+		s.backgroundError(err)
+	}
+	po.EventListener = &el
 	start := time.Now()
-	db, err := pebble.Open(dir, po)
+	db, err := s.openPebble(dir, po)
 	if err != nil {
-		_ = fsCloser.Close()
+		if !errors.Is(err, errOpenAbandoned) {
+			_ = fsCloser.Close()
+		}
 		return nil, fmt.Errorf("opening embedded store in %s: %w", dir, unavailable(err))
 	}
 	s.db = db
+	s.opened.Store(true)
 	if err := s.checkFormat(dir); err != nil {
 		_ = db.Close()
 		_ = fsCloser.Close()
@@ -298,13 +319,116 @@ func (s *Store) usable() error {
 // fail stops the store: memory and disk may have diverged.
 func (s *Store) fail(err error, fatal bool) {
 	if s.failure.CompareAndSwap(nil, &failure{err: err, fatal: fatal}) {
-		s.log.Error("embedded store failed; restart to recover from disk", "error", err)
+		s.log.Error("embedded store failed; restart to recover from disk", "error", err, "disk_full", diskFull(err))
+		close(s.failed)
 	}
 	s.synced.fail(err)
 }
 
-// unavailable wraps a cause with spool.ErrUnavailable.
-func unavailable(err error) error { return fmt.Errorf("%w: %w", spool.ErrUnavailable, err) }
+// Failed is closed when the store stops serving after a failure (a write
+// to disk that failed, Pebble giving up): it cannot recover in place (a
+// failed WAL write is final for Pebble's log writer, and memory may be
+// ahead of disk), so its owner should stop and restart, which rebuilds
+// the indexes from what is on disk. Err says why.
+func (s *Store) Failed() <-chan struct{} { return s.failed }
+
+// Err is nil while the store serves, else the failure that stopped it
+// (wrapping spool.ErrUnavailable, and spool.ErrDiskFull when the disk was
+// full).
+func (s *Store) Err() error {
+	if f := s.failure.Load(); f != nil {
+		return fmt.Errorf("embedded store stopped after a failure: %w", unavailable(f.err))
+	}
+	return nil
+}
+
+// backgroundError is Pebble's report of a failed flush or compaction. A
+// full disk is not retried: during Open, Pebble would retry the flush of
+// the replayed WAL forever, so Open gives up (openPebble); later, flushes
+// that cannot write would stall every write once the memtables are full,
+// so the store fails and its owner restarts it instead of hanging.
+func (s *Store) backgroundError(err error) {
+	if !diskFull(err) {
+		return
+	}
+	if !s.opened.Load() {
+		select {
+		case s.openAbort <- err:
+		default:
+		}
+		return
+	}
+	s.fail(fmt.Errorf("writing to disk in the background (flush or compaction): %w", err), false)
+}
+
+// abandoned counts the Opens given up that still run (tests wait for them).
+var abandoned sync.WaitGroup
+
+// errOpenAbandoned marks an Open given up while Pebble's goroutine still
+// runs (it holds the directory's lock until the process exits).
+var errOpenAbandoned = errors.New("open abandoned")
+
+// openPebble opens Pebble, but gives up as soon as a flush during Open
+// fails for a full disk: Pebble would retry it forever. The abandoned
+// Open keeps running in the background, silenced, until the process
+// exits (which is what a caller does with this error).
+func (s *Store) openPebble(dir string, po *pebble.Options) (*pebble.DB, error) {
+	type result struct {
+		db  *pebble.DB
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		defer func() {
+			if v := recover(); v != nil {
+				done <- result{err: fmt.Errorf("pebble: %v", v)}
+			}
+		}()
+		db, err := pebble.Open(dir, po)
+		done <- result{db, err}
+	}()
+	select {
+	case r := <-done:
+		if r.err != nil && diskFull(r.err) {
+			return nil, fmt.Errorf("%s: %w", diskFullAdvice(dir), r.err)
+		}
+		return r.db, r.err
+	case err := <-s.openAbort:
+		s.quiet.Store(true)
+		abandoned.Add(1)
+		go func() { // should Open return after all, close it
+			defer abandoned.Done()
+			if r := <-done; r.db != nil {
+				_ = r.db.Close()
+			}
+			_ = s.fsCloser.Close()
+		}()
+		return nil, fmt.Errorf("%s: %w: %w", diskFullAdvice(dir), errOpenAbandoned, err)
+	}
+}
+
+// diskFullAdvice says what to do about a disk too full to open the store.
+func diskFullAdvice(dir string) string {
+	free := "unknown"
+	if u, err := diskspace.Stat(dir); err == nil {
+		free = diskspace.FormatBytes(u.Free)
+	}
+	return fmt.Sprintf("the disk of %s is full (%s free): the store cannot write the jobs it recovers from its log; free some space and start again (nothing stored is lost)", dir, free)
+}
+
+// diskFull reports whether err comes from a full disk (or quota).
+func diskFull(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
+}
+
+// unavailable wraps a cause with spool.ErrUnavailable, and with
+// spool.ErrDiskFull too when the disk was full.
+func unavailable(err error) error {
+	if diskFull(err) {
+		return fmt.Errorf("%w: %w: %w", spool.ErrUnavailable, spool.ErrDiskFull, err)
+	}
+	return fmt.Errorf("%w: %w", spool.ErrUnavailable, err)
+}
 
 // translate maps a Pebble error to the spool sentinels.
 func translate(op string, err error) error {
@@ -457,11 +581,57 @@ func (t *syncTracker) wait(seq uint64) error {
 type pebbleLogger struct{ s *Store }
 
 func (l pebbleLogger) Infof(format string, args ...any) {
+	if l.s.quiet.Load() {
+		return
+	}
 	l.s.log.Debug(fmt.Sprintf(format, args...), "component", "pebble")
 }
 
+// Errorf logs Pebble's errors, at most logBurst in logWindow: a disk that
+// fails makes Pebble retry, and report, many times a second.
 func (l pebbleLogger) Errorf(format string, args ...any) {
+	if l.s.quiet.Load() {
+		return
+	}
+	ok, dropped := l.s.limiter.allow(time.Now())
+	if !ok {
+		return
+	}
+	if dropped > 0 {
+		l.s.log.Error(fmt.Sprintf(format, args...), "component", "pebble", "suppressed_before", dropped)
+		return
+	}
 	l.s.log.Error(fmt.Sprintf(format, args...), "component", "pebble")
+}
+
+// Rate of Pebble's error messages that are logged.
+const (
+	logBurst  = 5
+	logWindow = 10 * time.Second
+)
+
+// logLimiter lets logBurst messages through in each logWindow and counts
+// the others, reported with the next one let through.
+type logLimiter struct {
+	mu      sync.Mutex
+	start   time.Time
+	n       int
+	dropped int
+}
+
+func (l *logLimiter) allow(now time.Time) (ok bool, dropped int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if now.Sub(l.start) >= logWindow {
+		l.start, l.n = now, 0
+	}
+	if l.n >= logBurst {
+		l.dropped++
+		return false, 0
+	}
+	l.n++
+	dropped, l.dropped = l.dropped, 0
+	return true, dropped
 }
 
 func (l pebbleLogger) Fatalf(format string, args ...any) {
