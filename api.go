@@ -223,6 +223,16 @@ type QueueConfig struct {
 	// average; the queue's stats then say how many workers that needs
 	// (workers_needed). 0 (the default) sets no target.
 	TargetWait *Duration `json:"target_wait,omitempty"`
+	// DeadLetterQueue names the queue that takes this queue's jobs that
+	// go dead (attempts spent or failed as final): each is copied there as
+	// a new ready job, in the same atomic write that makes it dead here.
+	// "" in a PATCH removes the setting.
+	DeadLetterQueue *string `json:"dead_letter_queue,omitempty"`
+	// Attributes are settings that Spool keeps for other protocols and
+	// does not read itself (the SQS API keeps its queue attributes and
+	// tags here). In a PATCH each key present is set, and a key whose
+	// value is "" is removed.
+	Attributes map[string]string `json:"attributes,omitempty"`
 }
 
 // QueueInfo describes a queue: GET /v1/queues and /v1/queues/{queue}.

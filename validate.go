@@ -67,6 +67,10 @@ const (
 	MaxConcurrency    = 1_000_000
 	MaxRate           = 1_000_000.0
 	MaxBurst          = 1_000_000
+	// MaxQueueAttributes and MaxQueueAttributeLen bound a queue's
+	// attributes (QueueConfig.Attributes).
+	MaxQueueAttributes   = 128
+	MaxQueueAttributeLen = 32 << 10
 )
 
 // ValidateQueueName checks a queue (or topic) name: [a-z0-9][a-z0-9._-]{0,127}.
@@ -374,6 +378,22 @@ func (c *QueueConfig) Validate() error {
 	}
 	if c.TargetWait != nil && (c.TargetWait.D() < 0 || c.TargetWait.D() > MaxTargetWait) {
 		return Invalidf("target_wait must be between 0 (no target) and %s", MaxTargetWait)
+	}
+	if c.DeadLetterQueue != nil && *c.DeadLetterQueue != "" {
+		if err := ValidateQueueName(*c.DeadLetterQueue); err != nil {
+			return Invalidf("dead_letter_queue: %v", err)
+		}
+	}
+	if len(c.Attributes) > MaxQueueAttributes {
+		return Invalidf("attributes has %d entries; the limit is %d", len(c.Attributes), MaxQueueAttributes)
+	}
+	for k, v := range c.Attributes {
+		if err := validText("attributes key", k, MaxKeyLen, true); err != nil {
+			return err
+		}
+		if len(v) > MaxQueueAttributeLen || !utf8.ValidString(v) {
+			return Invalidf("attributes[%q] must be valid UTF-8 of at most %d bytes", truncate(k, 40), MaxQueueAttributeLen)
+		}
 	}
 	return c.Backoff.Validate("backoff")
 }

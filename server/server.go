@@ -23,6 +23,7 @@ import (
 	"github.com/spoolq/spool/internal/diskspace"
 	"github.com/spoolq/spool/internal/engine"
 	"github.com/spoolq/spool/internal/servertest"
+	"github.com/spoolq/spool/internal/sqs"
 	"github.com/spoolq/spool/internal/store"
 	"github.com/spoolq/spool/internal/store/open"
 	"github.com/spoolq/spool/internal/webhook"
@@ -120,6 +121,13 @@ type Config struct {
 	// DiskStat reads the free space of the data directory's volume
 	// (default: statfs; tests).
 	DiskStat diskspace.StatFunc
+	// SQSAddr, when set, is where ListenAndServe also serves the Amazon
+	// SQS API (see docs/sqs.md); "" leaves it off. ServeSQS serves it on
+	// a listener of the caller's.
+	SQSAddr string
+	// SQSRegion is the region in the ARNs of the SQS API (default
+	// us-east-1).
+	SQSRegion string
 }
 
 // Defaults of Config.
@@ -308,6 +316,11 @@ func (c Config) Validate() error {
 	if _, err := diskspace.ParseMark(c.MinFreeSpace); err != nil {
 		bad("MinFreeSpace", "%v", err)
 	}
+	if c.SQSAddr != "" {
+		if _, _, err := net.SplitHostPort(c.SQSAddr); err != nil {
+			bad("SQSAddr", "%q is not host:port: %v", c.SQSAddr, err)
+		}
+	}
 	return errors.Join(errs...)
 }
 
@@ -327,6 +340,8 @@ type Server struct {
 	// longest is the read and write deadline of a connection's request:
 	// the longest a request may take, long-poll included.
 	longest time.Duration
+	// sqs serves the Amazon SQS API (ServeSQS).
+	sqs *sqs.Handler
 
 	// stopping is set once shutdown begins; /readyz answers 503 from then on.
 	stopping  atomic.Bool
@@ -415,6 +430,15 @@ func build(cfg Config, st store.Store) (*Server, error) {
 	}
 	s.routes = s.routeTable()
 	s.handler = s.newRoot(hm)
+	s.sqs, err = sqs.New(sqs.Config{
+		Engine: e,
+		Logger: cfg.Logger.With("component", "sqs"),
+		Limits: cfg.Limits,
+		Region: cfg.SQSRegion,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
 	if cfg.WebhookSecret != "" {
 		allow, err := webhook.ParseAllowlist(cfg.WebhookAllow)
 		if err != nil {
@@ -549,14 +573,71 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	return err
 }
 
-// ListenAndServe listens on cfg.Addr and calls Serve.
+// ListenAndServe listens on cfg.Addr and calls Serve, and, when
+// cfg.SQSAddr is set, serves the SQS API there too (ServeSQS).
 func (s *Server) ListenAndServe(ctx context.Context) error {
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", s.cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("server: listening on %s: %w", s.cfg.Addr, err)
 	}
-	return s.Serve(ctx, ln)
+	if s.cfg.SQSAddr == "" {
+		return s.Serve(ctx, ln)
+	}
+	sln, err := lc.Listen(ctx, "tcp", s.cfg.SQSAddr)
+	if err != nil {
+		_ = ln.Close()
+		return fmt.Errorf("server: listening on %s for the SQS API: %w", s.cfg.SQSAddr, err)
+	}
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	sqsErr := make(chan error, 1)
+	go func() {
+		err := s.ServeSQS(ctx, sln)
+		stop()
+		sqsErr <- err
+	}()
+	err = s.Serve(ctx, ln)
+	stop()
+	return errors.Join(err, <-sqsErr)
+}
+
+// SQSHandler returns the handler of the Amazon SQS API (docs/sqs.md).
+func (s *Server) SQSHandler() http.Handler { return s.sqs }
+
+// ServeSQS serves the Amazon SQS API on ln until ctx is done, then shuts
+// down gracefully within ShutdownTimeout (long polls end when the engine
+// stops). Run it beside Serve, which stops the engine.
+func (s *Server) ServeSQS(ctx context.Context, ln net.Listener) error {
+	longest := s.longest
+	srv := &http.Server{
+		Handler:           s.sqs,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       longest,
+		WriteTimeout:      longest,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	s.log.Info("sqs api started", "addr", ln.Addr().String())
+	select {
+	case err := <-errc:
+		return fmt.Errorf("server: serving the SQS API on %s: %w", ln.Addr(), err)
+	case <-ctx.Done():
+	}
+	// Long polls end once the engine stops (Serve or Close stops it).
+	s.engine.Stop()
+	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+	defer cancel()
+	err := srv.Shutdown(sctx)
+	if err != nil {
+		err = errors.Join(fmt.Errorf("server: graceful shutdown of the SQS API: %w", err), srv.Close())
+	}
+	<-errc
+	s.log.Info("sqs api stopped", "addr", ln.Addr().String())
+	return err
 }
 
 // Close stops the engine and closes the store. It is idempotent. Requests

@@ -141,6 +141,11 @@ var serveSettings = []serveSetting{
 	// Resources.
 	{flag: "min-free-space", field: "MinFreeSpace", usage: "free-space low-water mark of the data volume, below which enqueues and publishes get 503 disk_full: a size (512MiB), a percentage (5%) or off (default: the smaller of 1GiB and 5% of the volume)",
 		bind: strSetting(func(c *server.Config) *string { return &c.MinFreeSpace })},
+	// The SQS API.
+	{flag: "sqs-addr", field: "SQSAddr", usage: "also serve the Amazon SQS API on HOST:PORT (default: off; 127.0.0.1:9324 is the SQS emulators' port; see docs/sqs.md)",
+		bind: strSetting(func(c *server.Config) *string { return &c.SQSAddr })},
+	{flag: "sqs-region", field: "SQSRegion", usage: "region in the SQS API's queue ARNs",
+		bind: strSetting(func(c *server.Config) *string { return &c.SQSRegion })},
 }
 
 func newServeCmd(e env) *cobra.Command {
@@ -290,9 +295,33 @@ func serve(cmd *cobra.Command, e env, vals *serveValues) error {
 	} else {
 		log.Info("listening", "addr", ln.Addr().String(), "data", cfg.WithDefaults().DataDir)
 	}
-	err = srv.Serve(ctx, ln)
+	// Both listeners stop together, whichever stops first.
+	sqsCtx, stopSQS := context.WithCancel(ctx)
+	defer stopSQS()
+	sqsDone := make(chan error, 1)
+	if cfg.SQSAddr != "" {
+		sln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", cfg.SQSAddr)
+		if err != nil {
+			_ = ln.Close()
+			return fmt.Errorf("listening on %s for the SQS API: %w", cfg.SQSAddr, err)
+		}
+		log.Info("listening for the SQS API", "addr", sln.Addr().String())
+		go func() {
+			err := srv.ServeSQS(sqsCtx, sln)
+			stopSQS()
+			sqsDone <- err
+		}()
+	} else {
+		sqsDone <- nil
+	}
+	err = srv.Serve(sqsCtx, ln)
+	stopSQS()
+	sqsErr := <-sqsDone
 	if err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, context.Canceled) {
 		return fmt.Errorf("serving on %s: %w", ln.Addr(), err)
+	}
+	if sqsErr != nil {
+		return sqsErr
 	}
 	log.Info("stopped")
 	return nil

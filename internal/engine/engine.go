@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	mrand "math/rand/v2"
 	"sync"
 	"time"
@@ -319,6 +320,13 @@ func (e *Engine) resolve(over spool.QueueConfig) spool.QueueConfig {
 		}
 	}
 	resolveFlow(&r, over)
+	r.DeadLetterQueue = ptr("")
+	if over.DeadLetterQueue != nil {
+		r.DeadLetterQueue = ptr(*over.DeadLetterQueue)
+	}
+	if len(over.Attributes) > 0 {
+		r.Attributes = maps.Clone(over.Attributes)
+	}
 	return r
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"sort"
 	"time"
 
@@ -122,6 +123,35 @@ func (e *Engine) PatchQueue(ctx context.Context, name string, patch spool.QueueC
 		cur.MaxAttempts = patch.MaxAttempts
 	}
 	patchFlow(&cur, patch)
+	if v := patch.DeadLetterQueue; v != nil {
+		if *v == name {
+			return nil, spool.Invalidf("dead_letter_queue: queue %q cannot be its own dead-letter queue", name)
+		}
+		cur.DeadLetterQueue = nil
+		if *v != "" {
+			cur.DeadLetterQueue = ptr(*v)
+		}
+	}
+	if len(patch.Attributes) > 0 {
+		attrs := maps.Clone(cur.Attributes)
+		if attrs == nil {
+			attrs = make(map[string]string, len(patch.Attributes))
+		}
+		for k, v := range patch.Attributes {
+			if v == "" {
+				delete(attrs, k)
+			} else {
+				attrs[k] = v
+			}
+		}
+		if len(attrs) > spool.MaxQueueAttributes {
+			return nil, spool.Invalidf("attributes would have %d entries; the limit is %d", len(attrs), spool.MaxQueueAttributes)
+		}
+		cur.Attributes = attrs
+		if len(attrs) == 0 {
+			cur.Attributes = nil
+		}
+	}
 	if patch.Backoff != nil {
 		b := spool.Backoff{}
 		if cur.Backoff != nil {

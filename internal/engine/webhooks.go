@@ -47,17 +47,34 @@ func IsInternalQueue(name string) bool { return strings.HasPrefix(name, "_") }
 // The delivery's idempotency key (job id and finish time) makes a repeated
 // write of the same transition harmless, and a job retried and finished
 // again gets a new delivery.
+//
+// A job going dead in a queue with a dead-letter queue gets its copy there
+// in the same way (see deadletter.go).
 func (e *Engine) update(ctx context.Context, changes []store.Change) ([]*store.Record, []error, error) {
 	withDelivery := false
+	var dead []string
 	for i := range changes {
 		if d := e.deliveryFor(ctx, changes[i].Record); d != nil {
 			changes[i].Then = append(changes[i].Then, d)
 			withDelivery = true
 		}
+		d, err := e.deadLetterFor(ctx, changes[i].Record)
+		if err != nil {
+			return nil, nil, err
+		}
+		if d != nil {
+			changes[i].Then = append(changes[i].Then, d)
+			dead = append(dead, d.Queue)
+		}
 	}
 	recs, errs, err := e.st.Update(ctx, changes)
 	if err == nil && withDelivery {
 		e.hub.queueReady(WebhookQueue)
+	}
+	if err == nil {
+		for _, q := range dead {
+			e.hub.queueReady(q)
+		}
 	}
 	return recs, errs, err
 }

@@ -3,6 +3,7 @@ package embedded
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 
 	"github.com/spoolq/spool"
 )
@@ -127,6 +128,13 @@ func cloneQueueConfig(c spool.QueueConfig) spool.QueueConfig {
 	if c.TargetWait != nil {
 		v := *c.TargetWait
 		c.TargetWait = &v
+	}
+	if c.DeadLetterQueue != nil {
+		v := *c.DeadLetterQueue
+		c.DeadLetterQueue = &v
+	}
+	if c.Attributes != nil {
+		c.Attributes = maps.Clone(c.Attributes)
 	}
 	return c
 }

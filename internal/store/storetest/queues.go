@@ -17,6 +17,10 @@ func fullConfig() spool.QueueConfig {
 		Paused:      ptr(true),
 		MaxAttempts: ptr(12),
 		Backoff:     &spool.Backoff{Base: spool.Duration(2 * time.Second), Max: spool.Duration(10 * time.Minute)},
+		// The dead-letter queue and the attributes other protocols keep
+		// (the SQS API's) are stored like every setting.
+		DeadLetterQueue: ptr("q-dead"),
+		Attributes:      map[string]string{"sqs.attr.VisibilityTimeout": "45", "sqs.tag.team": "=billing"},
 	}
 }
 
@@ -71,10 +75,14 @@ func testQueues(t *testing.T, newStore NewStore) {
 		cfg := fullConfig()
 		require.NoError(t, h.s.SetQueueConfig(h.ctx, "q", cfg))
 		*cfg.MaxDepth = 1
+		cfg.Attributes["sqs.attr.VisibilityTimeout"] = "1"
+		*cfg.DeadLetterQueue = "other"
 		q, err := h.s.Queue(h.ctx, "q")
 		require.NoError(t, err)
 		*q.Config.MaxAttempts = 99
 		q.Config.Backoff.Base = 0
+		q.Config.Attributes["sqs.tag.team"] = "=changed"
+		*q.Config.DeadLetterQueue = "changed"
 		q.Counts[spool.StateReady] = 1000
 		q, err = h.s.Queue(h.ctx, "q")
 		require.NoError(t, err)
