@@ -508,29 +508,15 @@ func queueURLQuery(f form, in *queueURLInput) error {
 	return nil
 }
 
-// purge cancels every job of the queue not yet finished (an active job is
-// cancelled when its receiver next deletes it, changes its visibility or
-// its visibility timeout lapses).
+// purge deletes every message of the queue: the jobs not active are
+// deleted, the active ones (in flight) cancelled, so that their receivers'
+// deletes, visibility changes and lapsing visibility timeouts end them.
 func (h *Handler) purge(ctx context.Context, q string) error {
-	for _, st := range []spool.State{spool.StateReady, spool.StateScheduled, spool.StateWaiting, spool.StateActive} {
-		cursor := ""
-		for {
-			page, err := h.e.ListJobs(ctx, engine.ListParams{Queue: q, JobFilter: spool.JobFilter{State: st}, Cursor: cursor, Limit: engine.MaxPageSize})
-			if err != nil {
-				return err
-			}
-			for _, j := range page.Jobs {
-				if _, err := h.e.Cancel(ctx, j.ID); err != nil && !errors.Is(err, spool.ErrConflict) && !errors.Is(err, spool.ErrNotFound) {
-					return err
-				}
-			}
-			if page.NextCursor == "" {
-				break
-			}
-			cursor = page.NextCursor
-		}
+	if _, err := h.e.Bulk(ctx, q, engine.BulkDelete, spool.JobFilter{}, false); err != nil {
+		return err
 	}
-	return nil
+	_, err := h.e.Bulk(ctx, q, engine.BulkCancel, spool.JobFilter{State: spool.StateActive}, false)
+	return err
 }
 
 func purgeQueue(ctx context.Context, h *Handler, c *call, in *queueURLInput) (empty, error) {
@@ -549,7 +535,15 @@ func deleteQueue(ctx context.Context, h *Handler, c *call, in *queueURLInput) (e
 	if err := h.purge(ctx, q.spool); err != nil {
 		return empty{}, err
 	}
-	_, err = h.e.PatchQueue(ctx, q.spool, spool.QueueConfig{Attributes: map[string]string{deletedKey: strconv.FormatInt(time.Now().Unix(), 10)}})
+	_, err = h.e.DeleteQueue(ctx, q.spool)
+	if errors.Is(err, spool.ErrConflict) {
+		// Messages still in flight: the queue is marked deleted, hidden
+		// from SQS; its cancelled jobs finish as their receivers return.
+		_, err = h.e.PatchQueue(ctx, q.spool, spool.QueueConfig{Attributes: map[string]string{deletedKey: strconv.FormatInt(time.Now().Unix(), 10)}})
+	}
+	if errors.Is(err, spool.ErrNotFound) {
+		err = nil
+	}
 	return empty{}, err
 }
 
