@@ -55,7 +55,8 @@ func (b *batchBody) bindHeaders(h http.Header) error {
 }
 
 // checkRunAt refuses a run_at further ahead than a delay may be, and a
-// callback_url when webhooks are off (no webhook secret). Messages start
+// callback_url when webhooks are off (no webhook secret) or that could
+// never be delivered (a target the webhook allowlist refuses). Messages start
 // with field, or with field[index] for the element of a list (index >= 0),
 // built only when there is something to check.
 func (s *Server) checkRunAt(r *spool.EnqueueRequest, field string, index int) error {
@@ -65,8 +66,13 @@ func (s *Server) checkRunAt(r *spool.EnqueueRequest, field string, index int) er
 	if index >= 0 {
 		field += "[" + strconv.Itoa(index) + "]: "
 	}
-	if r.CallbackURL != "" && s.cfg.WebhookSecret == "" {
-		return spool.Invalidf("%scallback_url: webhooks are not enabled on this server (it has no webhook secret; see spool serve --webhook-secret)", field)
+	if r.CallbackURL != "" {
+		if s.cfg.WebhookSecret == "" {
+			return spool.Invalidf("%scallback_url: webhooks are not enabled on this server (it has no webhook secret; see spool serve --webhook-secret)", field)
+		}
+		if err := s.hookAllow.CheckTarget(r.CallbackURL); err != nil {
+			return spool.Invalidf("%s%v", field, err)
+		}
 	}
 	if r.RunAt == nil {
 		return nil

@@ -326,15 +326,18 @@ func (c Config) Validate() error {
 
 // Server is a running Spool broker: store, engine and HTTP handler.
 type Server struct {
-	cfg     Config
-	log     *slog.Logger
-	store   store.Store
-	engine  *engine.Engine
-	hooks   *webhook.Dispatcher // nil without a webhook secret
-	reg     *prometheus.Registry
-	routes  []route
-	dash    *dashboard.Dashboard
-	handler http.Handler
+	cfg    Config
+	log    *slog.Logger
+	store  store.Store
+	engine *engine.Engine
+	hooks  *webhook.Dispatcher // nil without a webhook secret
+	// hookAllow is the webhook allowlist, which callback URLs are checked
+	// against at enqueue.
+	hookAllow webhook.Allowlist
+	reg       *prometheus.Registry
+	routes    []route
+	dash      *dashboard.Dashboard
+	handler   http.Handler
 	// bodies is the memory budget of request bodies being read.
 	bodies *bodyBudget
 	// longest is the read and write deadline of a connection's request:
@@ -444,6 +447,7 @@ func build(cfg Config, st store.Store) (*Server, error) {
 		if err != nil {
 			return nil, fmt.Errorf("server: %w", err)
 		}
+		s.hookAllow = allow
 		s.hooks, err = webhook.NewDispatcher(webhook.DispatcherConfig{
 			Engine: e,
 			Secret: cfg.WebhookSecret,

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -27,6 +28,9 @@ const EnvStore = "SPOOL_STORE"
 // not given (the environment keeps it out of process listings).
 const EnvWebhookSecret = "SPOOL_WEBHOOK_SECRET"
 
+// EnvWebhookSecretFile names a file holding the webhook signing secret.
+const EnvWebhookSecretFile = "SPOOL_WEBHOOK_SECRET_FILE"
+
 // serveSetting is one setting of spool serve: a flag, the environment
 // variable that sets it when the flag is not given (SPOOL_ and the flag's
 // name in upper case, dashes as underscores), and the field of
@@ -43,6 +47,8 @@ type serveSetting struct {
 type serveValues struct {
 	cfg                 server.Config
 	logLevel, logFormat string
+	// secretFile holds the webhook secret (read into cfg.WebhookSecret).
+	secretFile string
 }
 
 func envOf(flag string) string {
@@ -130,8 +136,12 @@ var serveSettings = []serveSetting{
 	{flag: "shutdown-timeout", field: "ShutdownTimeout", usage: "how long a graceful shutdown may take",
 		bind: durSetting(func(c *server.Config) *time.Duration { return &c.ShutdownTimeout })},
 	// Webhooks.
-	{flag: "webhook-secret", field: "WebhookSecret", usage: "secret that signs webhook deliveries; enables callback_url (prefer " + EnvWebhookSecret + ")",
+	{flag: "webhook-secret", field: "WebhookSecret", usage: "secret that signs webhook deliveries; enables callback_url (prefer --webhook-secret-file or " + EnvWebhookSecret + ": process listings show flags)",
 		bind: strSetting(func(c *server.Config) *string { return &c.WebhookSecret }), secret: true},
+	{flag: "webhook-secret-file", usage: "file holding the webhook secret (white space around it ignored)",
+		bind: func(f *pflag.FlagSet, v *serveValues, _ *server.Config, name, usage string) {
+			f.StringVar(&v.secretFile, name, "", usage)
+		}},
 	{flag: "webhook-allow", field: "WebhookAllow", usage: "private/loopback target webhooks may reach: CIDR, address or host name (repeatable; comma-separated in the environment)",
 		bind: func(f *pflag.FlagSet, v *serveValues, _ *server.Config, name, usage string) {
 			f.StringArrayVar(&v.cfg.WebhookAllow, name, nil, usage)
@@ -173,11 +183,14 @@ applies them beforehand.
 are the defaults of queues whose own settings ('spool queue set') are
 silent.
 
---webhook-secret enables webhooks: jobs enqueued with a callback_url are
-POSTed there, signed with this secret (header X-Spool-Signature), when they
-finish. Loopback, link-local and private targets are refused unless
---webhook-allow names them (a CIDR prefix, an address or a host name;
-repeatable). Without a secret, enqueues with a callback_url are refused.
+A webhook secret enables webhooks: jobs enqueued with a callback_url are
+POSTed there, signed with the secret (header X-Spool-Signature), when they
+finish. Give it in a file (--webhook-secret-file) or the environment rather
+than with --webhook-secret, which process listings show. Loopback,
+link-local, private and internal targets are refused, at enqueue and at
+connect time, unless --webhook-allow names them (a CIDR prefix, an address
+or a host name; repeatable). Without a secret, enqueues with a callback_url
+are refused.
 
 --min-free-space is the free-space low-water mark of the volume that holds
 --data: below it, enqueues and publishes are refused (503, code disk_full,
@@ -259,6 +272,9 @@ func serve(cmd *cobra.Command, e env, vals *serveValues) error {
 	if err := applyEnv(cmd, e); err != nil {
 		return err
 	}
+	if err := vals.readSecretFile(); err != nil {
+		return err
+	}
 	cfg := vals.cfg
 	if err := cfg.WithDefaults().Validate(); err != nil {
 		return configUsage(err)
@@ -324,6 +340,26 @@ func serve(cmd *cobra.Command, e env, vals *serveValues) error {
 		return sqsErr
 	}
 	log.Info("stopped")
+	return nil
+}
+
+// readSecretFile reads the webhook secret from --webhook-secret-file (or
+// SPOOL_WEBHOOK_SECRET_FILE), if given.
+func (v *serveValues) readSecretFile() error {
+	if v.secretFile == "" {
+		return nil
+	}
+	if v.cfg.WebhookSecret != "" {
+		return usagef("give the webhook secret (--webhook-secret, %s) or a file holding it (--webhook-secret-file, %s), not both", EnvWebhookSecret, EnvWebhookSecretFile)
+	}
+	b, err := os.ReadFile(v.secretFile)
+	if err != nil {
+		return usagef("reading the webhook secret: %v", err)
+	}
+	v.cfg.WebhookSecret = strings.TrimSpace(string(b))
+	if v.cfg.WebhookSecret == "" {
+		return usagef("the webhook secret file %s is empty", v.secretFile)
+	}
 	return nil
 }
 

@@ -277,6 +277,12 @@ func (e *Engine) Delete(ctx context.Context, id string) error {
 		if rec.State == spool.StateActive {
 			return spool.Conflictf("job %s is active; cancel it first (its worker is told at its next heartbeat) and delete it once it is cancelled", id)
 		}
+		if !rec.State.Terminal() {
+			// Deleting an unfinished delivery would cancel it.
+			if err := notInternal(rec, "deleted before it has finished"); err != nil {
+				return err
+			}
+		}
 		n, err := e.deleteRecords(ctx, []*store.Record{rec})
 		if err != nil || n == 1 {
 			return err

@@ -53,6 +53,9 @@ func (e *Engine) Cancel(ctx context.Context, id string) (*spool.Job, error) {
 	var prev spool.State
 	rec, err := e.mutate(ctx, id, func(r *store.Record) error {
 		prev = r.State
+		if err := notInternal(r, "cancelled"); err != nil {
+			return err
+		}
 		return e.cancelRecord(r, e.clock.Now())
 	})
 	if err != nil {
@@ -60,6 +63,16 @@ func (e *Engine) Cancel(ctx context.Context, id string) (*spool.Job, error) {
 	}
 	e.after(prev, rec)
 	return view(rec), nil
+}
+
+// notInternal refuses to let a client change a job of an internal queue
+// (a webhook delivery): only the server retries a delivery, each attempt
+// signed afresh.
+func notInternal(r *store.Record, what string) error {
+	if IsInternalQueue(r.Queue) {
+		return spool.Conflictf("job %s is one of the server's webhook deliveries (queue %s): only the server retries or ends it, so it cannot be %s", r.ID, r.Queue, what)
+	}
+	return nil
 }
 
 // cancelRecord applies Cancel's rule to r.
@@ -83,6 +96,9 @@ func (e *Engine) Retry(ctx context.Context, id string) (*spool.Job, error) {
 	var prev spool.State
 	rec, err := e.mutate(ctx, id, func(r *store.Record) error {
 		prev = r.State
+		if err := notInternal(r, "retried"); err != nil {
+			return err
+		}
 		if r.State != spool.StateDead && r.State != spool.StateCancelled {
 			return spool.Conflictf("job %s is %s; only dead or cancelled jobs can be retried", r.ID, r.State)
 		}

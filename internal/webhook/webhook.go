@@ -196,6 +196,59 @@ func CheckURL(raw string) error {
 	return nil
 }
 
+// CheckTarget refuses, when a job is enqueued, a callback URL that could
+// never be delivered: one CheckURL refuses, an address outside the
+// allowlist (loopback, link-local such as 169.254.169.254, private,
+// reserved), or a host name that names an internal service by its form:
+// localhost and *.localhost, a name without a dot (completed by the
+// resolver's search domains), *.local, *.internal (metadata.google.internal
+// among them), *.home.arpa, or an address in a form resolvers accept
+// (2130706433, 0x7f.1, 127.1). Names are not resolved here: the dialer
+// checks every address it connects to, which also holds when a name
+// resolves to a private address, or to another address by the time of the
+// delivery. The allowlist's names and prefixes are accepted.
+func (a *Allowlist) CheckTarget(raw string) error {
+	if err := CheckURL(raw); err != nil {
+		return err
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return spool.Invalidf("callback_url is not a URL: %v", err)
+	}
+	host := strings.ToLower(strings.TrimSuffix(u.Hostname(), "."))
+	if a.hostAllowed(host) {
+		return nil
+	}
+	if ip, err := netip.ParseAddr(host); err == nil {
+		if err := a.Check(ip.WithZone("")); err != nil {
+			return spool.Invalidf("callback_url: %v", err)
+		}
+		return nil
+	}
+	if internalName(host) {
+		return spool.Invalidf("callback_url: %v: host %q names a local or internal service (allow it in the webhook allowlist to use it)", ErrRefused, host)
+	}
+	return nil
+}
+
+// internalName reports whether a host name is local or internal by its
+// form alone.
+func internalName(host string) bool {
+	if host == "localhost" || !strings.Contains(host, ".") {
+		return true
+	}
+	for _, suffix := range []string{".localhost", ".local", ".internal", ".home.arpa"} {
+		if strings.HasSuffix(host, suffix) {
+			return true
+		}
+	}
+	last := host[strings.LastIndexByte(host, '.')+1:]
+	if strings.HasPrefix(last, "0x") {
+		return true
+	}
+	return strings.Trim(last, "0123456789") == ""
+}
+
 // Send POSTs body to target, signed with secret. Any answer but 2xx is an
 // error (a 3xx too: redirects are not followed).
 func (s *Sender) Send(ctx context.Context, target, secret string, body []byte) error {

@@ -93,3 +93,35 @@ func TestSendFailsOnErrorAnswersAndRedirects(t *testing.T) {
 		require.ErrorIs(t, s.Send(ctx, bad, "k", nil), spool.ErrInvalid, bad)
 	}
 }
+
+// Callback URLs that could never be delivered are refused when the job is
+// enqueued, unless the allowlist names them.
+func TestCheckTarget(t *testing.T) {
+	t.Parallel()
+	var none webhook.Allowlist
+	refused := []string{
+		"http://127.0.0.1/hook", "http://127.0.0.2:8080/", "http://[::1]/", "http://169.254.169.254/latest/meta-data",
+		"http://10.0.0.5/", "http://192.168.1.1/", "http://172.16.3.4/", "http://[fd00::1]/", "http://[fe80::1%25eth0]/",
+		"http://0.0.0.0/", "http://[::ffff:10.0.0.1]/",
+		"http://localhost/", "http://LOCALHOST./", "http://api.localhost/", "http://metadata.google.internal/computeMetadata/v1/",
+		"http://metadata/", "http://printer.local/", "http://router.home.arpa/", "http://redis:6379/",
+		"http://2130706433/", "http://0x7f.1/", "http://127.1/", "http://10.1/",
+	}
+	for _, u := range refused {
+		err := none.CheckTarget(u)
+		require.ErrorIs(t, err, spool.ErrInvalid, u)
+		require.Contains(t, err.Error(), "allowlist", u)
+	}
+	for _, u := range []string{"https://example.com/hook", "http://93.184.216.34/x", "https://hooks.example.co.uk:8443/a?b=c", "http://[2606:2800:220:1::1]/"} {
+		require.NoError(t, none.CheckTarget(u), u)
+	}
+	for _, u := range []string{"ftp://example.com/", "http://user:pw@example.com/"} {
+		require.ErrorIs(t, none.CheckTarget(u), spool.ErrInvalid, u)
+	}
+	allow, err := webhook.ParseAllowlist([]string{"127.0.0.1", "10.0.0.0/8", "metadata.google.internal", "redis"})
+	require.NoError(t, err)
+	for _, u := range []string{"http://127.0.0.1:9/", "http://10.2.3.4/", "http://metadata.google.internal/", "http://redis:6379/"} {
+		require.NoError(t, allow.CheckTarget(u), u)
+	}
+	require.Error(t, allow.CheckTarget("http://127.0.0.2/"))
+}
