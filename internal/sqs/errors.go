@@ -85,6 +85,13 @@ func fromEngine(err error) *apiError {
 		e.Sender = true
 		e.RetryAfter = qf.RetryAfter
 		return e
+	case errors.Is(err, spool.ErrDiskFull):
+		e := newError(http.StatusServiceUnavailable, "ServiceUnavailable", "ServiceUnavailable", "The server's disk is nearly full: sends are refused until space is freed; retry later.")
+		var df *spool.DiskFullError
+		if errors.As(err, &df) {
+			e.RetryAfter = df.RetryAfter
+		}
+		return e
 	case errors.Is(err, spool.ErrTooLarge):
 		return invalidParameter("%s", err.Error())
 	case errors.Is(err, spool.ErrInvalid):

@@ -26,6 +26,7 @@ import (
 
 	"github.com/spoolq/spool"
 	"github.com/spoolq/spool/client"
+	"github.com/spoolq/spool/internal/diskspace"
 	"github.com/spoolq/spool/internal/testproc"
 	"github.com/spoolq/spool/server"
 )
@@ -719,4 +720,19 @@ func bytesOf(c byte, n int) []byte {
 		b[i] = c
 	}
 	return b
+}
+
+// TestDiskFull: a send refused for a full disk is a 503 the SDKs retry,
+// and stores nothing.
+func TestDiskFull(t *testing.T) {
+	t.Parallel()
+	e := start(t, server.Config{DataDir: t.TempDir(), MinFreeSpace: "1GiB",
+		DiskStat: func(string) (diskspace.Usage, error) { return diskspace.Usage{Free: 1 << 20, Total: 100 << 30}, nil }})
+	url := e.create("full", nil)
+	_, err := e.c.SendMessage(t.Context(), &awssqs.SendMessageInput{QueueUrl: aws.String(url), MessageBody: aws.String("x")})
+	require.Equal(t, "ServiceUnavailable", code(t, err))
+	var re interface{ HTTPStatusCode() int }
+	require.ErrorAs(t, err, &re)
+	require.Equal(t, http.StatusServiceUnavailable, re.HTTPStatusCode())
+	require.EqualValues(t, 0, e.depth("full"))
 }
