@@ -178,11 +178,17 @@ func (c *Client) do(ctx context.Context, cl call, out any) (*response, error) {
 			resp.tries = try
 			return resp, nil
 		}
-		if try > c.retry.MaxRetries || ctx.Err() != nil || !retryable(cl.repeat, err) {
+		if c.retry.MaxRetries == 0 || ctx.Err() != nil || !retryable(cl.repeat, err) {
+			return nil, err
+		}
+		// Back pressure is retried until ctx ends; other failures
+		// MaxRetries times, and not into a wait past the deadline.
+		pressure := backPressure(err)
+		if pressure && c.retry.FailWhenFull || !pressure && try > c.retry.MaxRetries {
 			return nil, err
 		}
 		d := c.backoff(try, err)
-		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < d {
+		if dl, ok := ctx.Deadline(); ok && !pressure && time.Until(dl) < d {
 			return nil, err // the wait would outlast the caller's deadline
 		}
 		if c.sleep(ctx, d) != nil {

@@ -103,6 +103,10 @@ func ExampleError() {
 	if _, err := c.UpdateQueue(ctx, "reports", spool.QueueConfig{MaxDepth: &one}); err != nil {
 		log.Fatal(err)
 	}
+	// The second job finds the queue full. Enqueue retries a full queue
+	// until its context ends, and then returns the server's answer.
+	ctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	defer cancel()
 	for i := 0; i < 2; i++ {
 		_, _, err = c.Enqueue(ctx, "reports", spool.EnqueueRequest{Type: "build"})
 	}

@@ -13,13 +13,20 @@ import (
 )
 
 // RetryPolicy says how a Client retries a call that failed for a reason
-// that may pass: the server answered 429 or 503 (a full queue, a server
-// stopping), a proxy answered 502 or 504, the connection failed, or the
-// attempt timed out. The n-th retry waits a random time in [0, min(Max,
-// Base*2^(n-1))) ("full jitter"), or the server's Retry-After when that is
-// longer. Retrying stops after MaxRetries retries, and before any wait that
-// would end past the context's deadline (or the default timeout, see
-// WithTimeout): the last error is then returned.
+// that may pass: the server answered 429 or 503 (a full queue, a busy or
+// stopping server), a proxy answered 502 or 504, the connection failed, or
+// the attempt timed out. The n-th retry waits a random time in [0,
+// min(Max, Base*2^(n-1))) ("full jitter"); a server's Retry-After is a
+// hint: the wait is then at least the shorter of it and Max.
+//
+// Back pressure (429, and 503 queue_full or server_busy: the server stored
+// nothing) is retried until the call's context ends, however long the
+// server's Retry-After: a full queue whose workers come back is waited
+// for. Give the context a deadline (or rely on the default timeout, see
+// WithTimeout) to bound the wait; the error of the last try, with the
+// server's RetryAfter, is returned when it ends. Other failures are
+// retried at most MaxRetries times, and never into a wait that would end
+// past the context's deadline.
 //
 // Only calls that are safe to repeat are retried after a failure that
 // leaves unknown whether the server acted (a timeout, a broken connection,
@@ -29,14 +36,19 @@ import (
 // Retry) are retried only when the server surely did not act: 429, 503
 // queue_full or server_busy, or a connection that could not be opened.
 type RetryPolicy struct {
-	// MaxRetries is the number of retries after the first try; 0 disables
-	// retries.
+	// MaxRetries is the number of retries after the first try of a
+	// failure other than back pressure; 0 disables every retry.
 	MaxRetries int
 	// Base is the backoff before the first retry (at most; jitter draws
 	// below it). Default 100ms.
 	Base time.Duration
-	// Max caps the backoff of any retry, Retry-After aside. Default 5s.
+	// Max caps the wait before any retry, a server's Retry-After
+	// included. Default 5s.
 	Max time.Duration
+	// FailWhenFull makes back pressure (a full queue, a busy server) fail
+	// at once, with the server's Retry-After, instead of being retried
+	// until the context ends: for tools a person waits on.
+	FailWhenFull bool
 }
 
 // DefaultRetryPolicy is the policy of a Client created without
@@ -120,17 +132,30 @@ func notSent(err error) bool {
 	return errors.As(err, &op) && op.Op == "dial"
 }
 
+// backPressure reports whether err says the server refused the request
+// for lack of room or capacity and stored nothing: 429, or 503 queue_full
+// or server_busy.
+func backPressure(err error) bool {
+	var ce *Error
+	if !errors.As(err, &ce) {
+		return false
+	}
+	return ce.Status == http.StatusTooManyRequests ||
+		ce.Status == http.StatusServiceUnavailable && (ce.Code == spool.CodeQueueFull || ce.Code == spool.CodeServerBusy)
+}
+
 // backoff is the wait before retry n (n >= 1) after err: full jitter over
-// the capped exponential, or the server's Retry-After when longer.
+// the capped exponential, or the server's Retry-After when longer, capped
+// by the policy's Max.
 func (c *Client) backoff(n int, err error) time.Duration {
-	ceil := float64(c.retry.Base) * math.Pow(2, float64(n-1))
+	ceil := float64(c.retry.Base) * math.Pow(2, float64(min(n, 62)-1))
 	if ceil > float64(c.retry.Max) {
 		ceil = float64(c.retry.Max)
 	}
 	d := time.Duration(c.rand() * ceil)
 	var ce *Error
 	if errors.As(err, &ce) && ce.RetryAfter > d {
-		d = ce.RetryAfter
+		d = min(ce.RetryAfter, c.retry.Max)
 	}
 	return d
 }

@@ -114,7 +114,7 @@ func TestEnqueueRetryReusesIdempotencyKey(t *testing.T) {
 	job, existing, err := c.Enqueue(ctx, "reports", spool.EnqueueRequest{Type: "build", Payload: json.RawMessage(`{"n":1}`)})
 	require.NoError(t, err)
 	require.False(t, existing, "the key was made up by the client: its own earlier try is no earlier job")
-	require.Equal(t, []time.Duration{7 * time.Second, 7 * time.Second}, s.recorded(), "Retry-After is honoured")
+	require.Equal(t, []time.Duration{5 * time.Second, 5 * time.Second}, s.recorded(), "Retry-After (7s) is a hint, capped by the policy's Max")
 
 	f.mu.Lock()
 	keys, bodies := f.keys, f.bodies
@@ -212,34 +212,101 @@ func TestEnqueueWaitsForRoomInFullQueue(t *testing.T) {
 	require.NotEqual(t, first.ID, second.ID)
 	waits := s.recorded()
 	require.Len(t, waits, 1)
-	require.Equal(t, time.Minute, waits[0], "the server's Retry-After (60s when nothing drained yet)")
+	require.Equal(t, client.DefaultRetryPolicy.Max, waits[0], "the server's Retry-After (60s when nothing drained yet), capped by the policy's Max")
 	q, err := c.Queue(ctx, "tiny")
 	require.NoError(t, err)
 	require.Equal(t, int64(1), q.Depth)
 	require.Equal(t, int64(1), q.Counts[spool.StateSucceeded])
 }
 
-// A Retry-After longer than the time left is not waited: the error comes
-// back at once.
-func TestRetryStopsAtTheDeadline(t *testing.T) {
+// countStatus counts the answers of one status a server gives.
+type countStatus struct {
+	status int
+	n      atomic.Int64
+}
+
+func (c *countStatus) wrap(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := &statusRecorder{ResponseWriter: w}
+		h.ServeHTTP(rec, r)
+		if rec.code == c.status {
+			c.n.Add(1)
+		}
+	})
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	code int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	r.code = code
+	r.ResponseWriter.WriteHeader(code)
+}
+
+// A full queue is retried until the context ends, whatever the server's
+// Retry-After (60s here, more than the deadline): the error then carries
+// the server's Retry-After.
+func TestFullQueueRetriesUntilTheContextEnds(t *testing.T) {
 	t.Parallel()
-	var s sleeper
-	c := newServer(t, client.WithSleep(s.sleep))
+	full := &countStatus{status: http.StatusServiceUnavailable}
+	c, _ := newServerWith(t, serverSetup{wrap: full.wrap},
+		client.WithRetryPolicy(client.RetryPolicy{MaxRetries: 1, Base: 10 * time.Millisecond, Max: 40 * time.Millisecond}))
 	_, err := c.UpdateQueue(context.Background(), "tiny", spool.QueueConfig{MaxDepth: ptr(int64(1))})
 	require.NoError(t, err)
 	_, err = c.Push(context.Background(), "tiny", "t", nil)
 	require.NoError(t, err)
 
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 400*time.Millisecond)
 	defer cancel()
+	start := time.Now()
 	_, err = c.Push(ctx, "tiny", "t", nil)
 	require.ErrorIs(t, err, spool.ErrQueueFull)
-	require.Empty(t, s.recorded(), "a 60s Retry-After does not fit a 5s deadline")
+	var ce *client.Error
+	require.ErrorAs(t, err, &ce)
+	require.Equal(t, time.Minute, ce.RetryAfter, "the server's Retry-After comes with the error")
+	require.GreaterOrEqual(t, time.Since(start), 350*time.Millisecond, "it kept trying until the context ended")
+	require.Greater(t, full.n.Load(), int64(2), "more tries than MaxRetries allows other failures")
+}
 
-	// The default timeout bounds a call without a deadline the same way.
-	_, err = c.Push(context.Background(), "tiny", "t", nil)
-	require.ErrorIs(t, err, spool.ErrQueueFull)
-	require.Empty(t, s.recorded())
+// A queue that frees room a while later: Push waits for it and stores one
+// job.
+func TestPushWaitsForRoomThenStoresOnce(t *testing.T) {
+	t.Parallel()
+	full := &countStatus{status: http.StatusServiceUnavailable}
+	c, _ := newServerWith(t, serverSetup{wrap: full.wrap},
+		client.WithRetryPolicy(client.RetryPolicy{MaxRetries: 2, Base: 10 * time.Millisecond, Max: 50 * time.Millisecond}))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, err := c.UpdateQueue(ctx, "tiny", spool.QueueConfig{MaxDepth: ptr(int64(1))})
+	require.NoError(t, err)
+	first, err := c.Push(ctx, "tiny", "first", nil)
+	require.NoError(t, err)
+
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.Push(ctx, "tiny", "second", nil)
+		done <- err
+	}()
+	// Once the queue has refused it more times than MaxRetries, a worker
+	// frees the room.
+	deadline := time.Now().Add(20 * time.Second)
+	for full.n.Load() < 5 {
+		require.True(t, time.Now().Before(deadline), "Push stopped trying")
+		time.Sleep(5 * time.Millisecond)
+	}
+	_, err = c.Cancel(ctx, first.ID)
+	require.NoError(t, err)
+	require.NoError(t, <-done)
+
+	var seconds int
+	for j, err := range c.Jobs(ctx, "tiny", client.ListJobsOptions{Type: "second"}) {
+		require.NoError(t, err)
+		require.Equal(t, "second", j.Type)
+		seconds++
+	}
+	require.Equal(t, 1, seconds, "one job stored")
 }
 
 // Backoff without Retry-After: capped exponential, full jitter.
@@ -353,3 +420,19 @@ func TestNoRetry(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// FailWhenFull: a full queue fails at the first answer.
+func TestFailWhenFull(t *testing.T) {
+	t.Parallel()
+	full := &countStatus{status: http.StatusServiceUnavailable}
+	p := client.DefaultRetryPolicy
+	p.FailWhenFull = true
+	c, _ := newServerWith(t, serverSetup{wrap: full.wrap}, client.WithRetryPolicy(p))
+	_, err := c.UpdateQueue(context.Background(), "tiny", spool.QueueConfig{MaxDepth: ptr(int64(1))})
+	require.NoError(t, err)
+	_, err = c.Push(context.Background(), "tiny", "t", nil)
+	require.NoError(t, err)
+	_, err = c.Push(context.Background(), "tiny", "t", nil)
+	require.ErrorIs(t, err, spool.ErrQueueFull)
+	require.EqualValues(t, 1, full.n.Load())
+}

@@ -173,7 +173,11 @@ func setting(cmd *cobra.Command, e env, flag, envName, def string) string {
 // newClient returns an SDK client for the server the command names.
 func newClient(cmd *cobra.Command, e env) (*client.Client, error) {
 	url := setting(cmd, e, "server", EnvServer, DefaultServer)
-	c, err := client.New(url, client.WithUserAgent("spool-cli"))
+	// A person waits on the command: a full queue fails at once, with the
+	// server's estimate of when there will be room.
+	policy := client.DefaultRetryPolicy
+	policy.FailWhenFull = true
+	c, err := client.New(url, client.WithUserAgent("spool-cli"), client.WithRetryPolicy(policy))
 	if err != nil {
 		return nil, usagef("--server: %v", err)
 	}
