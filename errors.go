@@ -137,6 +137,12 @@ const (
 	CodeServerBusy = "server_busy"
 	// CodeRequestTimeout (408): the request body did not arrive in time.
 	CodeRequestTimeout = "request_timeout"
+	// CodeTooManyAttempts (429, with Retry-After): the client's address
+	// failed to authenticate too often; wait, then use a valid key.
+	CodeTooManyAttempts = "too_many_attempts"
+	// CodeUnsupportedMediaType (415): a request body that is not JSON
+	// (Content-Type must be application/json).
+	CodeUnsupportedMediaType = "unsupported_media_type"
 )
 
 // Code returns the stable error code for err, CodeInternal if err wraps none

@@ -79,7 +79,7 @@ func hostileBody(t *testing.T, ts *testServer, length int) net.Conn {
 	conn, err := net.Dial("tcp", strings.TrimPrefix(ts.url, "http://"))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = conn.Close() })
-	_, err = fmt.Fprintf(conn, "POST /v1/queues/q/jobs HTTP/1.1\r\nHost: spool\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n{", length)
+	_, err = fmt.Fprintf(conn, "POST /v1/queues/q/jobs HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n{", length)
 	require.NoError(t, err)
 	return conn
 }

@@ -13,21 +13,23 @@ import (
 // statusOf maps each stable error code to its HTTP status. It is the one
 // table from errors to statuses; spool.Code maps errors to codes.
 var statusOf = map[string]int{
-	spool.CodeInvalid:          http.StatusBadRequest,
-	spool.CodeNotFound:         http.StatusNotFound,
-	spool.CodeNoSubscribers:    http.StatusNotFound,
-	spool.CodeQueueFull:        http.StatusServiceUnavailable,
-	spool.CodeLeaseLost:        http.StatusConflict,
-	spool.CodeConflict:         http.StatusConflict,
-	spool.CodeTooLarge:         http.StatusRequestEntityTooLarge,
-	spool.CodeUnavailable:      http.StatusServiceUnavailable,
-	spool.CodeDiskFull:         http.StatusServiceUnavailable,
-	spool.CodeUnauthorized:     http.StatusUnauthorized,
-	spool.CodeForbidden:        http.StatusForbidden,
-	spool.CodeMethodNotAllowed: http.StatusMethodNotAllowed,
-	spool.CodeInternal:         http.StatusInternalServerError,
-	spool.CodeServerBusy:       http.StatusServiceUnavailable,
-	spool.CodeRequestTimeout:   http.StatusRequestTimeout,
+	spool.CodeInvalid:              http.StatusBadRequest,
+	spool.CodeNotFound:             http.StatusNotFound,
+	spool.CodeNoSubscribers:        http.StatusNotFound,
+	spool.CodeQueueFull:            http.StatusServiceUnavailable,
+	spool.CodeLeaseLost:            http.StatusConflict,
+	spool.CodeConflict:             http.StatusConflict,
+	spool.CodeTooLarge:             http.StatusRequestEntityTooLarge,
+	spool.CodeUnavailable:          http.StatusServiceUnavailable,
+	spool.CodeDiskFull:             http.StatusServiceUnavailable,
+	spool.CodeUnauthorized:         http.StatusUnauthorized,
+	spool.CodeForbidden:            http.StatusForbidden,
+	spool.CodeMethodNotAllowed:     http.StatusMethodNotAllowed,
+	spool.CodeInternal:             http.StatusInternalServerError,
+	spool.CodeServerBusy:           http.StatusServiceUnavailable,
+	spool.CodeRequestTimeout:       http.StatusRequestTimeout,
+	spool.CodeTooManyAttempts:      http.StatusTooManyRequests,
+	spool.CodeUnsupportedMediaType: http.StatusUnsupportedMediaType,
 }
 
 // Messages sent in place of causes that must stay in the logs.
@@ -63,6 +65,8 @@ type apiError struct {
 	status int
 	code   string
 	msg    string
+	// retryAfter, when positive, is sent as Retry-After (seconds).
+	retryAfter int
 }
 
 func (e *apiError) Error() string { return e.msg }
@@ -76,6 +80,9 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case errors.As(err, &ae):
 		code, msg, status = ae.code, ae.msg, ae.status
+		if ae.retryAfter > 0 {
+			retryAfterHeader(w, ae.retryAfter)
+		}
 	case code == spool.CodeInternal && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)):
 		code, msg, status = spool.CodeUnavailable, msgCancelled, http.StatusServiceUnavailable
 		s.log.Warn("request ended before its work", "method", r.Method, "path", r.URL.Path, "error", err)

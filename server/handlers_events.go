@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/spoolq/spool"
+	"github.com/spoolq/spool/internal/auth"
 	"github.com/spoolq/spool/internal/engine"
 )
 
@@ -91,6 +92,13 @@ func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	pr := principalOf(r.Context())
+	for _, name := range q.filter.Queues {
+		if !pr.Reaches(name) {
+			s.writeError(w, r, outOfScope(pr, "queue", name))
+			return
+		}
+	}
 	cursor := s.engine.LastEventID()
 	if h := r.Header.Get("Last-Event-ID"); h != "" {
 		id, err := strconv.ParseUint(h, 10, 64)
@@ -133,12 +141,15 @@ func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request) {
 			st.event(spool.EventMissed, 0, spool.MissedEvent{LastEventID: cursor, ResumedAfter: p.ResumedAfter})
 		}
 		for i := range p.Events {
+			if !pr.Reaches(p.Events[i].Queue) {
+				continue
+			}
 			st.event(spool.EventJob, p.Events[i].EventID, &p.Events[i])
 		}
 		cursor = p.Cursor
 		now = time.Now()
 		if !nextStats.IsZero() && !now.Before(nextStats) {
-			s.queueSnapshots(ctx, st, q.filter)
+			s.queueSnapshots(ctx, st, q.filter, pr)
 			nextStats = now.Add(q.stats)
 		}
 		if !now.Before(nextBeat) {
@@ -172,7 +183,7 @@ func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request) {
 
 // queueSnapshots sends a "queue" event for each queue the filter names
 // (every queue when it names none; none when it names only a job).
-func (s *Server) queueSnapshots(ctx context.Context, st *sseStream, f engine.EventFilter) {
+func (s *Server) queueSnapshots(ctx context.Context, st *sseStream, f engine.EventFilter, pr *auth.Principal) {
 	var qs []spool.QueueInfo
 	switch {
 	case len(f.Queues) > 0:
@@ -192,6 +203,7 @@ func (s *Server) queueSnapshots(ctx context.Context, st *sseStream, f engine.Eve
 			s.log.Warn("events: reading queues", "error", err)
 			return
 		}
+		qs = filterQueues(&call{p: pr}, qs)
 	}
 	for i := range qs {
 		st.event(spool.EventQueue, 0, &qs[i])

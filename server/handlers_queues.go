@@ -11,11 +11,12 @@ import (
 )
 
 // listQueues: GET /v1/queues.
-func (s *Server) listQueues(ctx context.Context, _ *call, _ *noBody) (int, *spool.QueuesResponse, error) {
+func (s *Server) listQueues(ctx context.Context, c *call, _ *noBody) (int, *spool.QueuesResponse, error) {
 	qs, err := s.engine.Queues(ctx)
 	if err != nil {
 		return 0, nil, err
 	}
+	qs = filterQueues(c, qs)
 	if qs == nil {
 		qs = []spool.QueueInfo{}
 	}

@@ -19,6 +19,9 @@ func (s *Server) putSchedule(ctx context.Context, c *call, req *scheduleBody) (i
 	if err := s.checkRunAt(&req.Job.EnqueueRequest, "job.", -1); err != nil {
 		return 0, nil, err
 	}
+	if err := checkQueues(c, []string{req.Job.Queue}); err != nil {
+		return 0, nil, err
+	}
 	sc, created, err := s.engine.PutSchedule(ctx, c.r.PathValue("name"), req.ScheduleRequest)
 	if err != nil {
 		return 0, nil, err
@@ -31,11 +34,12 @@ func (s *Server) putSchedule(ctx context.Context, c *call, req *scheduleBody) (i
 }
 
 // listSchedules: GET /v1/schedules.
-func (s *Server) listSchedules(ctx context.Context, _ *call, _ *noBody) (int, *spool.SchedulesResponse, error) {
+func (s *Server) listSchedules(ctx context.Context, c *call, _ *noBody) (int, *spool.SchedulesResponse, error) {
 	all, err := s.engine.Schedules(ctx)
 	if err != nil {
 		return 0, nil, err
 	}
+	all = filterSchedules(c, all)
 	if all == nil {
 		all = []*spool.Schedule{}
 	}

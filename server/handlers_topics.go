@@ -44,11 +44,12 @@ func (s *Server) unsubscribe(ctx context.Context, c *call, _ *noBody) (int, *uns
 }
 
 // listTopics: GET /v1/topics.
-func (s *Server) listTopics(ctx context.Context, _ *call, _ *noBody) (int, *spool.TopicsResponse, error) {
+func (s *Server) listTopics(ctx context.Context, c *call, _ *noBody) (int, *spool.TopicsResponse, error) {
 	ts, err := s.engine.Topics(ctx)
 	if err != nil {
 		return 0, nil, err
 	}
+	ts = filterTopics(c, ts)
 	return http.StatusOK, &spool.TopicsResponse{Topics: ts}, nil
 }
 
@@ -94,6 +95,9 @@ func (s *Server) publishBatch(ctx context.Context, c *call, req *publishBatchBod
 }
 
 func (s *Server) publishAll(ctx context.Context, c *call, msgs []spool.EnqueueRequest) (int, *spool.JobsResponse, error) {
+	if err := s.checkPublishScope(ctx, c, c.r.PathValue("topic")); err != nil {
+		return 0, nil, err
+	}
 	res, err := s.engine.Publish(ctx, c.r.PathValue("topic"), msgs)
 	if err != nil {
 		return 0, nil, err

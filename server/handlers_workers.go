@@ -12,6 +12,9 @@ import (
 // lease: POST /v1/leases → the leased jobs with their tokens (an empty
 // list when the wait ends with nothing).
 func (s *Server) lease(ctx context.Context, c *call, req *spool.LeaseRequest) (int, *spool.JobsResponse, error) {
+	if err := checkQueues(c, req.Queues); err != nil {
+		return 0, nil, err
+	}
 	if req.Worker == "" {
 		req.Worker = c.r.RemoteAddr
 	}
@@ -69,6 +72,9 @@ func (s *Server) acks(ctx context.Context, c *call, req *spool.AcksRequest) (int
 		// Ids are compared in canonical form, as in the paths.
 		if u, err := uuid.Parse(req.Acks[i].ID); err == nil && len(req.Acks[i].ID) == 36 {
 			req.Acks[i].ID = u.String()
+		}
+		if err := s.checkJobScope(ctx, c, req.Acks[i].ID); err != nil {
+			return 0, nil, err
 		}
 	}
 	results, err := s.engine.Ack(ctx, req.Acks)

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/spoolq/spool"
+	"github.com/spoolq/spool/internal/auth"
 )
 
 // openAPIDoc is the part of the OpenAPI document the tests read.
@@ -36,6 +37,7 @@ type openAPIParam struct {
 }
 
 type openAPIOp struct {
+	Permission string                     `json:"x-spool-permission"`
 	Parameters []openAPIParam             `json:"parameters"`
 	Responses  map[string]json.RawMessage `json:"responses"`
 }
@@ -140,6 +142,15 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 			require.Contains(t, string(resp), `"#/components/schemas/ErrorBody"`)
 		}
 		require.True(t, has2xx, "%s %s: no success answer", rt.method, rt.pattern)
+
+		// The permission is the route table's; an operation that needs a
+		// key documents 401, 403 and 429.
+		require.Equal(t, string(rt.perm), op.Permission, "%s %s: x-spool-permission", rt.method, rt.pattern)
+		if rt.perm != auth.Public {
+			for _, code := range []string{"401", "403", "429"} {
+				require.Contains(t, op.Responses, code, "%s %s: needs a key, so documents %s", rt.method, rt.pattern, code)
+			}
+		}
 	}
 }
 
@@ -237,6 +248,12 @@ func TestOpenAPISchemasMatchWireTypes(t *testing.T) {
 		"ScheduleDeleted":   {reflect.TypeFor[spool.ScheduleDeleted](), true},
 		"BulkRequest":       {reflect.TypeFor[spool.BulkRequest](), false},
 		"BulkResponse":      {reflect.TypeFor[spool.BulkResponse](), true},
+		// CreatedKey embeds Key (allOf): left out as ScheduleJob is.
+		"Key":              {reflect.TypeFor[spool.Key](), true},
+		"CreateKeyRequest": {reflect.TypeFor[spool.CreateKeyRequest](), false},
+		"KeysResponse":     {reflect.TypeFor[spool.KeysResponse](), true},
+		"AuditEntry":       {reflect.TypeFor[spool.AuditEntry](), true},
+		"AuditResponse":    {reflect.TypeFor[spool.AuditResponse](), true},
 	}
 	for name, w := range schemas {
 		sch, ok := doc.Components.Schemas[name]

@@ -49,7 +49,10 @@ func TestRecoverFromPanic(t *testing.T) {
 	h := s.newRoot(newHTTPMetrics())
 
 	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest("POST", "/boom", bytes.NewReader([]byte(`{"token":"t1"}`))))
+	req := httptest.NewRequest("POST", "/boom", bytes.NewReader([]byte(`{"token":"t1"}`)))
+	req.Header.Set("Content-Type", "application/json")
+	req.Host = "localhost"
+	h.ServeHTTP(rec, req)
 	require.Equal(t, http.StatusInternalServerError, rec.Code)
 	require.Equal(t, "application/json", rec.Header().Get("Content-Type"))
 	var eb spool.ErrorBody
@@ -60,6 +63,8 @@ func TestRecoverFromPanic(t *testing.T) {
 	require.Contains(t, logs.String(), `"stack"`)
 
 	rec = httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest("GET", "/healthz", nil))
+	req = httptest.NewRequest("GET", "/healthz", nil)
+	req.Host = "localhost" // a name the server serves (httptest's example.com is not)
+	h.ServeHTTP(rec, req)
 	require.Equal(t, http.StatusOK, rec.Code, "the server keeps serving")
 }

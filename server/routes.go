@@ -91,6 +91,11 @@ func (s *Server) routeTable() []route {
 		{perm: auth.Admin, method: http.MethodDelete, pattern: "/v1/schedules/{name}", serve: endpoint(s.deleteSchedule)},
 		{perm: auth.Admin, method: http.MethodPost, pattern: "/v1/schedules/{name}/pause", serve: endpoint(s.pauseSchedule)},
 		{perm: auth.Admin, method: http.MethodPost, pattern: "/v1/schedules/{name}/resume", serve: endpoint(s.resumeSchedule)},
+		// Keys and the audit log.
+		{perm: auth.Admin, method: http.MethodGet, pattern: "/v1/keys", serve: endpoint(s.keysList)},
+		{perm: auth.Admin, method: http.MethodPost, pattern: "/v1/keys", serve: endpoint(s.keysCreate)},
+		{perm: auth.Admin, method: http.MethodDelete, pattern: "/v1/keys/{key}", serve: endpoint(s.keysRevoke)},
+		{perm: auth.Admin, method: http.MethodGet, pattern: "/v1/audit", query: []string{"limit", "cursor"}, serve: endpoint(s.auditList)},
 		// Operations.
 		{perm: auth.Public, method: http.MethodGet, pattern: "/healthz", serve: endpoint(s.healthz)},
 		{perm: auth.Public, method: http.MethodGet, pattern: "/readyz", serve: endpoint(s.readyz)},
@@ -130,6 +135,9 @@ type call struct {
 	query url.Values
 	// p is who the request runs as; it holds the route's permission.
 	p *auth.Principal
+	// auditResource, when set by the endpoint, names what an audited
+	// request changed (default: the request path).
+	auditResource string
 }
 
 // noBody is the request type of endpoints that take no body. An empty body
@@ -203,6 +211,7 @@ func (s *Server) serveRoute(rt route) http.Handler {
 	}
 	hasQueue := strings.Contains(rt.pattern, "{queue}")
 	hasID := strings.Contains(rt.pattern, "{id}")
+	audit := audited(rt)
 	return s.authorize(rt, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), timeout)
 		defer cancel()
@@ -218,6 +227,12 @@ func (s *Server) serveRoute(rt route) http.Handler {
 		if err != nil {
 			s.writeError(w, c.r, err)
 			return
+		}
+		if audit {
+			s.audit(c, rt)
+		}
+		if !c.p.SeesPayloads() {
+			body = redact(body)
 		}
 		s.writeJSON(w, status, body)
 	}))
@@ -245,6 +260,14 @@ func (s *Server) prepare(c *call, rt route, hasQueue, hasID bool) error {
 			return err
 		}
 		c.id = id
+		if err := s.checkJobScope(c.r.Context(), c, id); err != nil {
+			return err
+		}
+	}
+	if strings.Contains(rt.pattern, "{name}") {
+		if err := s.checkScheduleScope(c.r.Context(), c, c.r.PathValue("name")); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -319,6 +342,9 @@ func (h *root) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if p := r.URL.EscapedPath(); r.Method != http.MethodConnect && p != cleanPath(p) {
 		h.s.writeError(rw, r, &apiError{status: http.StatusBadRequest, code: spool.CodeInvalid,
 			msg: "the path " + truncate(p, 80) + " has an empty, '.' or '..' segment: a queue name or job id is missing"})
+		return
+	}
+	if !h.s.guard(rw, r) {
 		return
 	}
 	handler, pattern := h.mux.Handler(r)

@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/spoolq/spool"
+	"github.com/spoolq/spool/internal/auth"
 	"github.com/spoolq/spool/internal/dashboard"
 	"github.com/spoolq/spool/internal/diskspace"
 	"github.com/spoolq/spool/internal/engine"
@@ -128,6 +129,25 @@ type Config struct {
 	// SQSRegion is the region in the ARNs of the SQS API (default
 	// us-east-1).
 	SQSRegion string
+
+	// AllowedHosts are host names (besides IP addresses, localhost and the
+	// host of Addr) that the Host header may carry while the server runs
+	// without API keys: a page that rebinds another name to this machine
+	// is refused.
+	AllowedHosts []string
+	// InsecureOpenOnTrustedNetwork lets Serve run without any API key on
+	// an address beyond loopback. Anyone who can reach the port may then
+	// do anything; meant for a private network that is trusted whole.
+	InsecureOpenOnTrustedNetwork bool
+	// SecretKey (64 hex digits) encrypts new keys' secrets so that they
+	// can sign SQS API requests (SigV4); without it keys are stored as
+	// hashes only and SigV4 is unavailable. SecretKeyFile names a file
+	// holding it instead.
+	SecretKey     string
+	SecretKeyFile string
+	// AuthFailures is how many failed authentications a client address
+	// may make per minute before it is answered 429 (default 10).
+	AuthFailures int
 }
 
 // Defaults of Config.
@@ -202,6 +222,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.Clock == nil {
 		c.Clock = engine.RealClock
+	}
+	if c.AuthFailures == 0 {
+		c.AuthFailures = DefaultAuthFailures
 	}
 	return c
 }
@@ -310,6 +333,12 @@ func (c Config) Validate() error {
 	if len(c.WebhookAllow) > 0 && c.WebhookSecret == "" {
 		bad("WebhookAllow", "is set but WebhookSecret is empty: webhooks are off without a secret")
 	}
+	if c.AuthFailures < 0 {
+		bad("AuthFailures", "must not be negative, got %d", c.AuthFailures)
+	}
+	if _, err := auth.LoadSealer(c.SecretKeyFile, c.SecretKey); err != nil {
+		bad("SecretKey", "%v", err)
+	}
 	if c.WebhookTimeout < 0 {
 		bad("WebhookTimeout", "must not be negative, got %s", c.WebhookTimeout)
 	}
@@ -338,6 +367,13 @@ type Server struct {
 	routes    []route
 	dash      *dashboard.Dashboard
 	handler   http.Handler
+	// keys authenticates API keys; failures limits failed attempts per
+	// client address; hosts are the names the Host header may carry while
+	// the server runs open.
+	keys     *auth.Keyring
+	failures *auth.FailureLimiter
+	hosts    []string
+	touch    *touchLoop
 	// bodies is the memory budget of request bodies being read.
 	bodies *bodyBudget
 	// longest is the read and write deadline of a connection's request:
@@ -425,8 +461,14 @@ func build(cfg Config, st store.Store) (*Server, error) {
 	if err := registerAll(reg, engine.NewDepthCollector(e), engine.NewTelemetryCollector(e), hm.requests, hm.duration, hm.inFlight, bodies.gauge); err != nil {
 		return nil, fmt.Errorf("server: registering queue metrics: %w", err)
 	}
+	sealer, err := auth.LoadSealer(cfg.SecretKeyFile, cfg.SecretKey)
+	if err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
 	s := &Server{cfg: cfg, log: cfg.Logger, store: st, engine: e, reg: reg, bodies: bodies,
-		longest: cfg.RequestTimeout + spool.MaxWait + deadlineMargin}
+		longest: cfg.RequestTimeout + spool.MaxWait + deadlineMargin, hosts: allowedHosts(cfg)}
+	s.keys = auth.NewKeyring(auth.KeyringConfig{Store: st, Sealer: sealer, Now: cfg.Clock.Now, Logger: cfg.Logger.With("component", "auth")})
+	s.failures = auth.NewFailureLimiter(cfg.AuthFailures, authFailureWindow, cfg.Clock.Now)
 	s.dash, err = dashboard.New(dashboard.Config{Engine: e, Logger: cfg.Logger.With("component", "dashboard"), Clock: e.Now})
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)
@@ -467,6 +509,7 @@ func build(cfg Config, st store.Store) (*Server, error) {
 			return nil, fmt.Errorf("server: starting webhook deliveries: %w", err)
 		}
 	}
+	s.touch = startTouchLoop(s.keys, s.log)
 	return s, nil
 }
 
@@ -523,6 +566,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	if s.stopping.Load() {
 		_ = ln.Close()
 		return errors.New("server: Serve called after shutdown or Close")
+	}
+	if err := s.checkOpen(ctx, ln); err != nil {
+		_ = ln.Close()
+		return err
 	}
 	longest := s.longest
 	srv := &http.Server{
@@ -650,6 +697,7 @@ func (s *Server) ServeSQS(ctx context.Context, ln net.Listener) error {
 func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
 		s.Drain()
+		s.touch.stop()
 		if err := s.store.Close(); err != nil {
 			s.closeErr = fmt.Errorf("server: closing the store: %w", err)
 		}

@@ -156,6 +156,19 @@ var serveSettings = []serveSetting{
 		bind: strSetting(func(c *server.Config) *string { return &c.SQSAddr })},
 	{flag: "sqs-region", field: "SQSRegion", usage: "region in the SQS API's queue ARNs",
 		bind: strSetting(func(c *server.Config) *string { return &c.SQSRegion })},
+	// Access control.
+	{flag: "allowed-host", field: "AllowedHosts", usage: "host name the Host header may carry while the server runs without API keys, besides addresses and localhost (repeatable; comma-separated in the environment)",
+		bind: func(f *pflag.FlagSet, v *serveValues, _ *server.Config, name, usage string) {
+			f.StringArrayVar(&v.cfg.AllowedHosts, name, nil, usage)
+		}},
+	{flag: "insecure-open-on-trusted-network", field: "InsecureOpenOnTrustedNetwork", usage: "serve beyond loopback WITHOUT any API key: anyone who reaches the port may do anything",
+		bind: boolSetting(func(c *server.Config) *bool { return &c.InsecureOpenOnTrustedNetwork })},
+	{flag: "secret-key", field: "SecretKey", usage: "64 hex digits (openssl rand -hex 32) that encrypt new keys' secrets so they can sign SQS API requests (SigV4); prefer SPOOL_SECRET_KEY or --secret-key-file",
+		bind: strSetting(func(c *server.Config) *string { return &c.SecretKey }), secret: true},
+	{flag: "secret-key-file", field: "SecretKeyFile", usage: "file holding the --secret-key",
+		bind: strSetting(func(c *server.Config) *string { return &c.SecretKeyFile })},
+	{flag: "auth-failures", field: "AuthFailures", usage: "failed authentications a client address may make per minute before it is answered 429",
+		bind: intSetting(func(c *server.Config) *int { return &c.AuthFailures })},
 }
 
 func newServeCmd(e env) *cobra.Command {
