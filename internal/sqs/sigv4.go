@@ -1,0 +1,217 @@
+package sqs
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"net/http"
+	"net/url"
+	"sort"
+	"strings"
+	"time"
+)
+
+// SigningKeys finds an access key: its secret (the HMAC key of Signature
+// Version 4, so the secret itself, not a hash) and the principal its
+// requests run as. An unknown, revoked or expired key is
+// ErrUnknownKey.
+type SigningKeys interface {
+	SigningKey(ctx context.Context, keyID string) (secret string, who *Principal, err error)
+}
+
+// ErrUnknownKey is what SigningKeys returns for a key that does not sign.
+var ErrUnknownKey = errors.New("unknown access key")
+
+// SigV4 authenticates requests signed with AWS Signature Version 4 (the
+// Authorization header form every AWS SDK sends), the access key id being
+// a Spool key id and the secret its secret.
+type SigV4 struct {
+	Keys SigningKeys
+	// Now is the clock the request's X-Amz-Date is compared with (default
+	// time.Now); MaxSkew the difference allowed (default 15 minutes, as
+	// AWS).
+	Now     func() time.Time
+	MaxSkew time.Duration
+}
+
+const (
+	sigAlgorithm   = "AWS4-HMAC-SHA256"
+	sigService     = "sqs"
+	amzDateFormat  = "20060102T150405Z"
+	defaultMaxSkew = 15 * time.Minute
+)
+
+func authError(status int, code, format string, args ...any) *apiError {
+	return newError(status, code, code, format, args...)
+}
+
+// Authenticate checks the request's signature over its method, path,
+// query, signed headers and body.
+func (v *SigV4) Authenticate(r *http.Request, body []byte) (*Principal, error) {
+	h := r.Header.Get("Authorization")
+	if h == "" {
+		return nil, authError(http.StatusForbidden, "MissingAuthenticationToken", "Request is missing Authentication Token: sign it with Signature Version 4 and a Spool key (access key id = key id, secret = the key's secret).")
+	}
+	alg, rest, _ := strings.Cut(h, " ")
+	if alg != sigAlgorithm {
+		return nil, authError(http.StatusBadRequest, "IncompleteSignature", "Only %s signatures are accepted.", sigAlgorithm)
+	}
+	var cred, signed, sig string
+	for _, part := range strings.Split(rest, ",") {
+		k, val, _ := strings.Cut(strings.TrimSpace(part), "=")
+		switch k {
+		case "Credential":
+			cred = val
+		case "SignedHeaders":
+			signed = val
+		case "Signature":
+			sig = val
+		}
+	}
+	scope := strings.Split(cred, "/")
+	if len(scope) != 5 || scope[4] != "aws4_request" || signed == "" || sig == "" {
+		return nil, authError(http.StatusBadRequest, "IncompleteSignature", "The Authorization header must name Credential=<key id>/<date>/<region>/sqs/aws4_request, SignedHeaders and Signature.")
+	}
+	keyID, day, region, service := scope[0], scope[1], scope[2], scope[3]
+	if service != sigService {
+		return nil, authError(http.StatusForbidden, "SignatureDoesNotMatch", "Credential should be scoped to the service 'sqs', not %q.", clip(service, 40))
+	}
+	amzDate := r.Header.Get("X-Amz-Date")
+	t, err := time.Parse(amzDateFormat, amzDate)
+	if err != nil || !strings.HasPrefix(amzDate, day) {
+		return nil, authError(http.StatusForbidden, "IncompleteSignature", "X-Amz-Date must be the signing time (%s) of the credential's day.", amzDateFormat)
+	}
+	now, skew := time.Now, v.MaxSkew
+	if v.Now != nil {
+		now = v.Now
+	}
+	if skew <= 0 {
+		skew = defaultMaxSkew
+	}
+	if d := now().Sub(t); d > skew || d < -skew {
+		return nil, authError(http.StatusForbidden, "RequestExpired", "Signature expired: %s is more than %s from the server's time.", amzDate, skew)
+	}
+	secret, who, err := v.Keys.SigningKey(r.Context(), keyID)
+	if errors.Is(err, ErrUnknownKey) {
+		return nil, authError(http.StatusForbidden, "InvalidClientTokenId", "The security token included in the request is invalid.")
+	}
+	if err != nil {
+		return nil, err
+	}
+	names := strings.Split(signed, ";")
+	if !sort.StringsAreSorted(names) || !contains(names, "host") {
+		return nil, authError(http.StatusForbidden, "SignatureDoesNotMatch", "SignedHeaders must be sorted and include host.")
+	}
+	creq := canonicalRequest(r, names, signed, body)
+	sum := sha256.Sum256([]byte(creq))
+	scopeStr := day + "/" + region + "/" + service + "/aws4_request"
+	toSign := sigAlgorithm + "\n" + amzDate + "\n" + scopeStr + "\n" + hex.EncodeToString(sum[:])
+	key := hmacSHA256([]byte("AWS4"+secret), day)
+	key = hmacSHA256(key, region)
+	key = hmacSHA256(key, service)
+	key = hmacSHA256(key, "aws4_request")
+	want := hex.EncodeToString(hmacSHA256(key, toSign))
+	if !hmac.Equal([]byte(want), []byte(strings.ToLower(sig))) {
+		return nil, authError(http.StatusForbidden, "SignatureDoesNotMatch", "The request signature we calculated does not match the signature you provided. Check your key and signing method.")
+	}
+	return who, nil
+}
+
+func contains(xs []string, x string) bool {
+	for _, v := range xs {
+		if v == x {
+			return true
+		}
+	}
+	return false
+}
+
+func hmacSHA256(key []byte, data string) []byte {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(data))
+	return m.Sum(nil)
+}
+
+// canonicalRequest is the request as Signature Version 4 hashes it.
+func canonicalRequest(r *http.Request, names []string, signed string, body []byte) string {
+	var b strings.Builder
+	b.WriteString(r.Method)
+	b.WriteByte('\n')
+	path := r.URL.EscapedPath()
+	if path == "" {
+		path = "/"
+	}
+	// Services other than S3 encode the (already escaped) path once more.
+	b.WriteString(uriEncode(path, false))
+	b.WriteByte('\n')
+	b.WriteString(canonicalQuery(r.URL.Query()))
+	b.WriteByte('\n')
+	for _, n := range names {
+		b.WriteString(n)
+		b.WriteByte(':')
+		if n == "host" {
+			b.WriteString(r.Host)
+		} else {
+			vals := r.Header.Values(n)
+			for i, v := range vals {
+				if i > 0 {
+					b.WriteByte(',')
+				}
+				b.WriteString(strings.Join(strings.Fields(v), " "))
+			}
+		}
+		b.WriteByte('\n')
+	}
+	b.WriteByte('\n')
+	b.WriteString(signed)
+	b.WriteByte('\n')
+	if h := r.Header.Get("X-Amz-Content-Sha256"); h != "" {
+		b.WriteString(h)
+	} else {
+		sum := sha256.Sum256(body)
+		b.WriteString(hex.EncodeToString(sum[:]))
+	}
+	return b.String()
+}
+
+func canonicalQuery(q url.Values) string {
+	type kv struct{ k, v string }
+	var all []kv
+	for k, vs := range q {
+		for _, v := range vs {
+			all = append(all, kv{uriEncode(k, true), uriEncode(v, true)})
+		}
+	}
+	sort.Slice(all, func(i, j int) bool {
+		if all[i].k != all[j].k {
+			return all[i].k < all[j].k
+		}
+		return all[i].v < all[j].v
+	})
+	parts := make([]string, len(all))
+	for i, p := range all {
+		parts[i] = p.k + "=" + p.v
+	}
+	return strings.Join(parts, "&")
+}
+
+// uriEncode is Signature Version 4's URI encoding: unreserved characters
+// (A-Z a-z 0-9 - _ . ~) kept, '/' kept unless slash, every other byte as
+// %XX in upper case.
+func uriEncode(s string, slash bool) string {
+	const hexd = "0123456789ABCDEF"
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' || c == '~' || c == '/' && !slash {
+			b.WriteByte(c)
+			continue
+		}
+		b.WriteByte('%')
+		b.WriteByte(hexd[c>>4])
+		b.WriteByte(hexd[c&15])
+	}
+	return b.String()
+}
