@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/spoolq/spool/internal/auth"
 )
 
 func TestNameMapping(t *testing.T) {
@@ -84,4 +86,23 @@ func TestBodyAndPayload(t *testing.T) {
 	require.NotNil(t, validBody("a\x00b"))
 	require.NotNil(t, validBody(""))
 	require.Nil(t, validBody("tab\tok ☃ 𝄞"))
+}
+
+func TestPermissions(t *testing.T) {
+	t.Parallel()
+	for a := range actions {
+		_, ok := permissions[a]
+		require.True(t, ok, "action %s has no permission", a)
+	}
+	prod := PrincipalOf(&auth.Principal{KeyID: "k", Roles: []auth.Role{auth.RoleProducer}, Scopes: []string{"orders-*"}})
+	require.True(t, prod.Allow("SendMessage", "orders-eu"))
+	require.False(t, prod.Allow("SendMessage", "billing"))
+	require.False(t, prod.Allow("ReceiveMessage", "orders-eu"))
+	require.False(t, prod.Allow("CreateQueue", "orders-eu"))
+	worker := PrincipalOf(&auth.Principal{KeyID: "w", Roles: []auth.Role{auth.RoleWorker}})
+	require.True(t, worker.Allow("DeleteMessageBatch", "any"))
+	require.False(t, worker.Allow("SendMessage", "any"))
+	admin := PrincipalOf(&auth.Principal{KeyID: "a", Roles: []auth.Role{auth.RoleAdmin}})
+	require.True(t, admin.Allow("DeleteQueue", "any"))
+	require.False(t, admin.Allow("Bogus", "any"))
 }

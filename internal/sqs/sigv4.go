@@ -11,6 +11,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/spoolq/spool/internal/auth"
 )
 
 // SigningKeys finds an access key: its secret (the HMAC key of Signature
@@ -214,4 +216,35 @@ func uriEncode(s string, slash bool) string {
 		b.WriteByte(hexd[c&15])
 	}
 	return b.String()
+}
+
+// permissions is the Spool permission each action needs.
+var permissions = map[string]auth.Permission{
+	"SendMessage":                  auth.Enqueue,
+	"SendMessageBatch":             auth.Enqueue,
+	"ReceiveMessage":               auth.Work,
+	"DeleteMessage":                auth.Work,
+	"DeleteMessageBatch":           auth.Work,
+	"ChangeMessageVisibility":      auth.Work,
+	"ChangeMessageVisibilityBatch": auth.Work,
+	"GetQueueUrl":                  auth.View,
+	"ListQueues":                   auth.View,
+	"GetQueueAttributes":           auth.View,
+	"ListQueueTags":                auth.View,
+	"CreateQueue":                  auth.Admin,
+	"SetQueueAttributes":           auth.Admin,
+	"TagQueue":                     auth.Admin,
+	"UntagQueue":                   auth.Admin,
+	"PurgeQueue":                   auth.Admin,
+	"DeleteQueue":                  auth.Admin,
+}
+
+// PrincipalOf is the Principal of a Spool key: an action is allowed when
+// the key's roles grant the permission it needs and its scopes reach the
+// queue.
+func PrincipalOf(p *auth.Principal) *Principal {
+	return &Principal{KeyID: p.KeyID, Allow: func(action, queue string) bool {
+		perm, ok := permissions[action]
+		return ok && p.Can(perm) && p.Reaches(queue)
+	}}
 }
