@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/spoolq/spool"
 	"github.com/spoolq/spool/internal/wire"
@@ -42,6 +43,15 @@ func (s *Server) writeJSON(w http.ResponseWriter, status int, v any) {
 		buf.Reset()
 		buf.WriteString(`{"error":{"code":"internal","message":"internal error"}}` + "\n")
 		status = http.StatusInternalServerError
+	}
+	if !utf8.Valid(buf.Bytes()) {
+		// Only stored strings can hold invalid UTF-8 (JSON's own bytes are
+		// ASCII): data stored before input was checked for it. Replacing
+		// it keeps every answer JSON that any client's parser reads.
+		s.log.Warn("answer held invalid UTF-8 from stored data; replaced with U+FFFD", "status", status)
+		fixed := bytes.ToValidUTF8(buf.Bytes(), []byte("\uFFFD"))
+		buf.Reset()
+		buf.Write(fixed)
 	}
 	h := w.Header()
 	h.Set("Content-Type", "application/json")

@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"testing"
@@ -9,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/spoolq/spool"
+	"github.com/spoolq/spool/internal/servertest"
 	"github.com/spoolq/spool/internal/wire"
 	"github.com/spoolq/spool/server"
 )
@@ -54,5 +56,26 @@ func TestLeaseAnswerIsValidUTF8(t *testing.T) {
 		ts.do("POST", "/v1/jobs/"+j.ID+"/complete", `{"token":"`+j.Lease.Token+`","result":"\ud83c\udf89"}`).ok(t, http.StatusOK, nil)
 		g := ts.do("GET", "/v1/jobs/"+j.ID, nil)
 		require.True(t, utf8.Valid(g.body) && json.Valid(g.body), "%q", g.body)
+	})
+}
+
+// A payload stored with invalid UTF-8 (before input was checked for it, or
+// through the engine directly) still goes out as valid UTF-8, so the lease
+// that carries it does not strand its jobs.
+func TestStoredInvalidUTF8IsAnsweredValid(t *testing.T) {
+	t.Parallel()
+	eachStore(t, func(t *testing.T, store func(*server.Config)) {
+		ts := newTestServer(t, store)
+		_, err := servertest.Engine(ts.s).Enqueue(context.Background(), "u", []spool.EnqueueRequest{
+			{Type: "t", Payload: json.RawMessage("{\"s\":\"a\xffb\"}")},
+			{Type: "t", Payload: json.RawMessage(`{"s":"ok"}`)},
+		})
+		require.NoError(t, err)
+		r := ts.do("POST", "/v1/leases", spool.LeaseRequest{Queues: []string{"u"}, Max: 10})
+		var out spool.JobsResponse
+		r.ok(t, http.StatusOK, &out)
+		require.Len(t, out.Jobs, 2)
+		require.True(t, utf8.Valid(r.body), "%q", r.body)
+		require.JSONEq(t, `{"s":"a\ufffdb"}`, string(out.Jobs[0].Payload))
 	})
 }
