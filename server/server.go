@@ -476,10 +476,12 @@ func build(cfg Config, st store.Store) (*Server, error) {
 	s.routes = s.routeTable()
 	s.handler = s.newRoot(hm)
 	s.sqs, err = sqs.New(sqs.Config{
-		Engine: e,
-		Logger: cfg.Logger.With("component", "sqs"),
-		Limits: cfg.Limits,
-		Region: cfg.SQSRegion,
+		Engine:      e,
+		Logger:      cfg.Logger.With("component", "sqs"),
+		Limits:      cfg.Limits,
+		Region:      cfg.SQSRegion,
+		Auth:        sqs.KeyringAuth(s.keys),
+		HostAllowed: s.hostAllowed,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)
@@ -660,6 +662,10 @@ func (s *Server) SQSHandler() http.Handler { return s.sqs }
 // down gracefully within ShutdownTimeout (long polls end when the engine
 // stops). Run it beside Serve, which stops the engine.
 func (s *Server) ServeSQS(ctx context.Context, ln net.Listener) error {
+	if err := s.checkOpen(ctx, ln); err != nil {
+		_ = ln.Close()
+		return err
+	}
 	longest := s.longest
 	srv := &http.Server{
 		Handler:           s.sqs,

@@ -69,6 +69,10 @@ type Config struct {
 	AccountID string
 	// Auth checks credentials; nil is open mode.
 	Auth Authenticator
+	// HostAllowed, when set, refuses requests in open mode whose Host it
+	// does not accept (a page that rebinds a name of its own to this
+	// machine).
+	HostAllowed func(host string) bool
 }
 
 // Handler serves the Amazon SQS API over a Spool engine.
@@ -169,6 +173,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			h.fail(w, c, missingParameter("Action"))
 			return
 		}
+		if r.Method == http.MethodGet && !readOnly[c.action] {
+			// A page can make a browser send a GET (an image, a link)
+			// without any header to tell it: only reads are served so.
+			h.fail(w, c, newError(http.StatusMethodNotAllowed, "InvalidAction", "InvalidAction", "%s changes state: send it as a POST.", clip(c.action, 100)))
+			return
+		}
 	}
 	if h.cfg.Auth != nil {
 		who, err := h.cfg.Auth.Authenticate(r, body)
@@ -177,6 +187,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		c.who = who
+	}
+	if c.who == nil && h.cfg.HostAllowed != nil && !h.cfg.HostAllowed(r.Host) {
+		// Open (no key needed): only the names the server serves, so
+		// that a page rebinding a name of its own to this machine cannot
+		// use it.
+		h.fail(w, c, newError(http.StatusForbidden, "AccessDenied", "AccessDenied", "The Host %q is not one this server serves (see --allowed-host).", clip(r.Host, 100)))
+		return
 	}
 	scheme := "http"
 	if r.TLS != nil {
@@ -274,6 +291,9 @@ func (h *Handler) fail(w http.ResponseWriter, c *call, e *apiError) {
 	w.WriteHeader(e.Status)
 	_, _ = w.Write(x.b.Bytes())
 }
+
+// readOnly are the actions a GET may carry.
+var readOnly = map[string]bool{"ListQueues": true, "GetQueueUrl": true, "GetQueueAttributes": true, "ListQueueTags": true}
 
 // output is an action's answer: JSON through encoding/json, XML through
 // writeXML (the content of the <ActionResult> element).

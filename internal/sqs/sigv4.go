@@ -6,12 +6,14 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"sort"
 	"strings"
 	"time"
 
+	"github.com/spoolq/spool"
 	"github.com/spoolq/spool/internal/auth"
 )
 
@@ -97,7 +99,7 @@ func (v *SigV4) Authenticate(r *http.Request, body []byte) (*Principal, error) {
 	}
 	secret, who, err := v.Keys.SigningKey(r.Context(), keyID)
 	if errors.Is(err, ErrUnknownKey) {
-		return nil, authError(http.StatusForbidden, "InvalidClientTokenId", "The security token included in the request is invalid.")
+		return nil, authError(http.StatusForbidden, "InvalidClientTokenId", "The security token included in the request is invalid (unknown, revoked or expired key, or one created without the server's secret encryption key).")
 	}
 	if err != nil {
 		return nil, err
@@ -247,4 +249,43 @@ func PrincipalOf(p *auth.Principal) *Principal {
 		perm, ok := permissions[action]
 		return ok && p.Can(perm) && p.Reaches(queue)
 	}}
+}
+
+// keyringAuth checks requests against a server's keys: none needed while
+// no key exists (the server then runs open, on loopback only), SigV4 with
+// a key after.
+type keyringAuth struct {
+	k *auth.Keyring
+	v *SigV4
+}
+
+// KeyringAuth is the Authenticator of a server whose keys are k.
+func KeyringAuth(k *auth.Keyring) Authenticator {
+	return &keyringAuth{k: k, v: &SigV4{Keys: keyringKeys{k}}}
+}
+
+func (a *keyringAuth) Authenticate(r *http.Request, body []byte) (*Principal, error) {
+	required, err := a.k.Required(r.Context())
+	if err != nil {
+		return nil, fmt.Errorf("%w: reading whether keys exist: %v", spool.ErrUnavailable, err)
+	}
+	if !required {
+		return nil, nil
+	}
+	return a.v.Authenticate(r, body)
+}
+
+type keyringKeys struct{ k *auth.Keyring }
+
+func (k keyringKeys) SigningKey(ctx context.Context, id string) (string, *Principal, error) {
+	secret, p, err := k.k.SigV4(ctx, id)
+	switch {
+	case errors.Is(err, auth.ErrNoSealer):
+		return "", nil, authError(http.StatusForbidden, "InvalidClientTokenId", "The server has no secret encryption key (--secret-key), so no key can sign SQS requests: Signature Version 4 needs the key's secret itself.")
+	case errors.Is(err, spool.ErrUnauthorized):
+		return "", nil, ErrUnknownKey
+	case err != nil:
+		return "", nil, err
+	}
+	return secret, PrincipalOf(p), nil
 }
