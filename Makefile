@@ -18,7 +18,7 @@ help: ## List the targets.
 build: ## Build the spool binary into bin/spool.
 	$(GO) build -o $(BIN) ./cmd/spool
 
-test: ## Run every test (a throwaway PostgreSQL included) with the race detector, go vet and the gofmt check (what CI runs).
+test: ## Run every test (a throwaway PostgreSQL and Debian's chromium included) with the race detector, go vet and the gofmt check (what CI runs).
 ifeq ($(RACE),)
 ifeq ($(CI),true)
 	@echo "make test: the race detector needs a C compiler (apt-get install gcc)"; exit 1
@@ -26,6 +26,7 @@ else
 	@echo "WARNING: no C compiler, so no race detector (apt-get install gcc); testing without it"
 endif
 endif
+	scripts/ensure-chromium
 	scripts/with-postgres $(GO) test $(RACE) -count=1 $(PKGS)
 	$(MAKE) --no-print-directory lint
 
