@@ -211,7 +211,7 @@ func TestDiskFillsAnyway(t *testing.T) {
 	t.Parallel()
 	mnt := mountTmpfs(t, 32<<20)
 	data := filepath.Join(mnt, "data")
-	srv := testproc.Start(t, spoolBin, "spool serve", 20*time.Second, "--data", data, "--min-free-space", "0")
+	srv := testproc.Start(t, spoolBin, "spool serve", 20*time.Second, "--data", data, "--min-free-space", "off")
 
 	var acked []string
 	enqueue := func() answer {
@@ -258,7 +258,7 @@ func TestDiskFillsAnyway(t *testing.T) {
 	require.Contains(t, srv.Logs(), "stopping the server so that a restart recovers it")
 
 	// A start on the still full disk fails fast, with one clear error.
-	again := testproc.Launch(spoolBin, "spool serve (full disk)", "--data", data, "--min-free-space", "0")
+	again := testproc.Launch(spoolBin, "spool serve (full disk)", "--data", data, "--min-free-space", "off")
 	t.Cleanup(again.Kill)
 	select {
 	case <-again.Done():
@@ -273,7 +273,7 @@ func TestDiskFillsAnyway(t *testing.T) {
 
 	// Space is freed: every acknowledged job is there.
 	require.NoError(t, os.Remove(filler))
-	srv = testproc.Start(t, spoolBin, "spool serve (space freed)", 20*time.Second, "--data", data, "--min-free-space", "0")
+	srv = testproc.Start(t, spoolBin, "spool serve (space freed)", 20*time.Second, "--data", data, "--min-free-space", "off")
 	for _, id := range acked {
 		mustCall(t, srv, "GET", "/v1/jobs/"+id, nil, http.StatusOK)
 	}
