@@ -260,4 +260,19 @@ type QueueInfo struct {
 // QueuesResponse answers GET /v1/queues.
 type QueuesResponse struct {
 	Queues []QueueInfo `json:"queues"`
+	// Budget is what the server holds against its server-wide budget.
+	Budget *BudgetInfo `json:"budget,omitempty"`
+}
+
+// BudgetInfo is the server-wide budget: the number of queues, and the jobs
+// not yet finished across all queues (cluster-wide on PostgreSQL).
+type BudgetInfo struct {
+	Queues BudgetUse `json:"queues"`
+	Jobs   BudgetUse `json:"jobs"`
+}
+
+// BudgetUse is one part of the budget: what is used, and the cap (0: none).
+type BudgetUse struct {
+	Used  int64 `json:"used"`
+	Limit int64 `json:"limit"`
 }

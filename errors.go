@@ -38,7 +38,35 @@ var (
 	// disk_full, with Retry-After), while reads, leases, acks, cancels and
 	// purges go on.
 	ErrDiskFull = errors.New("disk full")
+	// ErrOverBudget: admitting the work would exceed the server-wide
+	// budget (the number of queues, or of jobs not yet finished across all
+	// queues); nothing was stored. The error is a *BudgetError, whose Code
+	// says which part.
+	ErrOverBudget = errors.New("over budget")
 )
+
+// BudgetError says which part of the server-wide budget refused new work.
+// It wraps ErrOverBudget.
+type BudgetError struct {
+	// Code is CodeTooManyQueues or CodeServerFull.
+	Code string
+	// Used is what the server holds, Limit its cap, Adding what the
+	// request would have added.
+	Used, Limit, Adding int64
+	// RetryAfter is in seconds; 0 when waiting does not help.
+	RetryAfter int
+}
+
+func (e *BudgetError) Error() string {
+	if e.Code == CodeTooManyQueues {
+		return fmt.Sprintf("the server holds its maximum of %d queues: a new queue cannot be created; nothing was stored (use an existing queue, delete unused ones, or raise the server's --max-queues)", e.Limit)
+	}
+	return fmt.Sprintf("the server holds %d jobs not yet finished across all queues, and its budget is %d: these %d jobs were refused and nothing was stored; retry once workers have finished some",
+		e.Used, e.Limit, e.Adding)
+}
+
+// Unwrap makes errors.Is(err, ErrOverBudget) true.
+func (e *BudgetError) Unwrap() error { return ErrOverBudget }
 
 // QueueFullError says which queue refused jobs and for how long the caller
 // should wait before retrying. It wraps ErrQueueFull.
@@ -128,6 +156,8 @@ const (
 	CodeTooLarge         = "too_large"
 	CodeUnavailable      = "unavailable"
 	CodeDiskFull         = "disk_full"
+	CodeTooManyQueues    = "too_many_queues"
+	CodeServerFull       = "server_full"
 	CodeUnauthorized     = "unauthorized"
 	CodeForbidden        = "forbidden"
 	CodeMethodNotAllowed = "method_not_allowed"
@@ -148,6 +178,10 @@ const (
 // Code returns the stable error code for err, CodeInternal if err wraps none
 // of the sentinels.
 func Code(err error) string {
+	var be *BudgetError
+	if errors.As(err, &be) {
+		return be.Code
+	}
 	switch {
 	case errors.Is(err, ErrInvalid):
 		return CodeInvalid

@@ -59,6 +59,8 @@ func (e *Error) Unwrap() error {
 		return spool.ErrTooLarge
 	case spool.CodeDiskFull:
 		return spool.ErrDiskFull
+	case spool.CodeServerFull, spool.CodeTooManyQueues:
+		return spool.ErrOverBudget
 	case spool.CodeUnavailable:
 		return spool.ErrUnavailable
 	case spool.CodeUnauthorized:

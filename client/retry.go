@@ -101,11 +101,11 @@ func retryable(mode repeat, err error) bool {
 		case http.StatusTooManyRequests:
 			return true
 		case http.StatusServiceUnavailable:
-			// A full queue or disk stored nothing, nor did a busy server
+			// A full queue, disk or server stored nothing, nor did a busy server
 			// (it refused the body before reading it); other 503s (a
 			// request that ran out of time, a server stopping) may have
 			// done their work.
-			return ce.Code == spool.CodeQueueFull || ce.Code == spool.CodeDiskFull || ce.Code == spool.CodeServerBusy || mode == repeatSafe
+			return ce.Code == spool.CodeQueueFull || ce.Code == spool.CodeDiskFull || ce.Code == spool.CodeServerFull || ce.Code == spool.CodeServerBusy || mode == repeatSafe
 		case http.StatusBadGateway, http.StatusGatewayTimeout:
 			return mode == repeatSafe
 		}

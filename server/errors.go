@@ -22,6 +22,8 @@ var statusOf = map[string]int{
 	spool.CodeTooLarge:             http.StatusRequestEntityTooLarge,
 	spool.CodeUnavailable:          http.StatusServiceUnavailable,
 	spool.CodeDiskFull:             http.StatusServiceUnavailable,
+	spool.CodeServerFull:           http.StatusServiceUnavailable,
+	spool.CodeTooManyQueues:        http.StatusInsufficientStorage,
 	spool.CodeUnauthorized:         http.StatusUnauthorized,
 	spool.CodeForbidden:            http.StatusForbidden,
 	spool.CodeMethodNotAllowed:     http.StatusMethodNotAllowed,
@@ -48,7 +50,10 @@ const retryAfterDiskFull = 10
 func retryAfter(err error) int {
 	var qf *spool.QueueFullError
 	var df *spool.DiskFullError
+	var be *spool.BudgetError
 	switch {
+	case errors.As(err, &be):
+		return be.RetryAfter
 	case errors.As(err, &qf):
 		return max(qf.RetryAfter, 1)
 	case errors.As(err, &df):

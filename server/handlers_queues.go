@@ -20,7 +20,14 @@ func (s *Server) listQueues(ctx context.Context, c *call, _ *noBody) (int, *spoo
 	if qs == nil {
 		qs = []spool.QueueInfo{}
 	}
-	return http.StatusOK, &spool.QueuesResponse{Queues: qs}, nil
+	u, b, err := s.engine.Usage(ctx)
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, &spool.QueuesResponse{Queues: qs, Budget: &spool.BudgetInfo{
+		Queues: spool.BudgetUse{Used: u.Queues, Limit: b.MaxQueues},
+		Jobs:   spool.BudgetUse{Used: u.Unfinished, Limit: b.MaxJobs},
+	}}, nil
 }
 
 // getQueue: GET /v1/queues/{queue}.

@@ -221,6 +221,8 @@ func TestOpenAPISchemasMatchWireTypes(t *testing.T) {
 		"QueueConfig":         {reflect.TypeFor[spool.QueueConfig](), false},
 		"QueueInfo":           {reflect.TypeFor[spool.QueueInfo](), true},
 		"QueuesResponse":      {reflect.TypeFor[spool.QueuesResponse](), true},
+		"BudgetInfo":          {reflect.TypeFor[spool.BudgetInfo](), true},
+		"BudgetUse":           {reflect.TypeFor[spool.BudgetUse](), true},
 		"QueueStats":          {reflect.TypeFor[spool.QueueStats](), true},
 		"StatsNow":            {reflect.TypeFor[spool.StatsNow](), true},
 		"WindowStats":         {reflect.TypeFor[spool.WindowStats](), true},

@@ -23,6 +23,7 @@ import (
 	"github.com/spoolq/spool/internal/dashboard"
 	"github.com/spoolq/spool/internal/diskspace"
 	"github.com/spoolq/spool/internal/engine"
+	"github.com/spoolq/spool/internal/gctune"
 	"github.com/spoolq/spool/internal/servertest"
 	"github.com/spoolq/spool/internal/sqs"
 	"github.com/spoolq/spool/internal/store"
@@ -148,6 +149,17 @@ type Config struct {
 	// AuthFailures is how many failed authentications a client address
 	// may make per minute before it is answered 429 (default 10).
 	AuthFailures int
+	// MaxQueues caps the number of queues on the server (cluster-wide on
+	// PostgreSQL): a new queue beyond it is refused with 507
+	// too_many_queues (default DefaultMaxQueues).
+	MaxQueues int64
+	// MaxJobs caps the jobs not yet finished across all queues
+	// (cluster-wide on PostgreSQL): more are refused with 503 server_full
+	// and Retry-After. Default: on the embedded store, which keeps about
+	// 1 KiB of memory per such job, a quarter of the memory the process
+	// may use at that rate (at least DefaultMinMaxJobs); on PostgreSQL
+	// DefaultMaxJobsPostgres.
+	MaxJobs int64
 }
 
 // Defaults of Config.
@@ -159,6 +171,13 @@ const (
 	DefaultBodyReadTimeout = 30 * time.Second
 	DefaultMaxBodyMemory   = 256 << 20
 	DefaultWebhookTimeout  = 10 * time.Second
+	DefaultMaxQueues       = 10_000
+	DefaultMinMaxJobs      = 100_000
+	DefaultMaxJobsPostgres = 10_000_000
+	// embeddedBytesPerJob is what the default MaxJobs of the embedded
+	// store counts per job not yet finished (its in-memory indexes take
+	// about half of it).
+	embeddedBytesPerJob = 1 << 10
 	// DefaultStoreMaxConns is the connection pool size of a PostgreSQL
 	// store whose URL sets no pool_max_conns.
 	DefaultStoreMaxConns = open.DefaultMaxConns
@@ -219,6 +238,12 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.WebhookTimeout == 0 {
 		c.WebhookTimeout = DefaultWebhookTimeout
+	}
+	if c.MaxQueues == 0 {
+		c.MaxQueues = DefaultMaxQueues
+	}
+	if c.MaxJobs == 0 {
+		c.MaxJobs = defaultMaxJobs(c.Store != "", gctune.Memory())
 	}
 	if c.Clock == nil {
 		c.Clock = engine.RealClock
@@ -342,6 +367,12 @@ func (c Config) Validate() error {
 	if c.WebhookTimeout < 0 {
 		bad("WebhookTimeout", "must not be negative, got %s", c.WebhookTimeout)
 	}
+	if c.MaxQueues < 0 {
+		bad("MaxQueues", "must not be negative, got %d", c.MaxQueues)
+	}
+	if c.MaxJobs < 0 {
+		bad("MaxJobs", "must not be negative, got %d", c.MaxJobs)
+	}
 	if _, err := diskspace.ParseMark(c.MinFreeSpace); err != nil {
 		bad("MinFreeSpace", "%v", err)
 	}
@@ -452,13 +483,14 @@ func build(cfg Config, st store.Store) (*Server, error) {
 		Defaults:  engine.Defaults(cfg.Defaults),
 		Metrics:   m,
 		DiskSpace: space,
+		Budget:    engine.Budget{MaxQueues: cfg.MaxQueues, MaxJobs: cfg.MaxJobs},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("server: creating the engine: %w", err)
 	}
 	hm := newHTTPMetrics()
 	bodies := newBodyBudget(cfg.MaxBodyMemory)
-	if err := registerAll(reg, engine.NewDepthCollector(e), engine.NewTelemetryCollector(e), hm.requests, hm.duration, hm.inFlight, bodies.gauge); err != nil {
+	if err := registerAll(reg, engine.NewDepthCollector(e), engine.NewTelemetryCollector(e), engine.NewBudgetCollector(e), hm.requests, hm.duration, hm.inFlight, bodies.gauge); err != nil {
 		return nil, fmt.Errorf("server: registering queue metrics: %w", err)
 	}
 	sealer, err := auth.LoadSealer(cfg.SecretKeyFile, cfg.SecretKey)
@@ -513,6 +545,17 @@ func build(cfg Config, st store.Store) (*Server, error) {
 	}
 	s.touch = startTouchLoop(s.keys, s.log)
 	return s, nil
+}
+
+// defaultMaxJobs is the default MaxJobs: on PostgreSQL a fixed
+// DefaultMaxJobsPostgres; on the embedded store, which holds the jobs not
+// yet finished in memory, a quarter of memory (the process's memory, 0 if
+// unknown) at embeddedBytesPerJob each, and at least DefaultMinMaxJobs.
+func defaultMaxJobs(postgres bool, memory int64) int64 {
+	if postgres {
+		return DefaultMaxJobsPostgres
+	}
+	return max(DefaultMinMaxJobs, memory/4/embeddedBytesPerJob)
 }
 
 // diskGuard returns the free-space guard of the embedded store's volume,

@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"maps"
 	mrand "math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 
@@ -111,6 +112,12 @@ type Config struct {
 	// spool.DiskFullError. Nil: no guard (a PostgreSQL store's disk is
 	// the database server's).
 	DiskSpace *diskspace.Guard
+	// Budget caps the queues and the jobs not yet finished across all
+	// queues (zero fields: no cap).
+	Budget Budget
+	// UsageTTL bounds how long a reading of the store's usage is reused
+	// for the budget (default DefaultUsageTTL).
+	UsageTTL time.Duration
 }
 
 func (c *Config) fill() error {
@@ -138,6 +145,9 @@ func (c *Config) fill() error {
 	}
 	if c.ConfigTTL <= 0 {
 		c.ConfigTTL = 2 * time.Second
+	}
+	if c.UsageTTL <= 0 {
+		c.UsageTTL = DefaultUsageTTL
 	}
 	if c.RecheckInterval <= 0 {
 		c.RecheckInterval = DefaultRecheckInterval
@@ -167,6 +177,9 @@ type Engine struct {
 	cfgMu  sync.Mutex
 	cfgTab map[string]cachedConfig
 
+	// usageCache is the store's usage for the budget (admit.go).
+	usageCache usageCache
+
 	// wake tells the maintenance loop that a job became due earlier than
 	// it planned for.
 	wake chan struct{}
@@ -189,6 +202,7 @@ type Engine struct {
 type cachedConfig struct {
 	cfg     spool.QueueConfig // resolved: every field set
 	fetched time.Time
+	exists  bool // the store has the queue
 }
 
 // New returns an Engine. Call Start to run its maintenance loop.
@@ -269,6 +283,7 @@ func (e *Engine) queueConfig(ctx context.Context, name string) (spool.QueueConfi
 	}
 	var over spool.QueueConfig
 	q, err := e.st.Queue(ctx, name)
+	exists := err == nil
 	switch {
 	case err == nil:
 		over = q.Config
@@ -278,9 +293,36 @@ func (e *Engine) queueConfig(ctx context.Context, name string) (spool.QueueConfi
 	}
 	res := e.resolve(over)
 	e.cfgMu.Lock()
-	e.cfgTab[name] = cachedConfig{cfg: res, fetched: now}
+	e.cfgTab[name] = cachedConfig{cfg: res, fetched: now, exists: exists}
 	e.cfgMu.Unlock()
 	return res, nil
+}
+
+// newQueues counts the queues among names (distinct) that did not exist
+// when their config was last read (queueConfig must have been called for
+// each).
+func (e *Engine) newQueues(names ...string) int {
+	e.cfgMu.Lock()
+	defer e.cfgMu.Unlock()
+	n := 0
+	for i, q := range names {
+		if c, ok := e.cfgTab[q]; ok && !c.exists && !slices.Contains(names[:i], q) {
+			n++
+		}
+	}
+	return n
+}
+
+// queuesExist records that the queues now exist (an insert created them).
+func (e *Engine) queuesExist(names ...string) {
+	e.cfgMu.Lock()
+	defer e.cfgMu.Unlock()
+	for _, q := range names {
+		if c, ok := e.cfgTab[q]; ok {
+			c.exists = true
+			e.cfgTab[q] = c
+		}
+	}
 }
 
 func (e *Engine) forgetConfig(name string) {

@@ -28,11 +28,15 @@ func (e *Engine) Enqueue(ctx context.Context, queue string, reqs []spool.Enqueue
 	if len(reqs) == 0 {
 		return nil, spool.Invalidf("no jobs to enqueue")
 	}
-	if err := e.admitGrowth(); err != nil {
+	if err := e.admitDisk(); err != nil {
 		return nil, err
 	}
 	qc, err := e.queueConfig(ctx, queue)
 	if err != nil {
+		return nil, err
+	}
+	fresh := e.newQueues(queue)
+	if err := e.admitBudget(ctx, len(reqs), fresh); err != nil {
 		return nil, err
 	}
 	now := e.clock.Now()
@@ -57,6 +61,10 @@ func (e *Engine) Enqueue(ctx context.Context, queue string, reqs []spool.Enqueue
 			return nil, qf
 		}
 		return nil, fmt.Errorf("enqueueing into %q: %w", queue, err)
+	}
+	e.admitted(len(out), fresh)
+	if fresh > 0 {
+		e.queuesExist(queue)
 	}
 	// A parent may have finished between linkDependencies and the insert,
 	// too early to see the new child: look again.

@@ -239,3 +239,39 @@ func (c *TelemetryCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 }
+
+// BudgetCollector exports the server-wide budget: what the store holds
+// (read at scrape time) and the caps.
+type BudgetCollector struct {
+	e           *Engine
+	used, limit *prometheus.Desc
+}
+
+// NewBudgetCollector returns a collector of spool_budget_used{resource}
+// and spool_budget_limit{resource} (resource: queues, jobs).
+func NewBudgetCollector(e *Engine) *BudgetCollector {
+	return &BudgetCollector{e: e,
+		used: prometheus.NewDesc("spool_budget_used", "What the server holds against its budget: queues, jobs not yet finished (all queues; cluster-wide).",
+			[]string{"resource"}, nil),
+		limit: prometheus.NewDesc("spool_budget_limit", "The server's budget: most queues, most jobs not yet finished across all queues (0: no cap).",
+			[]string{"resource"}, nil),
+	}
+}
+
+// Describe implements prometheus.Collector.
+func (c *BudgetCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.used; ch <- c.limit }
+
+// Collect implements prometheus.Collector.
+func (c *BudgetCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	u, b, err := c.e.Usage(ctx)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(c.used, err)
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(c.used, prometheus.GaugeValue, float64(u.Queues), "queues")
+	ch <- prometheus.MustNewConstMetric(c.used, prometheus.GaugeValue, float64(u.Unfinished), "jobs")
+	ch <- prometheus.MustNewConstMetric(c.limit, prometheus.GaugeValue, float64(b.MaxQueues), "queues")
+	ch <- prometheus.MustNewConstMetric(c.limit, prometheus.GaugeValue, float64(b.MaxJobs), "jobs")
+}

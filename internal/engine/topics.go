@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -89,7 +90,7 @@ func (e *Engine) Publish(ctx context.Context, topic string, msgs []spool.Enqueue
 	if len(msgs) == 0 {
 		return nil, spool.Invalidf("no messages to publish")
 	}
-	if err := e.admitGrowth(); err != nil {
+	if err := e.admitDisk(); err != nil {
 		return nil, err
 	}
 	subs, err := e.st.Subscriptions(ctx, store.SubscriptionsParams{Topic: topic})
@@ -134,7 +135,17 @@ func (e *Engine) Publish(ctx context.Context, topic string, msgs []spool.Enqueue
 		}
 		return nil, spool.NoSubscribersf("no subscription of topic %q takes messages of these types: nothing was stored", topic)
 	}
-	return e.insert(ctx, recs, depth, now)
+	queues := slices.Collect(maps.Keys(depth))
+	fresh := e.newQueues(queues...)
+	if err := e.admitBudget(ctx, len(recs), fresh); err != nil {
+		return nil, err
+	}
+	out, err := e.insert(ctx, recs, depth, now)
+	if err == nil {
+		e.admitted(len(out), fresh)
+		e.queuesExist(queues...)
+	}
+	return out, err
 }
 
 // validateTopicName checks a topic name: the rules of queue names.

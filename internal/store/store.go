@@ -262,6 +262,10 @@ type Store interface {
 	Queue(ctx context.Context, name string) (*QueueRecord, error)
 	// Queues lists every queue that was ever used, sorted by name.
 	Queues(ctx context.Context) ([]*QueueRecord, error)
+	// Usage counts what the store holds across every queue, for the
+	// server-wide budget. It is read often (the engine caches it for a
+	// second): keep it cheap.
+	Usage(ctx context.Context) (Usage, error)
 	// SetQueueConfig stores a queue's overrides, creating the queue.
 	SetQueueConfig(ctx context.Context, name string, cfg spool.QueueConfig) error
 	// Delete deletes finished jobs (succeeded, dead, cancelled) with their
@@ -358,4 +362,13 @@ func CheckRecord(r *Record) error {
 type Failer interface {
 	Failed() <-chan struct{}
 	Err() error
+}
+
+// Usage is what a store holds across every queue.
+type Usage struct {
+	// Queues is the number of queues (as Queues lists them).
+	Queues int64
+	// Unfinished is the number of jobs not yet finished (waiting,
+	// scheduled, ready, active) across every queue.
+	Unfinished int64
 }

@@ -249,6 +249,19 @@ func (s *Store) Queue(ctx context.Context, name string) (*store.QueueRecord, err
 	return s.queueRecord(q), nil
 }
 
+// Usage counts the queues and the jobs not yet finished (all in memory).
+func (s *Store) Usage(ctx context.Context) (store.Usage, error) {
+	if err := ctx.Err(); err != nil {
+		return store.Usage{}, err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if err := s.usable(); err != nil {
+		return store.Usage{}, err
+	}
+	return store.Usage{Queues: int64(len(s.x.queues)), Unfinished: int64(len(s.x.jobs))}, nil
+}
+
 // Queues lists every queue that was ever used, by name.
 func (s *Store) Queues(ctx context.Context) ([]*store.QueueRecord, error) {
 	if err := ctx.Err(); err != nil {

@@ -34,6 +34,28 @@ func testQueues(t *testing.T, newStore NewStore) {
 		require.Empty(t, qs)
 	})
 
+	t.Run("Usage", func(t *testing.T) {
+		h := begin(t, newStore)
+		u, err := h.s.Usage(h.ctx)
+		require.NoError(t, err)
+		require.Equal(t, store.Usage{}, u)
+
+		a := h.insert(job("q"), job("q"), job("r", scheduled(at(time.Hour))))[0]
+		require.NoError(t, h.s.SetQueueConfig(h.ctx, "cfg", spool.QueueConfig{Paused: ptr(true)}))
+		u, err = h.s.Usage(h.ctx)
+		require.NoError(t, err)
+		require.Equal(t, store.Usage{Queues: 3, Unfinished: 3}, u)
+
+		h.lease([]string{"q"}, 1, t0)
+		u, err = h.s.Usage(h.ctx)
+		require.NoError(t, err)
+		require.Equal(t, store.Usage{Queues: 3, Unfinished: 3}, u, "an active job is not finished")
+		h.finish(a.ID, spool.StateSucceeded, at(time.Second))
+		u, err = h.s.Usage(h.ctx)
+		require.NoError(t, err)
+		require.Equal(t, store.Usage{Queues: 3, Unfinished: 2}, u, "a finished job no longer counts")
+	})
+
 	t.Run("SetQueueConfigCreatesAndRoundTrips", func(t *testing.T) {
 		h := begin(t, newStore)
 		cfg := fullConfig()
