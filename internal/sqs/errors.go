@@ -92,6 +92,17 @@ func fromEngine(err error) *apiError {
 			e.RetryAfter = df.RetryAfter
 		}
 		return e
+	case errors.Is(err, spool.ErrOverBudget):
+		var be *spool.BudgetError
+		if errors.As(err, &be) && be.Code == spool.CodeTooManyQueues {
+			return newError(http.StatusForbidden, "OverLimit", "OverLimit", "The server holds its maximum of %d queues: a new queue cannot be created.", be.Limit)
+		}
+		e := newError(http.StatusServiceUnavailable, "RequestThrottled", "RequestThrottled", "The server holds its budget of messages not yet deleted; retry later.")
+		e.Sender = true
+		if be != nil {
+			e.RetryAfter = be.RetryAfter
+		}
+		return e
 	case errors.Is(err, spool.ErrTooLarge):
 		return invalidParameter("%s", err.Error())
 	case errors.Is(err, spool.ErrInvalid):
