@@ -37,7 +37,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // ports of their own, an AWS SDK client of the SQS API and a Spool SDK
 // client of the HTTP API.
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	srv    *server.Server
 	sqsURL string
 	sqsHC  *http.Client
@@ -68,7 +68,7 @@ func eachStore(t *testing.T, fn func(t *testing.T, e *env)) {
 	})
 }
 
-func start(t *testing.T, cfg server.Config) *env {
+func start(t testing.TB, cfg server.Config) *env {
 	t.Helper()
 	s, err := server.New(context.Background(), cfg)
 	require.NoError(t, err)
