@@ -110,4 +110,3 @@ func BenchmarkRoundTrip(b *testing.B) {
 		}
 	}
 }
-
