@@ -3,6 +3,8 @@ package client
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"reflect"
 	"strings"
 	"sync"
@@ -34,6 +37,10 @@ type Client struct {
 	hc        *http.Client
 	timeout   time.Duration
 	userAgent string
+	// auth is the Authorization header ("Bearer <secret>"), "" for none.
+	auth string
+	// tls is the TLS configuration of the default transport (WithCAFile).
+	tls *tls.Config
 	retry     RetryPolicy
 	// rand draws jitter in [0,1); sleep waits between retries. Tests
 	// replace them to measure waits without waiting.
@@ -67,6 +74,66 @@ func WithHTTPClient(hc *http.Client) Option {
 func WithTimeout(d time.Duration) Option {
 	return func(c *Client) error {
 		c.timeout = d
+		return nil
+	}
+}
+
+// WithAPIKey sends an API key's secret with every request
+// ("Authorization: Bearer <secret>"). A server with keys answers requests
+// without one 401 (errors.Is(err, spool.ErrUnauthorized)) and requests the
+// key's roles or scopes do not allow 403 (spool.ErrForbidden).
+func WithAPIKey(secret string) Option {
+	return func(c *Client) error {
+		secret = strings.TrimSpace(secret)
+		if secret == "" {
+			c.auth = ""
+			return nil
+		}
+		if strings.ContainsAny(secret, "\r\n") {
+			return errors.New("client: WithAPIKey: the secret holds a line break")
+		}
+		c.auth = "Bearer " + secret
+		return nil
+	}
+}
+
+// WithCAFile trusts the certificate authorities of a PEM file (besides
+// the system's) for a server with TLS (https://) whose certificate they
+// signed. It applies to the default transport, not to WithHTTPClient's.
+func WithCAFile(path string) Option {
+	return func(c *Client) error {
+		pem, err := os.ReadFile(path)
+		if err != nil {
+			return fmt.Errorf("client: WithCAFile: %w", err)
+		}
+		pool, err := x509.SystemCertPool()
+		if err != nil || pool == nil {
+			pool = x509.NewCertPool()
+		}
+		if !pool.AppendCertsFromPEM(pem) {
+			return fmt.Errorf("client: WithCAFile: %s holds no PEM certificate", path)
+		}
+		if c.tls == nil {
+			c.tls = &tls.Config{MinVersion: tls.VersionTLS12}
+		}
+		c.tls.RootCAs = pool
+		return nil
+	}
+}
+
+// WithClientCertificate presents a client certificate (PEM files) to a
+// server that asks for one (mutual TLS). It applies to the default
+// transport, not to WithHTTPClient's.
+func WithClientCertificate(certFile, keyFile string) Option {
+	return func(c *Client) error {
+		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+		if err != nil {
+			return fmt.Errorf("client: WithClientCertificate: %w", err)
+		}
+		if c.tls == nil {
+			c.tls = &tls.Config{MinVersion: tls.VersionTLS12}
+		}
+		c.tls.Certificates = []tls.Certificate{cert}
 		return nil
 	}
 }
@@ -107,7 +174,9 @@ func New(serverURL string, opts ...Option) (*Client, error) {
 		}
 	}
 	if c.hc == nil {
-		c.hc = &http.Client{Transport: newTransport()}
+		t := newTransport()
+		t.TLSClientConfig = c.tls
+		c.hc = &http.Client{Transport: t}
 	}
 	return c, nil
 }
@@ -252,6 +321,9 @@ func (c *Client) once(ctx context.Context, cl call, body []byte, out any) (*resp
 	}
 	if c.userAgent != "" {
 		req.Header.Set("User-Agent", c.userAgent)
+	}
+	if c.auth != "" {
+		req.Header.Set("Authorization", c.auth)
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {

@@ -104,6 +104,9 @@ func (c *Client) streamEvents(ctx context.Context, opts EventsOptions, last *uin
 	if c.userAgent != "" {
 		req.Header.Set("User-Agent", c.userAgent)
 	}
+	if c.auth != "" {
+		req.Header.Set("Authorization", c.auth)
+	}
 	if *last > 0 {
 		req.Header.Set("Last-Event-ID", strconv.FormatUint(*last, 10))
 	}

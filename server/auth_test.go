@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 
 	"github.com/spoolq/spool"
 	"github.com/spoolq/spool/internal/auth"
+	"github.com/spoolq/spool/internal/store"
 )
 
 // authServer is a server with keys, served over HTTP on loopback.
@@ -446,4 +448,28 @@ func (s *syncBuffer) String() string {
 
 func newDebugLogger(w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+type shiftedClock struct{ d atomic.Int64 }
+
+func (c *shiftedClock) Now() time.Time { return time.Now().Add(time.Duration(c.d.Load())) }
+
+// Audit entries older than the retention are purged.
+func TestAuditRetention(t *testing.T) {
+	t.Parallel()
+	clock := &shiftedClock{}
+	a := newAuthServer(t, Config{Clock: clock, AuditRetention: time.Hour})
+	admin := a.key(auth.CreateParams{Roles: []string{"admin"}})
+	require.Equal(t, http.StatusOK, a.send("PATCH", "/v1/queues/q", admin, map[string]any{"paused": true}).code)
+	count := func() int {
+		page, _, err := a.s.store.ListAudit(context.Background(), store.AuditParams{Limit: 10})
+		require.NoError(t, err)
+		return len(page)
+	}
+	require.Equal(t, 1, count())
+	a.s.purgeAudit(context.Background())
+	require.Equal(t, 1, count(), "kept within the retention")
+	clock.d.Store(int64(2 * time.Hour))
+	a.s.purgeAudit(context.Background())
+	require.Equal(t, 0, count(), "purged after it")
 }

@@ -34,6 +34,8 @@ func principalOf(ctx context.Context) *auth.Principal {
 const (
 	DefaultAuthFailures = 10
 	authFailureWindow   = time.Minute
+	// DefaultAuditRetention is how long audit entries are kept.
+	DefaultAuditRetention = 90 * 24 * time.Hour
 )
 
 // authorize wraps a route's handler: it finds who the request runs as

@@ -18,8 +18,33 @@ import (
 	"github.com/spoolq/spool/internal/store"
 )
 
-// touchEvery is how often last-used times of keys are written.
-const touchEvery = 10 * time.Second
+// touchEvery is how often last-used times of keys are written;
+// auditPurgeEvery how often audit entries past their retention go.
+const (
+	touchEvery      = 10 * time.Second
+	auditPurgeEvery = time.Hour
+)
+
+// purgeAudit deletes the audit entries older than the retention, in
+// batches.
+func (s *Server) purgeAudit(ctx context.Context) {
+	before := s.cfg.Clock.Now().Add(-s.cfg.AuditRetention)
+	for {
+		n, err := s.store.PurgeAudit(ctx, before, 1000)
+		if err != nil {
+			if ctx.Err() == nil {
+				s.log.Warn("purging the audit log", "error", err)
+			}
+			return
+		}
+		if n > 0 {
+			s.log.Info("audit entries purged", "count", n, "before", before)
+		}
+		if n < 1000 {
+			return
+		}
+	}
+}
 
 // touchLoop writes the keys' last-used times in the background.
 type touchLoop struct {
@@ -28,13 +53,15 @@ type touchLoop struct {
 	once   sync.Once
 }
 
-func startTouchLoop(k *auth.Keyring, log *slog.Logger) *touchLoop {
+func startTouchLoop(k *auth.Keyring, log *slog.Logger, purge func(context.Context)) *touchLoop {
 	ctx, cancel := context.WithCancel(context.Background())
 	l := &touchLoop{cancel: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(l.done)
 		t := time.NewTicker(touchEvery)
 		defer t.Stop()
+		p := time.NewTicker(auditPurgeEvery)
+		defer p.Stop()
 		for {
 			select {
 			case <-ctx.Done():
@@ -48,6 +75,8 @@ func startTouchLoop(k *auth.Keyring, log *slog.Logger) *touchLoop {
 				if err := k.FlushUses(ctx); err != nil && !errors.Is(err, context.Canceled) {
 					log.Warn("recording keys' last use", "error", err)
 				}
+			case <-p.C:
+				purge(ctx)
 			}
 		}
 	}()

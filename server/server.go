@@ -160,6 +160,9 @@ type Config struct {
 	// may use at that rate (at least DefaultMinMaxJobs); on PostgreSQL
 	// DefaultMaxJobsPostgres.
 	MaxJobs int64
+	// AuditRetention is how long audit log entries are kept (default 90
+	// days).
+	AuditRetention time.Duration
 }
 
 // Defaults of Config.
@@ -250,6 +253,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.AuthFailures == 0 {
 		c.AuthFailures = DefaultAuthFailures
+	}
+	if c.AuditRetention == 0 {
+		c.AuditRetention = DefaultAuditRetention
 	}
 	return c
 }
@@ -357,6 +363,9 @@ func (c Config) Validate() error {
 	}
 	if len(c.WebhookAllow) > 0 && c.WebhookSecret == "" {
 		bad("WebhookAllow", "is set but WebhookSecret is empty: webhooks are off without a secret")
+	}
+	if c.AuditRetention < 0 {
+		bad("AuditRetention", "must not be negative, got %s", c.AuditRetention)
 	}
 	if c.AuthFailures < 0 {
 		bad("AuthFailures", "must not be negative, got %d", c.AuthFailures)
@@ -543,7 +552,7 @@ func build(cfg Config, st store.Store) (*Server, error) {
 			return nil, fmt.Errorf("server: starting webhook deliveries: %w", err)
 		}
 	}
-	s.touch = startTouchLoop(s.keys, s.log)
+	s.touch = startTouchLoop(s.keys, s.log, s.purgeAudit)
 	return s, nil
 }
 

@@ -18,6 +18,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/spoolq/spool"
 	"github.com/spoolq/spool/client"
 	"github.com/spoolq/spool/server"
 )
@@ -137,6 +138,8 @@ func newRoot(e env, started *bool) *cobra.Command {
 	}
 	root.CompletionOptions.DisableDefaultCmd = true
 	root.PersistentFlags().String("server", "", "server URL (env "+EnvServer+", default "+DefaultServer+")")
+	root.PersistentFlags().String("api-key", "", "API key secret sent as Authorization: Bearer (prefer env "+EnvAPIKey+": flags show in process listings)")
+	root.PersistentFlags().String("ca-file", "", "PEM file of the certificate authority of a server with TLS (https://) (env "+EnvCAFile+")")
 	root.AddCommand(
 		newServeCmd(e),
 		newMigrateCmd(e),
@@ -154,6 +157,8 @@ func newRoot(e env, started *bool) *cobra.Command {
 		newTopicCmd(e),
 		newBenchCmd(e),
 		newScheduleCmd(e),
+		newKeysCmd(e),
+		newAuditCmd(e),
 	)
 	return root
 }
@@ -177,15 +182,23 @@ func newClient(cmd *cobra.Command, e env) (*client.Client, error) {
 	// server's estimate of when there will be room.
 	policy := client.DefaultRetryPolicy
 	policy.FailWhenFull = true
-	c, err := client.New(url, client.WithUserAgent("spool-cli"), client.WithRetryPolicy(policy))
+	opts := []client.Option{client.WithUserAgent("spool-cli"), client.WithRetryPolicy(policy),
+		client.WithAPIKey(setting(cmd, e, "api-key", EnvAPIKey, ""))}
+	if ca := setting(cmd, e, "ca-file", EnvCAFile, ""); ca != "" {
+		opts = append(opts, client.WithCAFile(ca))
+	}
+	c, err := client.New(url, opts...)
 	if err != nil {
-		return nil, usagef("--server: %v", err)
+		return nil, usagef("%v", err)
 	}
 	return c, nil
 }
 
 // explain turns an SDK error into what a person at a terminal needs.
 func explain(c *client.Client, err error) error {
+	if errors.Is(err, spool.ErrUnauthorized) {
+		return fmt.Errorf("%w (the server needs an API key: --api-key or %s)", err, EnvAPIKey)
+	}
 	var te *client.TransportError
 	if !errors.As(err, &te) {
 		return err

@@ -171,6 +171,8 @@ var serveSettings = []serveSetting{
 		bind: strSetting(func(c *server.Config) *string { return &c.SecretKey }), secret: true},
 	{flag: "secret-key-file", field: "SecretKeyFile", usage: "file holding the --secret-key",
 		bind: strSetting(func(c *server.Config) *string { return &c.SecretKeyFile })},
+	{flag: "audit-retention", field: "AuditRetention", usage: "how long audit log entries are kept",
+		bind: durSetting(func(c *server.Config) *time.Duration { return &c.AuditRetention })},
 	{flag: "auth-failures", field: "AuthFailures", usage: "failed authentications a client address may make per minute before it is answered 429",
 		bind: intSetting(func(c *server.Config) *int { return &c.AuthFailures })},
 }

@@ -1,0 +1,87 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/spoolq/spool"
+	"github.com/spoolq/spool/client"
+	"github.com/spoolq/spool/server"
+)
+
+// The first admin key is made offline in the data directory; the server
+// then needs keys, and the CLI manages them over HTTP with --api-key or
+// SPOOL_API_KEY; spool work sends its key.
+func TestKeysCommands(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	r := runEnv(t, nil, "", "keys", "create", "--name", "admin", "--role", "admin", "--data", dir, "--json")
+	require.NoError(t, r.err, r.stderr)
+	var admin spool.CreatedKey
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &admin))
+	require.NotEmpty(t, admin.Secret)
+	require.Equal(t, []string{"admin"}, admin.Roles)
+
+	r = runEnv(t, nil, "", "keys", "create", "--name", "x", "--role", "root", "--data", dir)
+	require.Equal(t, 2, exitCode(r.err), "a bad role is a usage error")
+
+	srv, err := server.New(context.Background(), server.Config{DataDir: dir})
+	require.NoError(t, err)
+	ts := httptest.NewServer(srv.Handler())
+	t.Cleanup(func() {
+		ts.Close()
+		require.NoError(t, srv.Close())
+	})
+	url := ts.URL
+	as := func(secret string, args ...string) result {
+		return runEnv(t, map[string]string{EnvServer: url, EnvAPIKey: secret}, "", args...)
+	}
+
+	r = as("", "queues")
+	require.Error(t, r.err)
+	require.Contains(t, r.err.Error(), EnvAPIKey, "the error says how to send a key")
+	require.ErrorIs(t, r.err, spool.ErrUnauthorized)
+
+	r = as(admin.Secret, "keys", "create", "--name", "reports", "--role", "worker", "--queues", "reports.*", "--json")
+	require.NoError(t, r.err, r.stderr)
+	var worker spool.CreatedKey
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &worker))
+	require.Equal(t, []string{"reports.*"}, worker.Queues)
+
+	r = as(admin.Secret, "keys", "ls")
+	require.NoError(t, r.err, r.stderr)
+	require.Contains(t, r.stdout, admin.ID)
+	require.Contains(t, r.stdout, worker.ID)
+	require.NotContains(t, r.stdout, admin.Secret)
+	require.NotContains(t, r.stdout, worker.Secret)
+
+	r = as(worker.Secret, "push", "reports.daily", "t", "{}")
+	require.ErrorIs(t, r.err, spool.ErrForbidden, "a worker key may not enqueue")
+
+	// spool work runs jobs with its key (--api-key).
+	c, err := client.New(url, client.WithAPIKey(admin.Secret))
+	require.NoError(t, err)
+	t.Cleanup(c.Close)
+	j, err := c.Push(context.Background(), "reports.daily", "t", map[string]int{"n": 1})
+	require.NoError(t, err)
+	stop := startCLI(t, url, "work", "--api-key", worker.Secret, "--queue", "reports.daily", "--exec", "cat")
+	done := waitJob(t, c, j.ID)
+	require.Equal(t, spool.StateSucceeded, done.State)
+	require.NoError(t, stop().err)
+
+	r = as(admin.Secret, "keys", "revoke", worker.ID)
+	require.NoError(t, r.err, r.stderr)
+	require.Contains(t, r.stdout, "revoked")
+	r = as(worker.Secret, "queues")
+	require.ErrorIs(t, r.err, spool.ErrUnauthorized)
+
+	r = as(admin.Secret, "audit")
+	require.NoError(t, r.err, r.stderr)
+	require.Contains(t, r.stdout, "POST /v1/keys")
+	require.Contains(t, r.stdout, "DELETE /v1/keys/{key}")
+	require.Contains(t, r.stdout, admin.ID)
+}
