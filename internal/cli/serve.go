@@ -251,7 +251,7 @@ func applyEnv(cmd *cobra.Command, e env) error {
 			continue
 		}
 		vals := []string{v}
-		if st.flag == "webhook-allow" {
+		if st.flag == "webhook-allow" || st.flag == "allowed-host" {
 			vals = strings.Split(v, ",")
 		}
 		for _, x := range vals {
