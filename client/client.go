@@ -40,8 +40,8 @@ type Client struct {
 	// auth is the Authorization header ("Bearer <secret>"), "" for none.
 	auth string
 	// tls is the TLS configuration of the default transport (WithCAFile).
-	tls *tls.Config
-	retry     RetryPolicy
+	tls   *tls.Config
+	retry RetryPolicy
 	// rand draws jitter in [0,1); sleep waits between retries. Tests
 	// replace them to measure waits without waiting.
 	rand  func() float64

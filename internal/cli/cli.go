@@ -8,6 +8,7 @@ package cli
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -185,11 +186,18 @@ func newClient(cmd *cobra.Command, e env) (*client.Client, error) {
 	opts := []client.Option{client.WithUserAgent("spool-cli"), client.WithRetryPolicy(policy),
 		client.WithAPIKey(setting(cmd, e, "api-key", EnvAPIKey, ""))}
 	if ca := setting(cmd, e, "ca-file", EnvCAFile, ""); ca != "" {
+		pem, err := os.ReadFile(ca)
+		if err != nil {
+			return nil, usagef("--ca-file: %v", err)
+		}
+		if !x509.NewCertPool().AppendCertsFromPEM(pem) {
+			return nil, usagef("--ca-file: %s holds no PEM certificate", ca)
+		}
 		opts = append(opts, client.WithCAFile(ca))
 	}
 	c, err := client.New(url, opts...)
 	if err != nil {
-		return nil, usagef("%v", err)
+		return nil, usagef("--server: %v", err)
 	}
 	return c, nil
 }
