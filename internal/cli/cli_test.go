@@ -5,7 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net"
+	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"regexp"
@@ -379,6 +381,59 @@ func TestServe(t *testing.T) {
 	require.Contains(t, stderr.String(), "msg=stopped")
 }
 
+var sqsListeningRE = regexp.MustCompile(`msg="listening for the SQS API" addr=(\S+)`)
+
+// TestServeSQS: --sqs-addr serves the SQS API beside the HTTP API, over
+// the same queues.
+func TestServeSQS(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stderr syncBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"serve", "--addr", "127.0.0.1:0", "--sqs-addr", "127.0.0.1:0", "--data", t.TempDir()}, env{
+			stdin: strings.NewReader(""), stdout: &bytes.Buffer{}, stderr: &stderr, getenv: func(string) string { return "" },
+		})
+	}()
+	var addr, sqsAddr string
+	require.Eventually(t, func() bool {
+		m, n := listeningRE.FindStringSubmatch(stderr.String()), sqsListeningRE.FindStringSubmatch(stderr.String())
+		if m != nil && n != nil {
+			addr, sqsAddr = m[1], n[1]
+			return true
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("serve ended early: %v\n%s", err, stderr.String())
+		default:
+		}
+		return false
+	}, 20*time.Second, 10*time.Millisecond, "no listening lines in:\n%s", stderr.String())
+
+	form := func(v string) int {
+		res, err := http.Post("http://"+sqsAddr+"/", "application/x-www-form-urlencoded", strings.NewReader(v))
+		require.NoError(t, err)
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		require.Contains(t, string(b), "RequestId", string(b))
+		return res.StatusCode
+	}
+	require.Equal(t, http.StatusOK, form("Action=CreateQueue&QueueName=from-sqs"))
+	require.Equal(t, http.StatusOK, form("Action=SendMessage&QueueUrl=from-sqs&MessageBody=hello"))
+	r := runCLI(t, "http://"+addr, "", "queues", "--json")
+	require.NoError(t, r.err, r.stderr)
+	require.Contains(t, r.stdout, `"from-sqs"`)
+
+	cancel()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not stop after its context ended")
+	}
+}
+
 func TestServeBadSettings(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -387,6 +442,7 @@ func TestServeBadSettings(t *testing.T) {
 		want string
 	}{
 		{[]string{"serve", "--log-level", "loud"}, nil, "--log-level"},
+		{[]string{"serve", "--sqs-addr", "nowhere"}, nil, "--sqs-addr (SPOOL_SQS_ADDR)"},
 		{[]string{"serve", "--log-format", "xml"}, nil, "--log-format"},
 		{[]string{"serve"}, map[string]string{EnvLogFormat: "yaml"}, "--log-format"},
 		{[]string{"serve", "extra"}, nil, "no arguments"},
