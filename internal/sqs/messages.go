@@ -140,6 +140,10 @@ func (h *Handler) toRequest(q *queue, e *sendEntry) (spool.EnqueueRequest, error
 		}
 		req.OrderingKey = e.MessageGroupId
 		req.IdempotencyKey = dedup
+		if q.attr("DeduplicationScope") == "messageGroup" {
+			// Deduplicated within the group: the key names the group.
+			req.IdempotencyKey = e.MessageGroupId + ":" + dedup
+		}
 	} else if e.MessageDeduplicationId != "" {
 		return req, invalidParameter("The request include parameter MessageDeduplicationId that is not valid for this queue type")
 	}
@@ -461,7 +465,7 @@ func (h *Handler) systemAttributes(c *call, q *queue, j *spool.Job, want map[str
 	}
 	if q.fifo {
 		set("MessageGroupId", j.OrderingKey)
-		set("MessageDeduplicationId", j.IdempotencyKey)
+		set("MessageDeduplicationId", strings.TrimPrefix(j.IdempotencyKey, j.OrderingKey+":"))
 		set("SequenceNumber", sequenceNumber(j.ID))
 	}
 	if len(out) == 0 {

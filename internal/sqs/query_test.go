@@ -13,6 +13,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/spoolq/spool"
 	"github.com/spoolq/spool/server"
 )
 
@@ -285,4 +286,21 @@ func TestJSONProtocolRaw(t *testing.T) {
 		require.Equal(t, tc.query, r.h.Get("x-amzn-query-error"))
 	}
 	require.EqualValues(t, 0, e.depth("raw"), "no refused request stored anything")
+}
+
+func TestBodyOverTheLimit(t *testing.T) {
+	t.Parallel()
+	e := start(t, server.Config{DataDir: t.TempDir(), Limits: spool.Limits{MaxPayloadBytes: 32 << 10, MaxBodyBytes: 64 << 10}})
+	url := e.create("small", nil)
+	r := e.query("/", "Action", "SendMessage", "QueueUrl", url, "MessageBody", strings.Repeat("x", 70<<10))
+	require.Equal(t, http.StatusRequestEntityTooLarge, r.status, string(r.body))
+	var er errorResponse
+	decodeXML(t, r, &er)
+	require.Equal(t, "RequestEntityTooLarge", er.Error.Code)
+	// Within the request limit but over the payload limit.
+	r = e.query("/", "Action", "SendMessage", "QueueUrl", url, "MessageBody", strings.Repeat("x", 40<<10))
+	require.Equal(t, http.StatusBadRequest, r.status, string(r.body))
+	decodeXML(t, r, &er)
+	require.Equal(t, "InvalidParameterValue", er.Error.Code)
+	require.EqualValues(t, 0, e.depth("small"))
 }

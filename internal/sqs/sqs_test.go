@@ -476,6 +476,19 @@ func testFIFO(t *testing.T, e *env) {
 	require.Equal(t, "MissingParameter", code(t, err))
 	_, err = e.c.SendMessage(ctx, &awssqs.SendMessageInput{QueueUrl: aws.String(url), MessageBody: aws.String("x"), MessageGroupId: aws.String("a"), DelaySeconds: 5})
 	require.Equal(t, "InvalidParameterValue", code(t, err))
+	// Deduplication per group: the same id in two groups is two messages.
+	scoped := e.create("scoped.fifo", map[string]string{"FifoQueue": "true", "DeduplicationScope": "messageGroup"})
+	ids := map[string]bool{}
+	for _, g := range []string{"g1", "g2", "g1"} {
+		out, err := e.c.SendMessage(ctx, &awssqs.SendMessageInput{QueueUrl: aws.String(scoped), MessageBody: aws.String("x"), MessageGroupId: aws.String(g), MessageDeduplicationId: aws.String("same")})
+		require.NoError(t, err)
+		ids[*out.MessageId] = true
+	}
+	require.Len(t, ids, 2)
+	got := e.receive(scoped, 10, 0, 30)
+	require.Len(t, got, 2)
+	require.Equal(t, "same", got[0].Attributes["MessageDeduplicationId"])
+
 	noCBD := e.create("strict.fifo", map[string]string{"FifoQueue": "true"})
 	_, err = e.c.SendMessage(ctx, &awssqs.SendMessageInput{QueueUrl: aws.String(noCBD), MessageBody: aws.String("x"), MessageGroupId: aws.String("a")})
 	require.Equal(t, "InvalidParameterValue", code(t, err))
