@@ -107,6 +107,10 @@ type Config struct {
 	// TelemetryFlush is how often this node adds its telemetry counts to
 	// the store (default DefaultTelemetryFlush); see telemetry.go.
 	TelemetryFlush time.Duration
+	// DisableTelemetry turns the telemetry off: nothing is counted or
+	// stored, and the stats read what earlier runs stored (for
+	// measuring its cost; see telemetry.go).
+	DisableTelemetry bool
 	// DiskSpace guards the free space of the embedded store's volume:
 	// below its mark, enqueues and publishes are refused with
 	// spool.DiskFullError. Nil: no guard (a PostgreSQL store's disk is
@@ -222,6 +226,7 @@ func New(cfg Config) (*Engine, error) {
 		stopped: make(chan struct{}),
 		events:  newEventLog(cfg.EventLog),
 		deps:    newDepQueue(),
+		tele:    telemetry{off: cfg.DisableTelemetry},
 	}, nil
 }
 
@@ -246,7 +251,9 @@ func (e *Engine) Start(ctx context.Context) error {
 	wg.Go(func() { e.maintenanceLoop(ctx) })
 	wg.Go(func() { e.dependencyLoop(ctx) })
 	wg.Go(func() { e.scheduleLoop(ctx) })
-	wg.Go(func() { e.telemetryLoop(ctx) })
+	if !e.cfg.DisableTelemetry {
+		wg.Go(func() { e.telemetryLoop(ctx) })
+	}
 	if n, ok := e.notifier(); ok {
 		wg.Go(func() { e.listenLoop(ctx, n) })
 		wg.Go(func() { e.recheckLoop(ctx) })

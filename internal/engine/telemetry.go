@@ -66,6 +66,8 @@ type telemetry struct {
 	pending map[statsKey]*store.StatsBucket
 	// lastPurge is when old buckets were last purged.
 	lastPurge time.Time
+	// off drops every count (Config.DisableTelemetry).
+	off bool
 }
 
 // bucket returns the pending bucket of (queue, now); call with t.mu held.
@@ -84,6 +86,9 @@ func (t *telemetry) bucket(queue string, now time.Time) *store.StatsBucket {
 }
 
 func (t *telemetry) arrived(queue string, now time.Time, n int) {
+	if t.off {
+		return
+	}
 	t.mu.Lock()
 	t.bucket(queue, now).Arrivals += int64(n)
 	t.mu.Unlock()
@@ -91,6 +96,9 @@ func (t *telemetry) arrived(queue string, now time.Time, n int) {
 
 // waited records the wait of jobs just leased.
 func (t *telemetry) waited(recs []*store.Record, now time.Time) {
+	if t.off {
+		return
+	}
 	t.mu.Lock()
 	for _, r := range recs {
 		if r.ReadyAt == nil {
@@ -109,7 +117,7 @@ func (t *telemetry) waited(recs []*store.Record, now time.Time) {
 // attempt that ended, a retry, a finish.
 func (t *telemetry) left(prev spool.State, r *store.Record, now time.Time) {
 	ended := prev == spool.StateActive && r.State != spool.StateActive
-	if !ended && !r.State.Terminal() {
+	if t.off || !ended && !r.State.Terminal() {
 		return
 	}
 	t.mu.Lock()
@@ -155,6 +163,9 @@ func (t *telemetry) unflushed(queue string, from, to time.Time) []store.StatsBuc
 // stored are kept for the next flush.
 func (e *Engine) FlushTelemetry(ctx context.Context) error {
 	t := &e.tele
+	if t.off {
+		return nil
+	}
 	t.flushMu.Lock()
 	defer t.flushMu.Unlock()
 	now := e.clock.Now()
