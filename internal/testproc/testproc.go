@@ -100,6 +100,9 @@ func (s *Server) Await(t testing.TB, timeout time.Duration) *Server {
 	return nil
 }
 
+// PID is the server's process id.
+func (s *Server) PID() int { return s.cmd.Process.Pid }
+
 // URL is the server's base URL.
 func (s *Server) URL() string { return "http://" + s.Addr }
 
