@@ -264,11 +264,13 @@ type QueuesResponse struct {
 	Budget *BudgetInfo `json:"budget,omitempty"`
 }
 
-// BudgetInfo is the server-wide budget: the number of queues, and the jobs
-// not yet finished across all queues (cluster-wide on PostgreSQL).
+// BudgetInfo is the server-wide budget: the number of queues, the jobs not
+// yet finished across all queues and their payload bytes (cluster-wide on
+// PostgreSQL).
 type BudgetInfo struct {
-	Queues BudgetUse `json:"queues"`
-	Jobs   BudgetUse `json:"jobs"`
+	Queues       BudgetUse `json:"queues"`
+	Jobs         BudgetUse `json:"jobs"`
+	PayloadBytes BudgetUse `json:"payload_bytes"`
 }
 
 // BudgetUse is one part of the budget: what is used, and the cap (0: none).

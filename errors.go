@@ -40,7 +40,7 @@ var (
 	ErrDiskFull = errors.New("disk full")
 	// ErrOverBudget: admitting the work would exceed the server-wide
 	// budget (the number of queues, or of jobs not yet finished across all
-	// queues); nothing was stored. The error is a *BudgetError, whose Code
+	// queues, or their payload bytes); nothing was stored. The error is a *BudgetError, whose Code
 	// says which part.
 	ErrOverBudget = errors.New("over budget")
 )
@@ -48,7 +48,7 @@ var (
 // BudgetError says which part of the server-wide budget refused new work.
 // It wraps ErrOverBudget.
 type BudgetError struct {
-	// Code is CodeTooManyQueues or CodeServerFull.
+	// Code is CodeTooManyQueues, CodeServerFull or CodeStorageFull.
 	Code string
 	// Used is what the server holds, Limit its cap, Adding what the
 	// request would have added.
@@ -58,8 +58,12 @@ type BudgetError struct {
 }
 
 func (e *BudgetError) Error() string {
-	if e.Code == CodeTooManyQueues {
+	switch e.Code {
+	case CodeTooManyQueues:
 		return fmt.Sprintf("the server holds its maximum of %d queues: a new queue cannot be created; nothing was stored (use an existing queue, delete unused ones, or raise the server's --max-queues)", e.Limit)
+	case CodeStorageFull:
+		return fmt.Sprintf("the jobs not yet finished across all queues hold %d payload bytes, and the server's budget is %d: these %d bytes were refused and nothing was stored; retry once workers have finished some",
+			e.Used, e.Limit, e.Adding)
 	}
 	return fmt.Sprintf("the server holds %d jobs not yet finished across all queues, and its budget is %d: these %d jobs were refused and nothing was stored; retry once workers have finished some",
 		e.Used, e.Limit, e.Adding)
@@ -158,6 +162,7 @@ const (
 	CodeDiskFull         = "disk_full"
 	CodeTooManyQueues    = "too_many_queues"
 	CodeServerFull       = "server_full"
+	CodeStorageFull      = "storage_full"
 	CodeUnauthorized     = "unauthorized"
 	CodeForbidden        = "forbidden"
 	CodeMethodNotAllowed = "method_not_allowed"

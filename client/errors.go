@@ -59,7 +59,7 @@ func (e *Error) Unwrap() error {
 		return spool.ErrTooLarge
 	case spool.CodeDiskFull:
 		return spool.ErrDiskFull
-	case spool.CodeServerFull, spool.CodeTooManyQueues:
+	case spool.CodeServerFull, spool.CodeStorageFull, spool.CodeTooManyQueues:
 		return spool.ErrOverBudget
 	case spool.CodeUnavailable:
 		return spool.ErrUnavailable

@@ -105,7 +105,7 @@ func retryable(mode repeat, err error) bool {
 			// (it refused the body before reading it); other 503s (a
 			// request that ran out of time, a server stopping) may have
 			// done their work.
-			return ce.Code == spool.CodeQueueFull || ce.Code == spool.CodeDiskFull || ce.Code == spool.CodeServerFull || ce.Code == spool.CodeServerBusy || mode == repeatSafe
+			return ce.Code == spool.CodeQueueFull || ce.Code == spool.CodeDiskFull || ce.Code == spool.CodeServerFull || ce.Code == spool.CodeStorageFull || ce.Code == spool.CodeServerBusy || mode == repeatSafe
 		case http.StatusBadGateway, http.StatusGatewayTimeout:
 			return mode == repeatSafe
 		}

@@ -3,6 +3,7 @@ package server_test
 import (
 	"net/http"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -19,7 +20,7 @@ import (
 func TestBudget(t *testing.T) {
 	t.Parallel()
 	eachStore(t, func(t *testing.T, store func(*server.Config)) {
-		budget := func(c *server.Config) { c.MaxQueues, c.MaxJobs = 2, 5 }
+		budget := func(c *server.Config) { c.MaxQueues, c.MaxJobs, c.MaxPayloadStored = 2, 5, 1<<20 }
 		ts := newTestServer(t, store, budget)
 		ts.do("POST", "/v1/queues/a/jobs:batch", map[string]any{"jobs": []spool.EnqueueRequest{{Type: "t"}, {Type: "t"}, {Type: "t"}}}).
 			ok(t, http.StatusAccepted, nil)
@@ -50,7 +51,8 @@ func TestBudget(t *testing.T) {
 		ts.do("GET", "/v1/queues", nil).ok(t, http.StatusOK, &list)
 		require.Equal(t, &spool.BudgetInfo{
 			Queues: spool.BudgetUse{Used: 2, Limit: 2},
-			Jobs:   spool.BudgetUse{Used: 5, Limit: 5},
+			Jobs:         spool.BudgetUse{Used: 5, Limit: 5},
+			PayloadBytes: spool.BudgetUse{Used: 0, Limit: 1 << 20},
 		}, list.Budget)
 		m := string(ts.do("GET", "/metrics", nil).body)
 		require.Contains(t, m, `spool_budget_used{resource="jobs"} 5`)
@@ -74,5 +76,32 @@ func TestBudget(t *testing.T) {
 		require.Eventually(t, func() bool {
 			return ts.do("POST", "/v1/queues/a/jobs", spool.EnqueueRequest{Type: "t"}).code == http.StatusAccepted
 		}, 10*time.Second, 20*time.Millisecond)
+	})
+}
+
+// The payload bytes of the jobs not yet finished have a budget too.
+func TestBudgetPayloadBytes(t *testing.T) {
+	t.Parallel()
+	eachStore(t, func(t *testing.T, store func(*server.Config)) {
+		ts := newTestServer(t, store, func(c *server.Config) { c.MaxPayloadStored = 100 })
+		pad := func(n int) spool.EnqueueRequest {
+			return spool.EnqueueRequest{Type: "t", Payload: []byte(`{"p":"` + strings.Repeat("x", n-8) + `"}`)}
+		}
+		first := ts.enqueue("q", pad(60))
+		r := ts.do("POST", "/v1/queues/q/jobs", pad(60))
+		e := r.fails(t, http.StatusServiceUnavailable, spool.CodeStorageFull)
+		require.Contains(t, e.Message, "hold 60 payload bytes, and the server's budget is 100")
+		require.NotEmpty(t, r.h.Get("Retry-After"))
+		ts.enqueue("q", pad(40))
+		var list spool.QueuesResponse
+		ts.do("GET", "/v1/queues", nil).ok(t, http.StatusOK, &list)
+		require.Equal(t, spool.BudgetUse{Used: 100, Limit: 100}, list.Budget.PayloadBytes)
+
+		j := ts.leaseOne("q")
+		require.Equal(t, first.ID, j.ID)
+		ts.do("POST", "/v1/jobs/"+j.ID+"/complete", map[string]any{"token": j.Lease.Token}).ok(t, http.StatusOK, nil)
+		require.Eventually(t, func() bool {
+			return ts.do("POST", "/v1/queues/q/jobs", pad(60)).code == http.StatusAccepted
+		}, 10*time.Second, 20*time.Millisecond, "room again once a job finished")
 	})
 }

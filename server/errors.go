@@ -23,6 +23,7 @@ var statusOf = map[string]int{
 	spool.CodeUnavailable:          http.StatusServiceUnavailable,
 	spool.CodeDiskFull:             http.StatusServiceUnavailable,
 	spool.CodeServerFull:           http.StatusServiceUnavailable,
+	spool.CodeStorageFull:          http.StatusServiceUnavailable,
 	spool.CodeTooManyQueues:        http.StatusInsufficientStorage,
 	spool.CodeUnauthorized:         http.StatusUnauthorized,
 	spool.CodeForbidden:            http.StatusForbidden,

@@ -25,8 +25,9 @@ func (s *Server) listQueues(ctx context.Context, c *call, _ *noBody) (int, *spoo
 		return 0, nil, err
 	}
 	return http.StatusOK, &spool.QueuesResponse{Queues: qs, Budget: &spool.BudgetInfo{
-		Queues: spool.BudgetUse{Used: u.Queues, Limit: b.MaxQueues},
-		Jobs:   spool.BudgetUse{Used: u.Unfinished, Limit: b.MaxJobs},
+		Queues:       spool.BudgetUse{Used: u.Queues, Limit: b.MaxQueues},
+		Jobs:         spool.BudgetUse{Used: u.Unfinished, Limit: b.MaxJobs},
+		PayloadBytes: spool.BudgetUse{Used: u.PayloadBytes, Limit: b.MaxPayloadBytes},
 	}}, nil
 }
 

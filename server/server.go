@@ -9,8 +9,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -163,6 +165,12 @@ type Config struct {
 	// AuditRetention is how long audit log entries are kept (default 90
 	// days).
 	AuditRetention time.Duration
+	// MaxPayloadStored caps the payload bytes of the jobs not yet finished
+	// across all queues (cluster-wide on PostgreSQL): more are refused
+	// with 503 storage_full and Retry-After. Default: on the embedded
+	// store, half the size of the data directory's volume; on PostgreSQL
+	// DefaultMaxPayloadStoredPostgres.
+	MaxPayloadStored int64
 }
 
 // Defaults of Config.
@@ -177,6 +185,9 @@ const (
 	DefaultMaxQueues       = 10_000
 	DefaultMinMaxJobs      = 100_000
 	DefaultMaxJobsPostgres = 10_000_000
+	// DefaultMaxPayloadStoredPostgres is the default MaxPayloadStored on
+	// PostgreSQL, and on the embedded store when its volume cannot be read.
+	DefaultMaxPayloadStoredPostgres = 100 << 30
 	// embeddedBytesPerJob is what the default MaxJobs of the embedded
 	// store counts per job not yet finished (its in-memory indexes take
 	// about half of it).
@@ -247,6 +258,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.MaxJobs == 0 {
 		c.MaxJobs = defaultMaxJobs(c.Store != "", gctune.Memory())
+	}
+	if c.MaxPayloadStored == 0 {
+		c.MaxPayloadStored = defaultMaxPayloadStored(c.Store != "", c.DataDir)
 	}
 	if c.Clock == nil {
 		c.Clock = engine.RealClock
@@ -382,6 +396,9 @@ func (c Config) Validate() error {
 	if c.MaxJobs < 0 {
 		bad("MaxJobs", "must not be negative, got %d", c.MaxJobs)
 	}
+	if c.MaxPayloadStored < 0 {
+		bad("MaxPayloadStored", "must not be negative, got %d", c.MaxPayloadStored)
+	}
 	if _, err := diskspace.ParseMark(c.MinFreeSpace); err != nil {
 		bad("MinFreeSpace", "%v", err)
 	}
@@ -492,7 +509,7 @@ func build(cfg Config, st store.Store) (*Server, error) {
 		Defaults:  engine.Defaults(cfg.Defaults),
 		Metrics:   m,
 		DiskSpace: space,
-		Budget:    engine.Budget{MaxQueues: cfg.MaxQueues, MaxJobs: cfg.MaxJobs},
+		Budget:    engine.Budget{MaxQueues: cfg.MaxQueues, MaxJobs: cfg.MaxJobs, MaxPayloadBytes: cfg.MaxPayloadStored},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("server: creating the engine: %w", err)
@@ -565,6 +582,23 @@ func defaultMaxJobs(postgres bool, memory int64) int64 {
 		return DefaultMaxJobsPostgres
 	}
 	return max(DefaultMinMaxJobs, memory/4/embeddedBytesPerJob)
+}
+
+// defaultMaxPayloadStored is the default MaxPayloadStored: half the size
+// of the volume of the embedded store's data directory (or of the nearest
+// directory above it that exists), else DefaultMaxPayloadStoredPostgres.
+func defaultMaxPayloadStored(postgres bool, dataDir string) int64 {
+	if postgres {
+		return DefaultMaxPayloadStoredPostgres
+	}
+	for dir := filepath.Clean(dataDir); ; dir = filepath.Dir(dir) {
+		if u, err := diskspace.Stat(dir); err == nil && u.Total > 0 {
+			return int64(min(u.Total/2, math.MaxInt64))
+		}
+		if filepath.Dir(dir) == dir {
+			return DefaultMaxPayloadStoredPostgres
+		}
+	}
 }
 
 // diskGuard returns the free-space guard of the embedded store's volume,

@@ -151,6 +151,8 @@ var serveSettings = []serveSetting{
 	// Resources.
 	{flag: "max-queues", field: "MaxQueues", usage: "most queues on the server (cluster-wide); a new queue beyond is refused with 507 too_many_queues",
 		bind: int64Setting(func(c *server.Config) *int64 { return &c.MaxQueues })},
+	{flag: "max-payload-stored", field: "MaxPayloadStored", usage: "most payload bytes of the jobs not yet finished across all queues (cluster-wide); more get 503 storage_full (default: embedded, half the data volume; PostgreSQL, 100 GiB)",
+		bind: int64Setting(func(c *server.Config) *int64 { return &c.MaxPayloadStored })},
 	{flag: "max-jobs", field: "MaxJobs", usage: "most jobs not yet finished across all queues (cluster-wide); more get 503 server_full (default: embedded, a quarter of memory at 1 KiB per job, at least 100000; PostgreSQL, 10000000)",
 		bind: int64Setting(func(c *server.Config) *int64 { return &c.MaxJobs })},
 	{flag: "min-free-space", field: "MinFreeSpace", usage: "free-space low-water mark of the data volume, below which enqueues and publishes get 503 disk_full: a size (512MiB), a percentage (5%) or off (default: the smaller of 1GiB and 5% of the volume)",

@@ -20,6 +20,9 @@ type Budget struct {
 	// scheduled, ready, active): more are refused with Retry-After
 	// (spool.CodeServerFull).
 	MaxJobs int64
+	// MaxPayloadBytes caps the payload bytes of those jobs: more are
+	// refused with Retry-After (spool.CodeStorageFull).
+	MaxPayloadBytes int64
 }
 
 // DefaultUsageTTL is how long the engine reuses a reading of the store's
@@ -48,11 +51,12 @@ func (e *Engine) admitDisk() error {
 }
 
 // admitBudget refuses new work that would exceed the server-wide budget:
-// jobs new jobs, into queues of which newQueues do not exist yet. It is
-// checked before anything is written, so a refusal stores nothing.
-func (e *Engine) admitBudget(ctx context.Context, jobs int, newQueues int) error {
+// jobs new jobs of bytes payload bytes, into queues of which newQueues do
+// not exist yet. It is checked before anything is written, so a refusal
+// stores nothing.
+func (e *Engine) admitBudget(ctx context.Context, jobs int, bytes int64, newQueues int) error {
 	b := e.cfg.Budget
-	if b.MaxQueues <= 0 && b.MaxJobs <= 0 {
+	if b.MaxQueues <= 0 && b.MaxJobs <= 0 && b.MaxPayloadBytes <= 0 {
 		return nil
 	}
 	u, err := e.usage(ctx)
@@ -70,7 +74,27 @@ func (e *Engine) admitBudget(ctx context.Context, jobs int, newQueues int) error
 		return &spool.BudgetError{Code: spool.CodeServerFull, Used: u.Unfinished, Limit: b.MaxJobs, Adding: int64(jobs),
 			RetryAfter: retryAfter(u.Unfinished, b.MaxJobs, jobs, e.totalDrainRate(ctx), rateWindow)}
 	}
+	if b.MaxPayloadBytes > 0 && bytes > 0 && u.PayloadBytes+bytes > b.MaxPayloadBytes {
+		e.m.refused(spool.CodeStorageFull)
+		// Jobs leave at the drain rate; by the average payload, that many
+		// bytes a second.
+		perSec := 0.0
+		if u.Unfinished > 0 {
+			perSec = e.totalDrainRate(ctx) * float64(u.PayloadBytes) / float64(u.Unfinished)
+		}
+		return &spool.BudgetError{Code: spool.CodeStorageFull, Used: u.PayloadBytes, Limit: b.MaxPayloadBytes, Adding: bytes,
+			RetryAfter: retryAfter(u.PayloadBytes, b.MaxPayloadBytes, int(min(bytes, 1<<30)), perSec, rateWindow)}
+	}
 	return nil
+}
+
+// payloadBytes sums the payload lengths of requests.
+func payloadBytes(reqs []spool.EnqueueRequest) int64 {
+	var n int64
+	for i := range reqs {
+		n += int64(len(reqs[i].Payload))
+	}
+	return n
 }
 
 // usage returns the store's usage, read at most once per UsageTTL.
@@ -95,10 +119,11 @@ func (e *Engine) usage(ctx context.Context) (store.Usage, error) {
 }
 
 // admitted adds what an insert admitted to the cached usage.
-func (e *Engine) admitted(jobs int, newQueues int) {
+func (e *Engine) admitted(jobs int, bytes int64, newQueues int) {
 	c := &e.usageCache
 	c.mu.Lock()
 	c.u.Unfinished += int64(jobs)
+	c.u.PayloadBytes += bytes
 	c.u.Queues += int64(newQueues)
 	c.mu.Unlock()
 }

@@ -36,7 +36,8 @@ func (e *Engine) Enqueue(ctx context.Context, queue string, reqs []spool.Enqueue
 		return nil, err
 	}
 	fresh := e.newQueues(queue)
-	if err := e.admitBudget(ctx, len(reqs), fresh); err != nil {
+	bytes := payloadBytes(reqs)
+	if err := e.admitBudget(ctx, len(reqs), bytes, fresh); err != nil {
 		return nil, err
 	}
 	now := e.clock.Now()
@@ -62,7 +63,7 @@ func (e *Engine) Enqueue(ctx context.Context, queue string, reqs []spool.Enqueue
 		}
 		return nil, fmt.Errorf("enqueueing into %q: %w", queue, err)
 	}
-	e.admitted(len(out), fresh)
+	e.admitted(len(out), bytes, fresh)
 	if fresh > 0 {
 		e.queuesExist(queue)
 	}

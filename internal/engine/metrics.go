@@ -248,7 +248,8 @@ type BudgetCollector struct {
 }
 
 // NewBudgetCollector returns a collector of spool_budget_used{resource}
-// and spool_budget_limit{resource} (resource: queues, jobs).
+// and spool_budget_limit{resource} (resource: queues, jobs,
+// payload_bytes).
 func NewBudgetCollector(e *Engine) *BudgetCollector {
 	return &BudgetCollector{e: e,
 		used: prometheus.NewDesc("spool_budget_used", "What the server holds against its budget: queues, jobs not yet finished (all queues; cluster-wide).",
@@ -274,4 +275,6 @@ func (c *BudgetCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.used, prometheus.GaugeValue, float64(u.Unfinished), "jobs")
 	ch <- prometheus.MustNewConstMetric(c.limit, prometheus.GaugeValue, float64(b.MaxQueues), "queues")
 	ch <- prometheus.MustNewConstMetric(c.limit, prometheus.GaugeValue, float64(b.MaxJobs), "jobs")
+	ch <- prometheus.MustNewConstMetric(c.used, prometheus.GaugeValue, float64(u.PayloadBytes), "payload_bytes")
+	ch <- prometheus.MustNewConstMetric(c.limit, prometheus.GaugeValue, float64(b.MaxPayloadBytes), "payload_bytes")
 }

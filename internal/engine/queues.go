@@ -107,10 +107,10 @@ func (e *Engine) PatchQueue(ctx context.Context, name string, patch spool.QueueC
 	case err == nil:
 		cur = q.Config
 	case errors.Is(err, spool.ErrNotFound):
-		if err := e.admitBudget(ctx, 0, 1); err != nil {
+		if err := e.admitBudget(ctx, 0, 0, 1); err != nil {
 			return nil, err
 		}
-		e.admitted(0, 1)
+		e.admitted(0, 0, 1)
 	default:
 		return nil, fmt.Errorf("reading queue %q: %w", name, err)
 	}

@@ -137,12 +137,16 @@ func (e *Engine) Publish(ctx context.Context, topic string, msgs []spool.Enqueue
 	}
 	queues := slices.Collect(maps.Keys(depth))
 	fresh := e.newQueues(queues...)
-	if err := e.admitBudget(ctx, len(recs), fresh); err != nil {
+	var bytes int64
+	for _, r := range recs {
+		bytes += int64(len(r.Payload))
+	}
+	if err := e.admitBudget(ctx, len(recs), bytes, fresh); err != nil {
 		return nil, err
 	}
 	out, err := e.insert(ctx, recs, depth, now)
 	if err == nil {
-		e.admitted(len(out), fresh)
+		e.admitted(len(out), bytes, fresh)
 		e.queuesExist(queues...)
 	}
 	return out, err

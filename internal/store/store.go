@@ -371,4 +371,6 @@ type Usage struct {
 	// Unfinished is the number of jobs not yet finished (waiting,
 	// scheduled, ready, active) across every queue.
 	Unfinished int64
+	// PayloadBytes is the payload bytes of those jobs.
+	PayloadBytes int64
 }

@@ -124,3 +124,21 @@ func TestLogLimiter(t *testing.T) {
 	require.True(t, ok)
 	require.Equal(t, 100, dropped, "the next message let through counts those dropped")
 }
+
+// The payload bytes of the jobs not yet finished survive a reopen (the
+// job record keeps the payload's length).
+func TestUsagePayloadBytesAfterReopen(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	s := mustOpen(t, dir, Options{})
+	_, err := s.Insert(t.Context(), store.InsertParams{Jobs: []*store.Record{rec("a", "q", spool.StateReady), rec("bb", "q", spool.StateReady)}})
+	require.NoError(t, err)
+	u, err := s.Usage(t.Context())
+	require.NoError(t, err)
+	require.Equal(t, store.Usage{Queues: 1, Unfinished: 2, PayloadBytes: int64(len(`{"id":"a"}`) + len(`{"id":"bb"}`))}, u)
+	require.NoError(t, s.Close())
+	s = mustOpen(t, dir, Options{})
+	again, err := s.Usage(t.Context())
+	require.NoError(t, err)
+	require.Equal(t, u, again)
+}

@@ -22,6 +22,9 @@ type job struct {
 	seq        uint64 // insert order, for FIFO within a priority
 	hasPayload bool
 	hasResult  bool
+	// payloadBytes is the length of the payload (for store.Usage; 0 for
+	// jobs written before it was recorded).
+	payloadBytes uint32
 }
 
 // readyItem orders a queue's ready jobs for Lease: higher priority first,
@@ -154,6 +157,8 @@ type index struct {
 	// largest ever indexed, never lowered. With maxCold it lets a new id
 	// (the engine's ascend) skip the lookups that would find nothing.
 	maxHot string
+	// payloadBytes sums the payload lengths of jobs (store.Usage).
+	payloadBytes int64
 	// children maps a parent id to the waiting jobs that depend on it.
 	children map[string]map[string]struct{}
 }
@@ -191,6 +196,7 @@ func (x *index) add(j *job) {
 	r := &j.rec
 	q := x.queues[r.Queue]
 	x.jobs[r.ID] = j
+	x.payloadBytes += int64(j.payloadBytes)
 	x.maxHot = max(x.maxHot, r.ID)
 	x.addState(q, j, true)
 	if r.IdempotencyKey != "" {
@@ -203,6 +209,7 @@ func (x *index) remove(j *job) {
 	r := &j.rec
 	q := x.queues[r.Queue]
 	delete(x.jobs, r.ID)
+	x.payloadBytes -= int64(j.payloadBytes)
 	x.removeState(q, j, true)
 	if r.IdempotencyKey != "" {
 		k := idemKey{r.Queue, r.IdempotencyKey}
@@ -221,6 +228,7 @@ func (x *index) replace(old, new *job) {
 	moved := old.rec.State != new.rec.State
 	x.removeState(q, old, moved)
 	x.jobs[new.rec.ID] = new
+	x.payloadBytes += int64(new.payloadBytes) - int64(old.payloadBytes)
 	x.addState(q, new, moved)
 }
 

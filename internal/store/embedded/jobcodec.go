@@ -60,6 +60,7 @@ const (
 	tagHasPayload      = 27 // flag
 	tagHasResult       = 28 // flag
 	tagCallbackURL     = 29 // string
+	tagPayloadBytes    = 30 // uint (length of the payload)
 )
 
 // codecFields names the spool.Job fields this codec writes, for the test
@@ -192,6 +193,7 @@ func appendJob(b []byte, j *job) []byte {
 	e.uint(tagSeq, j.seq)
 	e.flag(tagHasPayload, j.hasPayload)
 	e.flag(tagHasResult, j.hasResult)
+	e.uint(tagPayloadBytes, uint64(j.payloadBytes))
 	return e.b
 }
 
@@ -345,6 +347,8 @@ func parseJob(id string, b []byte) (*job, error) {
 			j.hasPayload = true
 		case tagHasResult:
 			j.hasResult = true
+		case tagPayloadBytes:
+			j.payloadBytes = uint32(min(d.uint(), math.MaxUint32))
 		default:
 			if d.err == nil {
 				return nil, fmt.Errorf("unknown field tag %d (written by a newer spool?)", t)

@@ -259,7 +259,7 @@ func (s *Store) Usage(ctx context.Context) (store.Usage, error) {
 	if err := s.usable(); err != nil {
 		return store.Usage{}, err
 	}
-	return store.Usage{Queues: int64(len(s.x.queues)), Unfinished: int64(len(s.x.jobs))}, nil
+	return store.Usage{Queues: int64(len(s.x.queues)), Unfinished: int64(len(s.x.jobs)), PayloadBytes: s.x.payloadBytes}, nil
 }
 
 // Queues lists every queue that was ever used, by name.

@@ -3,6 +3,7 @@ package embedded
 import (
 	"context"
 	"crypto/rand"
+	"math"
 	"slices"
 	"time"
 
@@ -152,10 +153,11 @@ func (s *Store) insert(p store.InsertParams) (res []store.InsertResult, a after,
 func (s *Store) putNew(t *txn, r *store.Record, times *timeCopier) *store.Record {
 	r.Rev, r.Token = 1, ""
 	j := &job{
-		rec:        newMeta(r, times),
-		seq:        s.nextSeq,
-		hasPayload: r.Payload != nil,
-		hasResult:  r.Result != nil,
+		rec:          newMeta(r, times),
+		seq:          s.nextSeq,
+		hasPayload:   r.Payload != nil,
+		hasResult:    r.Result != nil,
+		payloadBytes: uint32(min(len(r.Payload), math.MaxUint32)),
 	}
 	s.nextSeq++
 	t.put(nil, j)
@@ -339,10 +341,11 @@ func (s *Store) update(changes []store.Change) (recs []*store.Record, errs []err
 			}
 		}
 		nj := &job{
-			rec:        newMeta(r, &times),
-			seq:        old.seq,
-			hasPayload: old.hasPayload,
-			hasResult:  old.hasResult || r.Result != nil,
+			rec:          newMeta(r, &times),
+			seq:          old.seq,
+			hasPayload:   old.hasPayload,
+			hasResult:    old.hasResult || r.Result != nil,
+			payloadBytes: old.payloadBytes,
 		}
 		nj.rec.Rev = old.rec.Rev + 1
 		if cold(old) && !cold(nj) {

@@ -119,7 +119,7 @@ func (s *Store) DeleteQueue(ctx context.Context, name string) error {
 		}
 		// Counters at zero only: a counter a concurrent insert is
 		// raising is kept (the row is re-checked once its lock is free).
-		if _, err := tx.Exec(ctx, `DELETE FROM spool_queue_counts WHERE queue = $1 AND n = 0`, name); err != nil {
+		if _, err := tx.Exec(ctx, `DELETE FROM spool_queue_counts WHERE queue = $1 AND n = 0 AND bytes = 0`, name); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `DELETE FROM spool_queue_buckets WHERE queue = $1`, name); err != nil {

@@ -199,16 +199,17 @@ func (s *Store) Queue(ctx context.Context, name string) (*store.QueueRecord, err
 	return qs[0], nil
 }
 
-// Usage counts the queues and the jobs not yet finished, from the queue
-// table and the state counters (no scan of the jobs).
+// Usage counts the queues, and the jobs not yet finished with their
+// payload bytes, from the queue table and the state counters (no scan of
+// the jobs).
 func (s *Store) Usage(ctx context.Context) (store.Usage, error) {
 	if err := s.begin(ctx); err != nil {
 		return store.Usage{}, err
 	}
 	var u store.Usage
-	err := s.pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM spool_queues),
-		(SELECT coalesce(sum(n), 0)::bigint FROM spool_queue_counts WHERE state IN ('waiting', 'scheduled', 'ready', 'active'))`).
-		Scan(&u.Queues, &u.Unfinished)
+	err := s.pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM spool_queues), coalesce(sum(n), 0)::bigint, coalesce(sum(bytes), 0)::bigint
+		FROM spool_queue_counts WHERE state IN ('waiting', 'scheduled', 'ready', 'active')`).
+		Scan(&u.Queues, &u.Unfinished, &u.PayloadBytes)
 	if err != nil {
 		return store.Usage{}, interpretError("counting queues and jobs", err)
 	}

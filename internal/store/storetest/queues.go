@@ -40,20 +40,22 @@ func testQueues(t *testing.T, newStore NewStore) {
 		require.NoError(t, err)
 		require.Equal(t, store.Usage{}, u)
 
-		a := h.insert(job("q"), job("q"), job("r", scheduled(at(time.Hour))))[0]
+		noPayload := func(r *store.Record) { r.Payload = nil }
+		a := h.insert(job("q", payload(`{"n":1}`)), job("q", payload(`{"pad":"xxxxxxxxxx"}`)),
+			job("r", scheduled(at(time.Hour)), noPayload))[0]
 		require.NoError(t, h.s.SetQueueConfig(h.ctx, "cfg", spool.QueueConfig{Paused: ptr(true)}))
 		u, err = h.s.Usage(h.ctx)
 		require.NoError(t, err)
-		require.Equal(t, store.Usage{Queues: 3, Unfinished: 3}, u)
+		require.Equal(t, store.Usage{Queues: 3, Unfinished: 3, PayloadBytes: 7 + 20}, u)
 
 		h.lease([]string{"q"}, 1, t0)
 		u, err = h.s.Usage(h.ctx)
 		require.NoError(t, err)
-		require.Equal(t, store.Usage{Queues: 3, Unfinished: 3}, u, "an active job is not finished")
+		require.Equal(t, store.Usage{Queues: 3, Unfinished: 3, PayloadBytes: 27}, u, "an active job is not finished")
 		h.finish(a.ID, spool.StateSucceeded, at(time.Second))
 		u, err = h.s.Usage(h.ctx)
 		require.NoError(t, err)
-		require.Equal(t, store.Usage{Queues: 3, Unfinished: 2}, u, "a finished job no longer counts")
+		require.Equal(t, store.Usage{Queues: 3, Unfinished: 2, PayloadBytes: 20}, u, "a finished job no longer counts")
 	})
 
 	t.Run("SetQueueConfigCreatesAndRoundTrips", func(t *testing.T) {
