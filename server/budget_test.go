@@ -50,7 +50,7 @@ func TestBudget(t *testing.T) {
 		var list spool.QueuesResponse
 		ts.do("GET", "/v1/queues", nil).ok(t, http.StatusOK, &list)
 		require.Equal(t, &spool.BudgetInfo{
-			Queues: spool.BudgetUse{Used: 2, Limit: 2},
+			Queues:       spool.BudgetUse{Used: 2, Limit: 2},
 			Jobs:         spool.BudgetUse{Used: 5, Limit: 5},
 			PayloadBytes: spool.BudgetUse{Used: 0, Limit: 1 << 20},
 		}, list.Budget)
