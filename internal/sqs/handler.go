@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -80,6 +81,9 @@ type Handler struct {
 	cfg Config
 	e   *engine.Engine
 	log *slog.Logger
+
+	cacheMu sync.Mutex
+	cache   map[string]cachedQueue // by Spool queue name
 }
 
 // New returns a Handler.
@@ -97,7 +101,7 @@ func New(cfg Config) (*Handler, error) {
 	if cfg.AccountID == "" {
 		cfg.AccountID = DefaultAccountID
 	}
-	return &Handler{cfg: cfg, e: cfg.Engine, log: cfg.Logger}, nil
+	return &Handler{cfg: cfg, e: cfg.Engine, log: cfg.Logger, cache: make(map[string]cachedQueue)}, nil
 }
 
 // call is one request being served.

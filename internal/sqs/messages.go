@@ -171,7 +171,7 @@ func (h *Handler) sendResultOf(q *queue, e *sendEntry, j *spool.Job) sendResult 
 }
 
 func sendMessage(ctx context.Context, h *Handler, c *call, in *sendMessageInput) (sendResult, error) {
-	q, err := h.queueOf(ctx, c, in.QueueUrl)
+	q, err := h.messageQueueOf(ctx, c, in.QueueUrl)
 	if err != nil {
 		return sendResult{}, err
 	}
@@ -271,7 +271,7 @@ const maxBatchBytes = 1 << 20
 
 func sendMessageBatch(ctx context.Context, h *Handler, c *call, in *sendMessageBatchInput) (sendMessageBatchOutput, error) {
 	out := sendMessageBatchOutput{Successful: []sendResult{}, Failed: []batchError{}}
-	q, err := h.queueOf(ctx, c, in.QueueUrl)
+	q, err := h.messageQueueOf(ctx, c, in.QueueUrl)
 	if err != nil {
 		return out, err
 	}
@@ -376,7 +376,7 @@ func receiveMessageQuery(f form, in *receiveMessageInput) error {
 }
 
 func receiveMessage(ctx context.Context, h *Handler, c *call, in *receiveMessageInput) (receiveMessageOutput, error) {
-	q, err := h.queueOf(ctx, c, in.QueueUrl)
+	q, err := h.messageQueueOf(ctx, c, in.QueueUrl)
 	if err != nil {
 		return receiveMessageOutput{}, err
 	}
@@ -521,7 +521,7 @@ func deleteOutcome(handle string, err error) error {
 }
 
 func deleteMessage(ctx context.Context, h *Handler, c *call, in *deleteMessageInput) (empty, error) {
-	q, err := h.queueOf(ctx, c, in.QueueUrl)
+	q, err := h.messageQueueOf(ctx, c, in.QueueUrl)
 	if err != nil {
 		return empty{}, err
 	}
@@ -583,7 +583,7 @@ func handleBatchQuery(prefix string) func(f form, in *handleBatchInput) error {
 
 func deleteMessageBatch(ctx context.Context, h *Handler, c *call, in *handleBatchInput) (handleBatchOutput, error) {
 	out := handleBatchOutput{Successful: []okEntry{}, Failed: []batchError{}, entry: "DeleteMessageBatchResultEntry"}
-	q, err := h.queueOf(ctx, c, in.QueueUrl)
+	q, err := h.messageQueueOf(ctx, c, in.QueueUrl)
 	if err != nil {
 		return out, err
 	}
@@ -689,7 +689,7 @@ func (h *Handler) changeVisibility(ctx context.Context, q *queue, handle string,
 }
 
 func changeMessageVisibility(ctx context.Context, h *Handler, c *call, in *changeVisibilityInput) (empty, error) {
-	q, err := h.queueOf(ctx, c, in.QueueUrl)
+	q, err := h.messageQueueOf(ctx, c, in.QueueUrl)
 	if err != nil {
 		return empty{}, err
 	}
@@ -698,7 +698,7 @@ func changeMessageVisibility(ctx context.Context, h *Handler, c *call, in *chang
 
 func changeMessageVisibilityBatch(ctx context.Context, h *Handler, c *call, in *handleBatchInput) (handleBatchOutput, error) {
 	out := handleBatchOutput{Successful: []okEntry{}, Failed: []batchError{}, entry: "ChangeMessageVisibilityBatchResultEntry"}
-	q, err := h.queueOf(ctx, c, in.QueueUrl)
+	q, err := h.messageQueueOf(ctx, c, in.QueueUrl)
 	if err != nil {
 		return out, err
 	}

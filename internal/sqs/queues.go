@@ -150,6 +150,66 @@ func (h *Handler) queueOf(ctx context.Context, c *call, queueURL string) (*queue
 	return h.lookup(ctx, c, nameFromURL(queueURL))
 }
 
+// queueCacheTTL bounds how long the message actions use a queue's
+// settings read earlier, as the engine caches queue configs: a change made
+// through another node (or the HTTP API) shows within it.
+const queueCacheTTL = time.Second
+
+type cachedQueue struct {
+	info *spool.QueueInfo
+	at   time.Time
+}
+
+// messageQueueOf is queueOf for the message actions, which read only the
+// queue's settings: a read of the last second serves.
+func (h *Handler) messageQueueOf(ctx context.Context, c *call, queueURL string) (*queue, error) {
+	if queueURL == "" {
+		queueURL = c.pathQueue
+	}
+	sqsName := nameFromURL(queueURL)
+	name, err := toSpool(sqsName)
+	if queueURL == "" || err != nil {
+		return h.queueOf(ctx, c, queueURL)
+	}
+	h.cacheMu.Lock()
+	e, ok := h.cache[name]
+	h.cacheMu.Unlock()
+	if ok && time.Since(e.at) < queueCacheTTL {
+		if err := c.allow(name); err != nil {
+			return nil, err
+		}
+		return &queue{sqs: sqsName, spool: name, fifo: strings.HasSuffix(sqsName, fifoSuffix), info: e.info}, nil
+	}
+	q, err := h.lookup(ctx, c, sqsName)
+	if err != nil {
+		return nil, err
+	}
+	h.cacheMu.Lock()
+	if len(h.cache) >= maxCachedQueues {
+		clear(h.cache)
+	}
+	h.cache[name] = cachedQueue{info: q.info, at: time.Now()}
+	h.cacheMu.Unlock()
+	return q, nil
+}
+
+// maxCachedQueues bounds the cache of queue settings.
+const maxCachedQueues = 4096
+
+// forget drops a queue's cached settings after a change made here.
+func (h *Handler) forget(name string) {
+	h.cacheMu.Lock()
+	delete(h.cache, name)
+	h.cacheMu.Unlock()
+}
+
+// patch changes a queue's config and forgets what was cached of it.
+func (h *Handler) patch(ctx context.Context, name string, p spool.QueueConfig) error {
+	defer h.forget(name)
+	_, err := h.e.PatchQueue(ctx, name, p)
+	return err
+}
+
 // checkAttributes validates attributes given to CreateQueue or
 // SetQueueAttributes and returns the config patch that stores them.
 func (h *Handler) checkAttributes(ctx context.Context, c *call, fifo bool, attrs map[string]string, creating bool) (spool.QueueConfig, error) {
@@ -370,7 +430,7 @@ func createQueue(ctx context.Context, h *Handler, c *call, in *createQueueInput)
 	if patch.MaxAttempts == nil {
 		patch.MaxAttempts = ptr(noRedriveAttempts)
 	}
-	if _, err := h.e.PatchQueue(ctx, name, patch); err != nil {
+	if err := h.patch(ctx, name, patch); err != nil {
 		return queueURLOutput{}, err
 	}
 	return queueURLOutput{QueueUrl: c.url(in.QueueName)}, nil
@@ -535,11 +595,12 @@ func deleteQueue(ctx context.Context, h *Handler, c *call, in *queueURLInput) (e
 	if err := h.purge(ctx, q.spool); err != nil {
 		return empty{}, err
 	}
+	defer h.forget(q.spool)
 	_, err = h.e.DeleteQueue(ctx, q.spool)
 	if errors.Is(err, spool.ErrConflict) {
 		// Messages still in flight: the queue is marked deleted, hidden
 		// from SQS; its cancelled jobs finish as their receivers return.
-		_, err = h.e.PatchQueue(ctx, q.spool, spool.QueueConfig{Attributes: map[string]string{deletedKey: strconv.FormatInt(time.Now().Unix(), 10)}})
+		err = h.patch(ctx, q.spool, spool.QueueConfig{Attributes: map[string]string{deletedKey: strconv.FormatInt(time.Now().Unix(), 10)}})
 	}
 	if errors.Is(err, spool.ErrNotFound) {
 		err = nil
@@ -653,8 +714,7 @@ func setQueueAttributes(ctx context.Context, h *Handler, c *call, in *setQueueAt
 	if patch.DeadLetterQueue != nil && *patch.DeadLetterQueue == q.spool {
 		return empty{}, invalidAttributeValue("Value for parameter RedrivePolicy is invalid. Reason: a queue cannot be its own dead-letter queue.")
 	}
-	_, err = h.e.PatchQueue(ctx, q.spool, patch)
-	return empty{}, err
+	return empty{}, h.patch(ctx, q.spool, patch)
 }
 
 // --- Tags
@@ -697,8 +757,7 @@ func tagQueue(ctx context.Context, h *Handler, c *call, in *tagQueueInput) (empt
 	for k, v := range in.Tags {
 		patch.Attributes[tagPrefix+k] = "=" + v
 	}
-	_, err = h.e.PatchQueue(ctx, q.spool, patch)
-	return empty{}, err
+	return empty{}, h.patch(ctx, q.spool, patch)
 }
 
 type untagQueueInput struct {
@@ -724,8 +783,7 @@ func untagQueue(ctx context.Context, h *Handler, c *call, in *untagQueueInput) (
 	for _, k := range in.TagKeys {
 		patch.Attributes[tagPrefix+k] = ""
 	}
-	_, err = h.e.PatchQueue(ctx, q.spool, patch)
-	return empty{}, err
+	return empty{}, h.patch(ctx, q.spool, patch)
 }
 
 type tagsOutput struct {
