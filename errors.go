@@ -175,6 +175,10 @@ const (
 	// CodeTooManyAttempts (429, with Retry-After): the client's address
 	// failed to authenticate too often; wait, then use a valid key.
 	CodeTooManyAttempts = "too_many_attempts"
+	// CodeTooManyWaits (429, with Retry-After): the key (or, without
+	// keys, the client address) holds as many long-polls and event
+	// streams as it may.
+	CodeTooManyWaits = "too_many_waits"
 	// CodeUnsupportedMediaType (415): a request body that is not JSON
 	// (Content-Type must be application/json).
 	CodeUnsupportedMediaType = "unsupported_media_type"

@@ -44,6 +44,8 @@ const (
 func (s *Server) authorize(rt route, next http.Handler) http.Handler {
 	hasQueue := strings.Contains(rt.pattern, "{queue}")
 	hasTopic := strings.Contains(rt.pattern, "{topic}")
+	// Waits: the routes that may hold a request open for long.
+	waits := rt.pattern == "/v1/leases" || rt.pattern == "/v1/events" || (rt.pattern == "/v1/jobs/{id}" && rt.method == http.MethodGet)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if rt.perm == auth.Public {
 			next.ServeHTTP(w, r)
@@ -67,8 +69,28 @@ func (s *Server) authorize(rt route, next http.Handler) http.Handler {
 			s.writeError(w, r, outOfScope(p, "topic", r.PathValue("topic")))
 			return
 		}
+		if waits {
+			who := p.KeyID
+			if who == "" {
+				who = clientAddr(r.RemoteAddr)
+			}
+			if !s.waits.acquire(who) {
+				s.writeError(w, r, &apiError{status: http.StatusTooManyRequests, code: spool.CodeTooManyWaits, retryAfter: 1,
+					msg: fmt.Sprintf("%s holds %d long-polls and event streams already, the most one key may (--max-waits-per-key); end one or retry", waitHolder(p, r), s.cfg.MaxWaitsPerKey)})
+				return
+			}
+			defer s.waits.release(who)
+		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))
 	})
+}
+
+// waitHolder names who holds waits, for messages.
+func waitHolder(p *auth.Principal, r *http.Request) string {
+	if p.KeyID != "" {
+		return "key " + p.KeyID
+	}
+	return "client " + clientAddr(r.RemoteAddr)
 }
 
 func rolesText(rs []auth.Role) string {

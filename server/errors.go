@@ -31,6 +31,7 @@ var statusOf = map[string]int{
 	spool.CodeInternal:             http.StatusInternalServerError,
 	spool.CodeServerBusy:           http.StatusServiceUnavailable,
 	spool.CodeRequestTimeout:       http.StatusRequestTimeout,
+	spool.CodeTooManyWaits:         http.StatusTooManyRequests,
 	spool.CodeTooManyAttempts:      http.StatusTooManyRequests,
 	spool.CodeUnsupportedMediaType: http.StatusUnsupportedMediaType,
 }

@@ -6,6 +6,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -171,6 +172,19 @@ type Config struct {
 	// store, half the size of the data directory's volume; on PostgreSQL
 	// DefaultMaxPayloadStoredPostgres.
 	MaxPayloadStored int64
+	// TLSCert and TLSKey (PEM files) make Serve speak HTTPS, TLS 1.2 or
+	// later. TLSClientCA (a PEM file) then requires client certificates
+	// signed by it (mutual TLS).
+	TLSCert, TLSKey, TLSClientCA string
+	// MaxConnections caps the connections held at once; beyond it a new
+	// connection is answered 503 server_busy and closed (default
+	// DefaultMaxConnections).
+	MaxConnections int
+	// MaxWaitsPerKey caps the long-polls (lease and job waits) and event
+	// streams one key, or without keys one client address, holds at once;
+	// beyond it they are answered 429 too_many_waits (default
+	// DefaultMaxWaitsPerKey).
+	MaxWaitsPerKey int
 }
 
 // Defaults of Config.
@@ -270,6 +284,12 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.AuditRetention == 0 {
 		c.AuditRetention = DefaultAuditRetention
+	}
+	if c.MaxConnections == 0 {
+		c.MaxConnections = DefaultMaxConnections
+	}
+	if c.MaxWaitsPerKey == 0 {
+		c.MaxWaitsPerKey = DefaultMaxWaitsPerKey
 	}
 	return c
 }
@@ -378,6 +398,15 @@ func (c Config) Validate() error {
 	if len(c.WebhookAllow) > 0 && c.WebhookSecret == "" {
 		bad("WebhookAllow", "is set but WebhookSecret is empty: webhooks are off without a secret")
 	}
+	if c.MaxConnections < 0 {
+		bad("MaxConnections", "must not be negative, got %d", c.MaxConnections)
+	}
+	if c.MaxWaitsPerKey < 0 {
+		bad("MaxWaitsPerKey", "must not be negative, got %d", c.MaxWaitsPerKey)
+	}
+	if _, err := loadTLS(c); err != nil {
+		bad("TLSCert", "%v", err)
+	}
 	if c.AuditRetention < 0 {
 		bad("AuditRetention", "must not be negative, got %s", c.AuditRetention)
 	}
@@ -431,6 +460,10 @@ type Server struct {
 	failures *auth.FailureLimiter
 	hosts    []string
 	touch    *touchLoop
+	// tls is the TLS configuration of Serve (nil: plain HTTP); waits
+	// counts the long-polls and streams of each key.
+	tls   *tls.Config
+	waits *waitCounter
 	// bodies is the memory budget of request bodies being read.
 	bodies *bodyBudget
 	// longest is the read and write deadline of a connection's request:
@@ -527,6 +560,10 @@ func build(cfg Config, st store.Store) (*Server, error) {
 		longest: cfg.RequestTimeout + spool.MaxWait + deadlineMargin, hosts: allowedHosts(cfg)}
 	s.keys = auth.NewKeyring(auth.KeyringConfig{Store: st, Sealer: sealer, Now: cfg.Clock.Now, Logger: cfg.Logger.With("component", "auth")})
 	s.failures = auth.NewFailureLimiter(cfg.AuthFailures, authFailureWindow, cfg.Clock.Now)
+	s.waits = newWaitCounter(cfg.MaxWaitsPerKey)
+	if s.tls, err = loadTLS(cfg); err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
 	s.dash, err = dashboard.New(dashboard.Config{Engine: e, Logger: cfg.Logger.With("component", "dashboard"), Clock: e.Now})
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)
@@ -671,9 +708,13 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		MaxHeaderBytes: maxHeaderBytes,
 		ErrorLog:       slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
+	var served net.Listener = refusalListener{newLimitListener(ln, s.cfg.MaxConnections, s.log)}
+	if s.tls != nil {
+		served = tls.NewListener(served, s.tls)
+	}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(refusalListener{ln}) }()
-	s.log.Info("spool server started", "addr", ln.Addr().String(), "store", open.Describe(s.cfg.storeOptions()))
+	go func() { errc <- srv.Serve(served) }()
+	s.log.Info("spool server started", "addr", ln.Addr().String(), "store", open.Describe(s.cfg.storeOptions()), "tls", s.tls != nil, "mtls", s.tls != nil && s.tls.ClientCAs != nil)
 
 	var storeFailed <-chan struct{} // nil: never
 	if f, ok := s.store.(store.Failer); ok {

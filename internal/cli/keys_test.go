@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"net"
 	"net/http/httptest"
 	"testing"
 
@@ -10,6 +11,7 @@ import (
 
 	"github.com/spoolq/spool"
 	"github.com/spoolq/spool/client"
+	"github.com/spoolq/spool/internal/testpki"
 	"github.com/spoolq/spool/server"
 )
 
@@ -84,4 +86,33 @@ func TestKeysCommands(t *testing.T) {
 	require.Contains(t, r.stdout, "POST /v1/keys")
 	require.Contains(t, r.stdout, "DELETE /v1/keys/{key}")
 	require.Contains(t, r.stdout, admin.ID)
+}
+
+// The CLI over TLS: --server https://... with --ca-file (or SPOOL_CA_FILE).
+func TestCLIOverTLS(t *testing.T) {
+	t.Parallel()
+	p := testpki.New(t)
+	srv, err := server.New(context.Background(), server.Config{DataDir: t.TempDir(), TLSCert: p.CertFile, TLSKey: p.KeyFile})
+	require.NoError(t, err)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		require.NoError(t, <-done)
+		require.NoError(t, srv.Close())
+	})
+	url := "https://" + ln.Addr().String()
+
+	r := runEnv(t, map[string]string{EnvServer: url, EnvCAFile: p.CAFile}, "", "push", "tls", "t", "{}")
+	require.NoError(t, r.err, r.stderr)
+	r = runEnv(t, nil, "", "--server", url, "--ca-file", p.CAFile, "queues")
+	require.NoError(t, r.err, r.stderr)
+	require.Contains(t, r.stdout, "tls")
+	r = runEnv(t, nil, "", "--server", url, "--ca-file", p.OtherCA, "queues")
+	require.Error(t, r.err, "a server whose CA is not trusted is refused")
+	r = runEnv(t, nil, "", "--server", url, "--ca-file", "/nonexistent.pem", "queues")
+	require.Equal(t, 2, exitCode(r.err))
 }
