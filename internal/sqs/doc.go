@@ -5,4 +5,8 @@
 // receive what they enqueue. The handler decodes, validates, calls the
 // same engine as the HTTP API and maps errors to SQS's codes; it holds no
 // queue logic of its own. docs/sqs.md has the mapping table.
+//
+// The input and output structs name their fields as the SQS API names its
+// members (QueueUrl, MessageId, MD5OfBody): encoding/json reads and writes
+// them under those names in the JSON protocol.
 package sqs

@@ -16,25 +16,25 @@ import (
 // --- SendMessage, SendMessageBatch
 
 type sendEntry struct {
-	Id                      string //nolint:revive // the SQS member name
+	Id                      string
 	MessageBody             string
 	DelaySeconds            *int
 	MessageAttributes       map[string]MessageAttribute
 	MessageSystemAttributes map[string]MessageAttribute
-	MessageDeduplicationId  string //nolint:revive // the SQS member name
-	MessageGroupId          string //nolint:revive // the SQS member name
+	MessageDeduplicationId  string
+	MessageGroupId          string
 }
 
 type sendMessageInput struct {
-	QueueUrl string //nolint:revive // the SQS member name
+	QueueUrl string
 	sendEntry
 }
 
 type sendResult struct {
-	Id                     string `json:"Id,omitempty"`                     //nolint:revive // the SQS member name
-	MessageId              string `json:"MessageId"`                        //nolint:revive // the SQS member name
-	MD5OfMessageBody       string `json:"MD5OfMessageBody"`                 //nolint:revive // the SQS member name
-	MD5OfMessageAttributes string `json:"MD5OfMessageAttributes,omitempty"` //nolint:revive // the SQS member name
+	Id                     string `json:"Id,omitempty"`
+	MessageId              string `json:"MessageId"`
+	MD5OfMessageBody       string `json:"MD5OfMessageBody"`
+	MD5OfMessageAttributes string `json:"MD5OfMessageAttributes,omitempty"`
 	SequenceNumber         string `json:"SequenceNumber,omitempty"`
 }
 
@@ -190,7 +190,7 @@ func sendMessage(ctx context.Context, h *Handler, c *call, in *sendMessageInput)
 
 // batchError is a failed entry of a batch.
 type batchError struct {
-	Id          string //nolint:revive // the SQS member name
+	Id          string
 	SenderFault bool
 	Code        string
 	Message     string
@@ -236,7 +236,7 @@ func checkBatch(ids []string) error {
 }
 
 type sendMessageBatchInput struct {
-	QueueUrl string //nolint:revive // the SQS member name
+	QueueUrl string
 	Entries  []sendEntry
 }
 
@@ -318,23 +318,23 @@ func sendMessageBatch(ctx context.Context, h *Handler, c *call, in *sendMessageB
 // --- ReceiveMessage
 
 type receiveMessageInput struct {
-	QueueUrl                    string //nolint:revive // the SQS member name
+	QueueUrl                    string
 	AttributeNames              []string
 	MessageSystemAttributeNames []string
 	MessageAttributeNames       []string
 	MaxNumberOfMessages         *int
 	VisibilityTimeout           *int
 	WaitTimeSeconds             *int
-	ReceiveRequestAttemptId     string //nolint:revive // the SQS member name
+	ReceiveRequestAttemptId     string
 }
 
 type message struct {
-	MessageId              string                      //nolint:revive // the SQS member name
-	ReceiptHandle          string                      //nolint:revive // the SQS member name
-	MD5OfBody              string                      //nolint:revive // the SQS member name
-	Body                   string                      //nolint:revive // the SQS member name
+	MessageId              string
+	ReceiptHandle          string
+	MD5OfBody              string
+	Body                   string
 	Attributes             map[string]string           `json:"Attributes,omitempty"`
-	MD5OfMessageAttributes string                      `json:"MD5OfMessageAttributes,omitempty"` //nolint:revive // the SQS member name
+	MD5OfMessageAttributes string                      `json:"MD5OfMessageAttributes,omitempty"`
 	MessageAttributes      map[string]MessageAttribute `json:"MessageAttributes,omitempty"`
 }
 
@@ -496,8 +496,8 @@ func selectAttributes(attrs map[string]MessageAttribute, names []string) map[str
 // --- DeleteMessage, DeleteMessageBatch
 
 type deleteMessageInput struct {
-	QueueUrl      string //nolint:revive // the SQS member name
-	ReceiptHandle string //nolint:revive // the SQS member name
+	QueueUrl      string
+	ReceiptHandle string
 }
 
 func deleteMessageQuery(f form, in *deleteMessageInput) error {
@@ -537,18 +537,18 @@ func deleteMessage(ctx context.Context, h *Handler, c *call, in *deleteMessageIn
 }
 
 type batchHandle struct {
-	Id                string //nolint:revive // the SQS member name
-	ReceiptHandle     string //nolint:revive // the SQS member name
+	Id                string
+	ReceiptHandle     string
 	VisibilityTimeout *int
 }
 
 type handleBatchInput struct {
-	QueueUrl string //nolint:revive // the SQS member name
+	QueueUrl string
 	Entries  []batchHandle
 }
 
 type okEntry struct {
-	Id string //nolint:revive // the SQS member name
+	Id string
 }
 
 type handleBatchOutput struct {
@@ -644,8 +644,8 @@ func codeError(d *spool.ErrorDetail) error {
 // --- ChangeMessageVisibility, ChangeMessageVisibilityBatch
 
 type changeVisibilityInput struct {
-	QueueUrl          string //nolint:revive // the SQS member name
-	ReceiptHandle     string //nolint:revive // the SQS member name
+	QueueUrl          string
+	ReceiptHandle     string
 	VisibilityTimeout *int
 }
 

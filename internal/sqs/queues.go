@@ -353,7 +353,7 @@ type createQueueInput struct {
 }
 
 type queueURLOutput struct {
-	QueueUrl string //nolint:revive // the SQS member name
+	QueueUrl string
 }
 
 func (o queueURLOutput) writeXML(x *xw) { x.elem("QueueUrl", o.QueueUrl) }
@@ -465,7 +465,7 @@ func ptr[T any](v T) *T { return &v }
 
 type getQueueURLInput struct {
 	QueueName              string
-	QueueOwnerAWSAccountId string //nolint:revive // the SQS member name
+	QueueOwnerAWSAccountId string
 }
 
 func getQueueURLQuery(f form, in *getQueueURLInput) error {
@@ -493,7 +493,7 @@ type listQueuesInput struct {
 }
 
 type listQueuesOutput struct {
-	QueueUrls []string `json:"QueueUrls,omitempty"` //nolint:revive // the SQS member name
+	QueueUrls []string `json:"QueueUrls,omitempty"`
 	NextToken string   `json:"NextToken,omitempty"`
 }
 
@@ -560,7 +560,7 @@ func listQueues(ctx context.Context, h *Handler, c *call, in *listQueuesInput) (
 // --- DeleteQueue, PurgeQueue
 
 type queueURLInput struct {
-	QueueUrl string //nolint:revive // the SQS member name
+	QueueUrl string
 }
 
 func queueURLQuery(f form, in *queueURLInput) error {
@@ -611,7 +611,7 @@ func deleteQueue(ctx context.Context, h *Handler, c *call, in *queueURLInput) (e
 // --- GetQueueAttributes, SetQueueAttributes
 
 type getQueueAttributesInput struct {
-	QueueUrl       string //nolint:revive // the SQS member name
+	QueueUrl       string
 	AttributeNames []string
 }
 
@@ -688,7 +688,7 @@ func knownAttribute(n string) bool {
 }
 
 type setQueueAttributesInput struct {
-	QueueUrl   string //nolint:revive // the SQS member name
+	QueueUrl   string
 	Attributes map[string]string
 }
 
@@ -720,7 +720,7 @@ func setQueueAttributes(ctx context.Context, h *Handler, c *call, in *setQueueAt
 // --- Tags
 
 type tagQueueInput struct {
-	QueueUrl string //nolint:revive // the SQS member name
+	QueueUrl string
 	Tags     map[string]string
 }
 
@@ -761,7 +761,7 @@ func tagQueue(ctx context.Context, h *Handler, c *call, in *tagQueueInput) (empt
 }
 
 type untagQueueInput struct {
-	QueueUrl string //nolint:revive // the SQS member name
+	QueueUrl string
 	TagKeys  []string
 }
 
