@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -21,6 +22,7 @@ import (
 	"github.com/spoolq/spool"
 	"github.com/spoolq/spool/internal/auth"
 	"github.com/spoolq/spool/internal/store"
+	"github.com/spoolq/spool/internal/testproc"
 )
 
 // authServer is a server with keys, served over HTTP on loopback.
@@ -472,4 +474,47 @@ func TestAuditRetention(t *testing.T) {
 	clock.d.Store(int64(2 * time.Hour))
 	a.s.purgeAudit(context.Background())
 	require.Equal(t, 0, count(), "purged after it")
+}
+
+// Two nodes on one PostgreSQL database: a key created on one works on the
+// other, and a key revoked on one stops working on the other within the
+// cache's second or two.
+func TestKeysAcrossPostgresNodes(t *testing.T) {
+	t.Parallel()
+	base := os.Getenv("SPOOL_TEST_POSTGRES_URL")
+	if base == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("SPOOL_TEST_POSTGRES_URL is not set, and CI=true requires the PostgreSQL run (scripts/with-postgres sets it)")
+		}
+		t.Skip("SPOOL_TEST_POSTGRES_URL is not set; scripts/with-postgres starts a throwaway PostgreSQL")
+	}
+	url, _ := testproc.FreshSchema(t, base, "keys_")
+	n1 := newAuthServer(t, Config{Store: url})
+	n2 := newAuthServer(t, Config{Store: url})
+
+	// Both nodes run open until a key exists; the second learns within a
+	// second that one does.
+	require.Equal(t, http.StatusOK, n2.send("GET", "/v1/queues", "", nil).code)
+	admin := n1.key(auth.CreateParams{Roles: []string{"admin"}})
+	within := func(what string, ok func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(3 * auth.CacheTTL)
+		for !ok() {
+			require.True(t, time.Now().Before(deadline), "%s: not within %s", what, 3*auth.CacheTTL)
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	within("node 2 needs keys", func() bool { return n2.send("GET", "/v1/queues", "", nil).code == http.StatusUnauthorized })
+
+	r := n1.send("POST", "/v1/keys", admin, spool.CreateKeyRequest{Name: "p", Roles: []string{"producer"}})
+	require.Equal(t, http.StatusCreated, r.code)
+	var p spool.CreatedKey
+	require.NoError(t, json.Unmarshal(r.body, &p))
+	r = n2.send("POST", "/v1/queues/q/jobs", p.Secret, spool.EnqueueRequest{Type: "t"})
+	require.Equal(t, http.StatusAccepted, r.code, "a key made on node 1 works on node 2 at once: %s", r.body)
+
+	require.Equal(t, http.StatusOK, n1.send("DELETE", "/v1/keys/"+p.ID, admin, nil).code)
+	within("node 2 refuses the revoked key", func() bool {
+		return n2.send("POST", "/v1/queues/q/jobs", p.Secret, spool.EnqueueRequest{Type: "t"}).code == http.StatusUnauthorized
+	})
 }
