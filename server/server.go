@@ -803,9 +803,15 @@ func (s *Server) ServeSQS(ctx context.Context, ln net.Listener) error {
 		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
+	// The same TLS (and client certificates) and connection limit as the
+	// HTTP API.
+	var served net.Listener = newLimitListener(ln, s.cfg.MaxConnections, s.log)
+	if s.tls != nil {
+		served = tls.NewListener(served, s.tls)
+	}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	s.log.Info("sqs api started", "addr", ln.Addr().String())
+	go func() { errc <- srv.Serve(served) }()
+	s.log.Info("sqs api started", "addr", ln.Addr().String(), "tls", s.tls != nil)
 	select {
 	case err := <-errc:
 		return fmt.Errorf("server: serving the SQS API on %s: %w", ln.Addr(), err)
