@@ -53,6 +53,13 @@ func (s *Server) authorize(rt route, next http.Handler) http.Handler {
 		}
 		p, err := s.authenticate(r)
 		if err != nil {
+			var ae *apiError
+			if rt.page && errors.As(err, &ae) && ae.status == http.StatusUnauthorized &&
+				r.Header.Get("Authorization") == "" && strings.Contains(r.Header.Get("Accept"), "text/html") {
+				// A person without a session: to the sign-in page, and back.
+				http.Redirect(w, r, "/login?"+url.Values{"next": {r.URL.RequestURI()}}.Encode(), http.StatusSeeOther)
+				return
+			}
 			s.writeError(w, r, err)
 			return
 		}
@@ -129,6 +136,9 @@ func (s *Server) authenticate(r *http.Request) (*auth.Principal, error) {
 		if !required {
 			return auth.OpenPrincipal, nil
 		}
+		if secret, ok := sessionSecret(r); ok {
+			return s.authenticateSession(r, addr, secret)
+		}
 		return nil, &apiError{status: http.StatusUnauthorized, code: spool.CodeUnauthorized,
 			msg: "this server requires an API key: send \"Authorization: Bearer <secret>\" (spool --api-key, SPOOL_API_KEY)"}
 	}
@@ -145,6 +155,25 @@ func (s *Server) authenticate(r *http.Request) (*auth.Principal, error) {
 		return nil, &apiError{status: http.StatusUnauthorized, code: spool.CodeUnauthorized, msg: err.Error()}
 	}
 	if err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// authenticateSession authenticates a request by its dashboard session
+// cookie (session.go): the key it holds, and the CSRF token for a request
+// that changes anything.
+func (s *Server) authenticateSession(r *http.Request, addr, secret string) (*auth.Principal, error) {
+	p, err := s.keys.Authenticate(r.Context(), secret)
+	if errors.Is(err, spool.ErrUnauthorized) {
+		s.failures.Fail(addr)
+		return nil, &apiError{status: http.StatusUnauthorized, code: spool.CodeUnauthorized,
+			msg: "the dashboard session's key is no longer valid (revoked or expired): sign in again"}
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := checkCSRF(r); err != nil {
 		return nil, err
 	}
 	return p, nil

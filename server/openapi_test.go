@@ -224,6 +224,8 @@ func TestOpenAPISchemasMatchWireTypes(t *testing.T) {
 		"BudgetInfo":          {reflect.TypeFor[spool.BudgetInfo](), true},
 		"BudgetUse":           {reflect.TypeFor[spool.BudgetUse](), true},
 		"QueueStats":          {reflect.TypeFor[spool.QueueStats](), true},
+		"SessionRequest":      {reflect.TypeFor[SessionRequest](), false},
+		"SessionResponse":     {reflect.TypeFor[SessionResponse](), true},
 		"StatsNow":            {reflect.TypeFor[spool.StatsNow](), true},
 		"WindowStats":         {reflect.TypeFor[spool.WindowStats](), true},
 		"Timing":              {reflect.TypeFor[spool.Timing](), true},

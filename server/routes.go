@@ -101,6 +101,9 @@ func (s *Server) routeTable() []route {
 		{perm: auth.Public, method: http.MethodGet, pattern: "/readyz", serve: endpoint(s.readyz)},
 		{perm: auth.View, method: http.MethodGet, pattern: "/metrics", raw: s.metricsHandler()},
 		{perm: auth.Public, method: http.MethodGet, pattern: "/v1/openapi.json", raw: http.HandlerFunc(serveOpenAPI)},
+		// Dashboard sessions (session.go): the handlers authenticate the key themselves.
+		{perm: auth.Public, method: http.MethodPost, pattern: "/v1/session", serve: endpoint(s.createSession)},
+		{perm: auth.Public, method: http.MethodDelete, pattern: "/v1/session", serve: endpoint(s.deleteSession)},
 	}, s.pageRoutes()...)
 }
 
@@ -113,7 +116,7 @@ func (s *Server) pageRoutes() []route {
 	var out []route
 	for _, p := range s.dash.Pages() {
 		perm := auth.View
-		if p.Static {
+		if p.Public {
 			perm = auth.Public
 		}
 		out = append(out, route{perm: perm, method: http.MethodGet, pattern: p.Pattern, raw: p.Handler, ownQuery: true, page: true})

@@ -564,7 +564,8 @@ func build(cfg Config, st store.Store) (*Server, error) {
 	if s.tls, err = loadTLS(cfg); err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
-	s.dash, err = dashboard.New(dashboard.Config{Engine: e, Logger: cfg.Logger.With("component", "dashboard"), Clock: e.Now})
+	s.dash, err = dashboard.New(dashboard.Config{Engine: e, Logger: cfg.Logger.With("component", "dashboard"), Clock: e.Now,
+		Principal: func(r *http.Request) *auth.Principal { return principalOf(r.Context()) }, CSRFToken: csrfToken})
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/spoolq/spool"
+	"github.com/spoolq/spool/internal/auth"
 	"github.com/spoolq/spool/internal/engine"
 )
 
@@ -42,6 +43,14 @@ type Config struct {
 	// Clock tells the time shown as "now" (ages, "in 5s"); default the
 	// real clock.
 	Clock func() time.Time
+	// Principal returns who a request runs as (default: the open
+	// principal): pages show only the queues and topics it reaches, hide
+	// payloads from it unless it may see them, and offer only the actions
+	// it may take.
+	Principal func(r *http.Request) *auth.Principal
+	// CSRFToken returns the CSRF token of the request's session ("" for
+	// none), which pages carry for their script to send back.
+	CSRFToken func(r *http.Request) string
 }
 
 // Dashboard serves the pages.
@@ -49,6 +58,8 @@ type Dashboard struct {
 	e     *engine.Engine
 	log   *slog.Logger
 	now   func() time.Time
+	who   func(r *http.Request) *auth.Principal
+	csrf  func(r *http.Request) string
 	pages map[string]*template.Template
 }
 
@@ -56,8 +67,9 @@ type Dashboard struct {
 type Page struct {
 	// Pattern is the path pattern (http.ServeMux syntax, GET).
 	Pattern string
-	// Static marks the embedded assets (public: no data in them).
-	Static  bool
+	// Public marks the pages anyone may load: the embedded assets and the
+	// sign-in page (no data in them).
+	Public  bool
 	Handler http.Handler
 }
 
@@ -72,7 +84,14 @@ func New(cfg Config) (*Dashboard, error) {
 	if cfg.Clock == nil {
 		cfg.Clock = time.Now
 	}
-	d := &Dashboard{e: cfg.Engine, log: cfg.Logger, now: cfg.Clock, pages: map[string]*template.Template{}}
+	if cfg.Principal == nil {
+		cfg.Principal = func(*http.Request) *auth.Principal { return auth.OpenPrincipal }
+	}
+	if cfg.CSRFToken == nil {
+		cfg.CSRFToken = func(*http.Request) string { return "" }
+	}
+	d := &Dashboard{e: cfg.Engine, log: cfg.Logger, now: cfg.Clock, who: cfg.Principal, csrf: cfg.CSRFToken,
+		pages: map[string]*template.Template{}}
 	names, err := fs.Glob(assets, "templates/*.html")
 	if err != nil {
 		return nil, err
@@ -103,7 +122,8 @@ func (d *Dashboard) Pages() []Page {
 		{Pattern: "/topics", Handler: d.page(d.topics)},
 		{Pattern: "/webhooks", Handler: d.page(d.webhooks)},
 		{Pattern: "/workers", Handler: d.page(d.workers)},
-		{Pattern: "/static/{file}", Static: true, Handler: http.HandlerFunc(d.static)},
+		{Pattern: "/login", Public: true, Handler: d.page(d.login)},
+		{Pattern: "/static/{file}", Public: true, Handler: http.HandlerFunc(d.static)},
 	}
 }
 
@@ -120,6 +140,12 @@ type layoutData struct {
 	Nav   string
 	Now   time.Time
 	Data  any
+	// Who is the signed-in key (nil while the server is open).
+	Who *auth.Principal
+	// CSRF is the session's CSRF token, for the script.
+	CSRF string
+	// CanAdmin and CanCancel say which actions to offer.
+	CanAdmin, CanCancel bool
 }
 
 // pageTimeout bounds the work of one page.
@@ -137,7 +163,7 @@ func (d *Dashboard) page(fn func(ctx context.Context, r *http.Request) (*view, e
 			d.errorPage(w, r, err)
 			return
 		}
-		d.render(w, http.StatusOK, v)
+		d.render(w, r, http.StatusOK, v)
 	})
 }
 
@@ -149,14 +175,20 @@ func setHeaders(h http.Header) {
 	h.Set("Cache-Control", "no-store")
 }
 
-func (d *Dashboard) render(w http.ResponseWriter, status int, v *view) {
+func (d *Dashboard) render(w http.ResponseWriter, r *http.Request, status int, v *view) {
 	t := d.pages[v.page]
 	if t == nil {
 		http.Error(w, "no such page", http.StatusInternalServerError)
 		return
 	}
 	var buf bytes.Buffer
-	if err := t.ExecuteTemplate(&buf, "layout.html", layoutData{Title: v.title, Nav: v.page, Now: d.now(), Data: v.data}); err != nil {
+	p := d.who(r)
+	ld := layoutData{Title: v.title, Nav: v.page, Now: d.now(), Data: v.data, CSRF: d.csrf(r),
+		CanAdmin: p.Can(auth.Admin), CanCancel: p.Can(auth.Cancel)}
+	if !p.Open {
+		ld.Who = p
+	}
+	if err := t.ExecuteTemplate(&buf, "layout.html", ld); err != nil {
 		d.log.Error("rendering a dashboard page failed", "page", v.page, "error", err)
 		http.Error(w, "the page could not be drawn; see the server log", http.StatusInternalServerError)
 		return
@@ -175,12 +207,14 @@ func (d *Dashboard) errorPage(w http.ResponseWriter, r *http.Request, err error)
 		status, msg = http.StatusNotFound, err.Error()
 	case errors.Is(err, spool.ErrInvalid):
 		status, msg = http.StatusBadRequest, err.Error()
+	case errors.Is(err, spool.ErrForbidden):
+		status, msg = http.StatusForbidden, err.Error()
 	case errors.Is(err, spool.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
 		status, msg = http.StatusServiceUnavailable, "the store is not answering; try again shortly"
 	default:
 		d.log.Error("dashboard page failed", "path", r.URL.Path, "error", err)
 	}
-	d.render(w, status, &view{page: "error", title: http.StatusText(status), data: struct {
+	d.render(w, r, status, &view{page: "error", title: http.StatusText(status), data: struct {
 		Status  int
 		Message string
 	}{status, msg}})

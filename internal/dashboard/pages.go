@@ -2,15 +2,37 @@ package dashboard
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spoolq/spool"
 	"github.com/spoolq/spool/internal/engine"
 )
+
+// reachable keeps the queues the request's key reaches.
+func (d *Dashboard) reachable(r *http.Request, infos []spool.QueueInfo) []spool.QueueInfo {
+	p := d.who(r)
+	if !p.Scoped() {
+		return infos
+	}
+	out := infos[:0:0]
+	for _, q := range infos {
+		if p.Reaches(q.Name) {
+			out = append(out, q)
+		}
+	}
+	return out
+}
+
+// outOfScope is the error of a queue the key does not reach.
+func outOfScope(queue string) error {
+	return fmt.Errorf("%w: your key does not reach queue %q", spool.ErrForbidden, queue)
+}
 
 // queueRow is one queue of the overview.
 type queueRow struct {
@@ -22,11 +44,12 @@ type queueRow struct {
 }
 
 // overview: GET / — every queue with its figures and sparklines.
-func (d *Dashboard) overview(ctx context.Context, _ *http.Request) (*view, error) {
+func (d *Dashboard) overview(ctx context.Context, r *http.Request) (*view, error) {
 	infos, err := d.e.Queues(ctx)
 	if err != nil {
 		return nil, err
 	}
+	infos = d.reachable(r, infos)
 	all, err := d.e.AllQueueStats(ctx)
 	if err != nil {
 		return nil, err
@@ -104,9 +127,13 @@ func (d *Dashboard) jobs(ctx context.Context, r *http.Request) (*view, error) {
 	if err != nil {
 		return nil, err
 	}
+	infos = d.reachable(r, infos)
 	queue := q.Get("queue")
 	if queue == "" && len(infos) > 0 {
 		queue = infos[0].Name
+	}
+	if queue != "" && !d.who(r).Reaches(queue) {
+		return nil, outOfScope(queue)
 	}
 	f := spool.JobFilter{State: spool.State(q.Get("state")), Type: q.Get("type"), Tag: q.Get("tag"), OrderingKey: q.Get("ordering_key")}
 	var page *spool.JobList
@@ -155,9 +182,20 @@ func (d *Dashboard) job(ctx context.Context, r *http.Request) (*view, error) {
 	if err != nil {
 		return nil, err
 	}
+	p := d.who(r)
+	if !p.Reaches(j.Queue) {
+		return nil, outOfScope(j.Queue)
+	}
 	parents, err := d.e.Parents(ctx, j.ID)
 	if err != nil {
 		return nil, err
+	}
+	hidden := !p.SeesPayloads()
+	if hidden {
+		j.Payload, j.Result = nil, nil
+		for _, pj := range parents {
+			pj.Payload, pj.Result = nil, nil
+		}
 	}
 	tl := []timelineEntry{{At: j.CreatedAt, What: "enqueued", Note: "to " + j.Queue}}
 	if j.RunAt.After(j.CreatedAt) && j.Attempt == 0 {
@@ -190,7 +228,8 @@ func (d *Dashboard) job(ctx context.Context, r *http.Request) (*view, error) {
 		Job      *spool.Job
 		Parents  []*spool.Job
 		Timeline []timelineEntry
-	}{j, parents, tl}}, nil
+		Hidden   bool
+	}{j, parents, tl, hidden}}, nil
 }
 
 // deadScan bounds how many dead jobs per queue the dead-letter page reads.
@@ -212,6 +251,7 @@ func (d *Dashboard) dead(ctx context.Context, r *http.Request) (*view, error) {
 	if err != nil {
 		return nil, err
 	}
+	infos = d.reachable(r, infos)
 	groups := map[string]*deadGroup{}
 	truncated := false
 	for _, q := range infos {
@@ -263,19 +303,42 @@ func (d *Dashboard) dead(ctx context.Context, r *http.Request) (*view, error) {
 }
 
 // schedules: GET /schedules.
-func (d *Dashboard) schedules(ctx context.Context, _ *http.Request) (*view, error) {
-	ss, err := d.e.Schedules(ctx)
+func (d *Dashboard) schedules(ctx context.Context, r *http.Request) (*view, error) {
+	all, err := d.e.Schedules(ctx)
 	if err != nil {
 		return nil, err
+	}
+	p := d.who(r)
+	ss := all[:0:0]
+	for _, s := range all {
+		if p.Reaches(s.Job.Queue) {
+			ss = append(ss, s)
+		}
 	}
 	return &view{page: "schedules", title: "Schedules", data: ss}, nil
 }
 
 // topics: GET /topics.
-func (d *Dashboard) topics(ctx context.Context, _ *http.Request) (*view, error) {
-	ts, err := d.e.Topics(ctx)
+func (d *Dashboard) topics(ctx context.Context, r *http.Request) (*view, error) {
+	all, err := d.e.Topics(ctx)
 	if err != nil {
 		return nil, err
+	}
+	p := d.who(r)
+	var ts []spool.TopicInfo
+	for _, t := range all {
+		if !p.Reaches(t.Name) {
+			continue
+		}
+		subs := t.Subscriptions[:0:0]
+		for _, s := range t.Subscriptions {
+			if p.Reaches(s.Queue) {
+				subs = append(subs, s)
+			}
+		}
+		if len(subs) > 0 {
+			ts = append(ts, spool.TopicInfo{Name: t.Name, Subscriptions: subs})
+		}
 	}
 	return &view{page: "topics", title: "Topics", data: ts}, nil
 }
@@ -283,6 +346,9 @@ func (d *Dashboard) topics(ctx context.Context, _ *http.Request) (*view, error) 
 // webhooks: GET /webhooks[?state=] — webhook deliveries (jobs of the
 // internal deliveries queue), newest pages via the cursor.
 func (d *Dashboard) webhooks(ctx context.Context, r *http.Request) (*view, error) {
+	if !d.who(r).Reaches(engine.WebhookQueue) {
+		return nil, outOfScope(engine.WebhookQueue)
+	}
 	state := spool.State(r.URL.Query().Get("state"))
 	page, err := d.e.ListJobs(ctx, engine.ListParams{Queue: engine.WebhookQueue, JobFilter: spool.JobFilter{State: state},
 		Cursor: r.URL.Query().Get("cursor"), Limit: jobsPageSize})
@@ -319,11 +385,12 @@ const activeScan = 1000
 
 // workers: GET /workers — the workers that hold leases now, from the
 // active jobs' worker names.
-func (d *Dashboard) workers(ctx context.Context, _ *http.Request) (*view, error) {
+func (d *Dashboard) workers(ctx context.Context, r *http.Request) (*view, error) {
 	infos, err := d.e.Queues(ctx)
 	if err != nil {
 		return nil, err
 	}
+	infos = d.reachable(r, infos)
 	now := d.now()
 	byName := map[string]*workerRow{}
 	for _, q := range infos {
@@ -367,4 +434,14 @@ func (d *Dashboard) workers(ctx context.Context, _ *http.Request) (*view, error)
 	}
 	sort.Slice(rows, func(a, b int) bool { return rows[a].Name < rows[b].Name })
 	return &view{page: "workers", title: "Workers", data: rows}, nil
+}
+
+// login: GET /login[?next=] — the sign-in form (the key's secret goes to
+// POST /v1/session; the session lives in HttpOnly cookies).
+func (d *Dashboard) login(_ context.Context, r *http.Request) (*view, error) {
+	next := r.URL.Query().Get("next")
+	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") {
+		next = "/"
+	}
+	return &view{page: "login", title: "Sign in", data: next}, nil
 }

@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -154,7 +155,22 @@ func (e *env) sub(t *testing.T, name string, fn func(t *testing.T)) {
 // waitFor polls the browser until expr is true.
 func (e *env) waitFor(expr string) {
 	e.t.Helper()
-	e.run(chromedp.Poll[chromedp.Void](expr, chromedp.WithPollingTimeout(15*time.Second), chromedp.WithPollingInterval(50*time.Millisecond)))
+	// A navigation (a sign-in, a redirect) ends a poll: poll again on the
+	// new page until the deadline.
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		err := chromedp.Do(e.ctx, chromedp.Poll[chromedp.Void](expr, chromedp.WithPollingTimeout(time.Until(deadline)),
+			chromedp.WithPollingInterval(50*time.Millisecond)))
+		if err == nil {
+			return
+		}
+		msg := err.Error()
+		transient := strings.Contains(msg, "navigated") || strings.Contains(msg, "context was destroyed") ||
+			strings.Contains(msg, "Cannot find context")
+		if time.Now().After(deadline) || !transient {
+			require.NoError(e.t, err, "waiting for %s", expr)
+		}
+	}
 }
 
 // eventually polls a condition on the server side with a deadline.
@@ -370,3 +386,41 @@ func TestDashboardInChromium(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// With a key stored, the dashboard asks for one, keeps the session in its
+// cookies, and its actions carry the session's CSRF token.
+func TestDashboardSignInChromium(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	created, err := e.c.CreateKey(ctx, spool.CreateKeyRequest{Name: "ops", Roles: []string{"admin"}})
+	require.NoError(t, err)
+	keyed, err := client.New(e.url, client.WithAPIKey(created.Secret))
+	require.NoError(t, err)
+	t.Cleanup(keyed.Close)
+	e.c = keyed
+	_, err = keyed.Push(ctx, "mail", "send", nil)
+	require.NoError(t, err)
+
+	e.open("/queues/mail")
+	e.waitFor(`location.pathname === "/login" && document.getElementById("login") !== null`)
+	e.screenshot("login")
+	// A wrong secret is refused on the page.
+	e.run(chromedp.SetValue(chromedp.CSS(`input[name="key"]`), "wrong"),
+		chromedp.Click(chromedp.CSS(`#login button[type="submit"]`)))
+	e.waitFor(`document.getElementById("flash").classList.contains("error")`)
+	e.expectConsole("401 (Unauthorized)")
+	e.run(chromedp.SetValue(chromedp.CSS(`input[name="key"]`), created.Secret),
+		chromedp.Click(chromedp.CSS(`#login button[type="submit"]`)))
+	e.waitFor(`location.pathname === "/queues/mail" && document.getElementById("pause") !== null`)
+	e.waitFor(`document.cookie === ""`) // the session is out of the script's reach
+	e.run(chromedp.Click(chromedp.CSS("#pause")))
+	e.eventually("the queue paused through the session", func() bool {
+		q, err := keyed.Queue(ctx, "mail")
+		return err == nil && *q.Config.Paused
+	})
+	e.run(chromedp.Click(chromedp.CSS("#signout")))
+	e.waitFor(`location.pathname === "/login"`)
+	e.open("/")
+	e.waitFor(`location.pathname === "/login"`)
+	e.noConsoleErrors("sign in and out")
+}

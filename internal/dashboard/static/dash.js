@@ -34,6 +34,9 @@ class APIError extends Error {}
 
 async function api(method, path, body) {
   const init = { method, headers: { "Accept": "application/json" }, credentials: "same-origin" };
+  // A signed-in session proves each change with its CSRF token.
+  const csrf = document.querySelector('meta[name="spool-csrf"]')?.content;
+  if (csrf) init.headers["X-Spool-CSRF"] = csrf;
   if (body !== undefined) {
     init.headers["Content-Type"] = "application/json";
     init.body = typeof body === "string" ? body : JSON.stringify(body);
@@ -204,9 +207,25 @@ document.addEventListener("click", (ev) => {
   }
 });
 
+// Sign in and out (the session lives in HttpOnly cookies the script
+// never sees).
+$("#signout")?.addEventListener("click", (ev) => busy(ev.target, async () => {
+  await api("DELETE", "/v1/session");
+  location.assign("/login");
+}));
+
 // The settings form sends only the fields changed.
 document.addEventListener("submit", (ev) => {
   const form = ev.target;
+  if (form.id === "login") {
+    ev.preventDefault();
+    const key = form.elements.key.value;
+    busy($("button[type=submit]", form), async () => {
+      await api("POST", "/v1/session", { key });
+      location.assign(form.dataset.next || "/");
+    });
+    return;
+  }
   if (!form.dataset.patch) return;
   ev.preventDefault();
   const body = {};
