@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -194,4 +195,44 @@ func TestWaitsPerKey(t *testing.T) {
 	require.NotEmpty(t, r.h.Get("Retry-After"))
 	r = a.send("POST", "/v1/leases", w2, map[string]any{"queues": []string{"q"}, "wait": "1ms"})
 	require.Equal(t, http.StatusOK, r.code, "another key is served: %s", r.body)
+}
+
+// Slow clients (headers that stop half-way, or nothing sent at all) hold
+// connections (until the 10 s header timeout), and while they do, normal
+// clients are served; the figures (memory, goroutines) are logged.
+func TestSlowClientsDoNotStarveOthers(t *testing.T) {
+	t.Parallel()
+	s := newInternalServer(t, Config{MaxConnections: 300})
+	addr := serveOn(t, s)
+	const slow = 200
+	var held []net.Conn
+	t.Cleanup(func() {
+		for _, c := range held {
+			c.Close()
+		}
+	})
+	var before runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	for i := range slow {
+		c, err := net.Dial("tcp", addr)
+		require.NoError(t, err)
+		if i%2 == 0 {
+			_, err = io.WriteString(c, "POST /v1/queues/q/jobs HTTP/1.1\r\nHost: localhost\r\nX-Slow: ")
+			require.NoError(t, err)
+		}
+		held = append(held, c)
+	}
+	start := time.Now()
+	for range 20 {
+		res, err := http.Get("http://" + addr + "/healthz")
+		require.NoError(t, err)
+		res.Body.Close()
+		require.Equal(t, http.StatusOK, res.StatusCode)
+	}
+	var after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	t.Logf("%d slow connections held; 20 normal requests served in %s; heap %d KiB -> %d KiB, goroutines %d",
+		slow, time.Since(start).Round(time.Millisecond), before.HeapAlloc>>10, after.HeapAlloc>>10, runtime.NumGoroutine())
 }

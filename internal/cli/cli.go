@@ -204,7 +204,7 @@ func newClient(cmd *cobra.Command, e env) (*client.Client, error) {
 
 // explain turns an SDK error into what a person at a terminal needs.
 func explain(c *client.Client, err error) error {
-	if errors.Is(err, spool.ErrUnauthorized) {
+	if errors.Is(err, spool.ErrUnauthorized) && !strings.Contains(err.Error(), EnvAPIKey) {
 		return fmt.Errorf("%w (the server needs an API key: --api-key or %s)", err, EnvAPIKey)
 	}
 	var te *client.TransportError
