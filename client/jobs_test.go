@@ -162,3 +162,15 @@ func TestQueueConfigAndStats(t *testing.T) {
 	_, err = c.UpdateQueue(ctx, "cfg", spool.QueueConfig{MaxDepth: ptr(int64(0))})
 	require.ErrorIs(t, err, spool.ErrInvalid)
 }
+
+func TestPushDependsOn(t *testing.T) {
+	t.Parallel()
+	c := newServer(t)
+	ctx := context.Background()
+	parent, err := c.Push(ctx, "q", "render", nil)
+	require.NoError(t, err)
+	child, err := c.Push(ctx, "q", "publish", nil, client.DependsOn(parent.ID))
+	require.NoError(t, err)
+	require.Equal(t, []string{parent.ID}, child.DependsOn)
+	require.Equal(t, spool.StateWaiting, child.State)
+}

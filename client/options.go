@@ -69,6 +69,13 @@ func Tags(tags ...string) EnqueueOption {
 	return func(r *spool.EnqueueRequest) { r.Tags = append(r.Tags, tags...) }
 }
 
+// DependsOn makes the job wait for other jobs (their ids): it runs once
+// every one of them has succeeded, and is cancelled if one ends dead or
+// cancelled.
+func DependsOn(ids ...string) EnqueueOption {
+	return func(r *spool.EnqueueRequest) { r.DependsOn = append(r.DependsOn, ids...) }
+}
+
 // CallbackURL has the server POST the job, signed, to url when it reaches a
 // terminal state (the server needs a webhook secret; check deliveries with
 // VerifyWebhook).

@@ -179,6 +179,9 @@ func setting(cmd *cobra.Command, e env, flag, envName, def string) string {
 // newClient returns an SDK client for the server the command names.
 func newClient(cmd *cobra.Command, e env) (*client.Client, error) {
 	url := setting(cmd, e, "server", EnvServer, DefaultServer)
+	if !strings.Contains(url, "://") {
+		url = "http://" + url // host:port, as --addr takes it
+	}
 	// A person waits on the command: a full queue fails at once, with the
 	// server's estimate of when there will be room.
 	policy := client.DefaultRetryPolicy

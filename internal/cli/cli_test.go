@@ -97,8 +97,8 @@ func TestPushJobQueues(t *testing.T) {
 	require.NoError(t, r.err)
 	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
 	require.Len(t, lines, 2, r.stdout)
-	require.Equal(t, []string{"NAME", "WAITING", "READY", "SCHEDULED", "ACTIVE", "DEAD", "DEPTH", "MAX", "DEPTH", "PAUSED", "IN/S", "OUT/S", "WAIT", "P99"}, strings.Fields(lines[0]))
-	require.Equal(t, []string{"emails", "0", "1", "0", "0", "0", "1", "1000000", "no", "0.0167", "0", "0s"}, strings.Fields(lines[1]))
+	require.Equal(t, []string{"NAME", "WAITING", "READY", "SCHEDULED", "ACTIVE", "SUCCEEDED", "DEAD", "CANCELLED", "DEPTH", "MAX", "DEPTH", "PAUSED", "IN/S", "OUT/S", "WAIT", "P99"}, strings.Fields(lines[0]))
+	require.Equal(t, []string{"emails", "0", "1", "0", "0", "0", "0", "0", "1", "1000000", "no", "0.0167", "0", "0s"}, strings.Fields(lines[1]))
 
 	r = runCLI(t, url, "", "queue", "stats", "emails")
 	require.NoError(t, r.err)
@@ -157,7 +157,7 @@ func TestPushFlags(t *testing.T) {
 func TestPushPayloadFromStdin(t *testing.T) {
 	t.Parallel()
 	url, c := newServer(t)
-	for _, args := range [][]string{{"push", "q", "t"}, {"push", "q", "t", "-"}} {
+	for _, args := range [][]string{{"push", "q", "t", "-"}} {
 		r := runCLI(t, url, "  {\"n\": 1}\n", args...)
 		require.NoError(t, r.err, r.stderr)
 		job, err := c.Get(context.Background(), strings.TrimSpace(r.stdout), 0)
@@ -177,7 +177,13 @@ func TestBadInputEnqueuesNothing(t *testing.T) {
 	}{
 		{"invalid JSON payload", "", []string{"push", "q", "t", "{not json"}, "payload is not valid JSON"},
 		{"unquoted string payload", "", []string{"push", "q", "t", "hello"}, `a string needs quotes`},
-		{"invalid JSON on stdin", "[1,2", []string{"push", "q", "t"}, "payload from stdin is not valid JSON"},
+		{"invalid JSON on stdin", "[1,2", []string{"push", "q", "t", "-"}, "payload from stdin is not valid JSON"},
+		{"zero backoff", "", []string{"push", "q", "t", "--backoff", "0s"}, "--backoff must be positive"},
+		{"backoff order", "", []string{"push", "q", "t", "--backoff", "1h", "--backoff-max", "1m"}, "backoff.base must not exceed"},
+		{"malformed job id", "", []string{"job", "not-an-id"}, "is not a job id"},
+		{"malformed id to cancel", "", []string{"cancel", "42"}, "is not a job id"},
+		{"malformed id to retry", "", []string{"retry", "42"}, "is not a job id"},
+		{"malformed id to wait for", "", []string{"wait", "x"}, "is not a job id"},
 		{"bad delay", "", []string{"push", "q", "t", "--delay", "soon"}, "--delay: bad duration"},
 		{"negative delay", "", []string{"push", "q", "t", "--delay", "-5s"}, "must not be negative"},
 		{"delay and run-at", "", []string{"push", "q", "t", "--delay", "1s", "--run-at", "2030-01-01T00:00:00Z"}, "not both"},
@@ -189,8 +195,8 @@ func TestBadInputEnqueuesNothing(t *testing.T) {
 		{"too many arguments", "", []string{"push", "q", "t", "{}", "extra"}, "takes QUEUE TYPE [PAYLOAD]"},
 		{"unknown flag", "", []string{"push", "q", "t", "--bogus"}, "unknown flag"},
 		{"unknown command", "", []string{"pusj", "q", "t"}, "unknown command"},
-		{"bad wait", "", []string{"job", "some-id", "--wait", "-1s"}, "--wait"},
-		{"bad server URL", "", []string{"--server", "localhost:7077", "queues"}, "--server"},
+		{"bad wait", "", []string{"job", "0190f5e4-7b8a-7c3d-9e2f-1a2b3c4d5e6f", "--wait", "-1s"}, "--wait"},
+		{"bad server URL", "", []string{"--server", "ftp://localhost:7077", "queues"}, "--server"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -8,6 +8,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/spf13/cobra"
 
 	"github.com/spoolq/spool"
@@ -22,7 +23,7 @@ func newJobCmd(e env) *cobra.Command {
 (succeeded, dead or cancelled) and show it as it is then.`,
 		Example: `  spool job 0190a7e4-8c1e-7c3a-9d52-5b1f0e2a9c11
   spool job 0190a7e4-8c1e-7c3a-9d52-5b1f0e2a9c11 --wait 30s --json`,
-		Args: argsBetween(1, 1, "a job ID"),
+		Args: jobIDArg,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			wait := time.Duration(0)
 			if s, _ := cmd.Flags().GetString("wait"); s != "" {
@@ -70,6 +71,9 @@ job of QUEUE.`
 		if all, _ := cmd.Flags().GetBool("all-dead"); all {
 			return retryAllDead(cmd, e, args[0])
 		}
+		if err := jobIDArg(cmd, args); err != nil {
+			return err
+		}
 		return one(cmd, args)
 	}
 	cmd.Flags().Bool("all-dead", false, "retry every dead job of the queue named instead of an ID")
@@ -101,6 +105,18 @@ func retryAllDead(cmd *cobra.Command, e env, queue string) error {
 	})
 }
 
+// jobIDArg checks that the only argument is a job id: a malformed one is
+// a usage error, sent nowhere.
+func jobIDArg(cmd *cobra.Command, args []string) error {
+	if err := argsBetween(1, 1, "a job ID")(cmd, args); err != nil {
+		return err
+	}
+	if u, err := uuid.Parse(args[0]); err != nil || len(args[0]) != 36 || u.String() != strings.ToLower(args[0]) {
+		return usagef("%q is not a job id: job ids are UUIDs such as 0190f5e4-7b8a-7c3d-9e2f-1a2b3c4d5e6f", args[0])
+	}
+	return nil
+}
+
 func newDeleteCmd(e env) *cobra.Command {
 	return &cobra.Command{
 		Use:   "delete ID",
@@ -110,7 +126,7 @@ finished is cancelled first (jobs that depend on it are cancelled too). An
 active job is refused: cancel it first ('spool cancel ID'), and delete it
 once it is cancelled. 'spool queue purge QUEUE' deletes many at once.`,
 		Example: `  spool delete 0190f5e4-7b8a-7c3d-9e2f-1a2b3c4d5e6f`,
-		Args:    argsBetween(1, 1, "a job ID"),
+		Args:    jobIDArg,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return withClient(cmd, e, func(c *client.Client) error {
 				if err := c.Delete(cmd.Context(), args[0]); err != nil {
@@ -128,7 +144,7 @@ func jobActionCmd(e env, name, short string) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   name + " ID",
 		Short: short,
-		Args:  argsBetween(1, 1, "a job ID"),
+		Args:  jobIDArg,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return withClient(cmd, e, func(c *client.Client) error {
 				act := c.Cancel
@@ -251,7 +267,7 @@ func secondsText(s float64) string {
 // printQueues writes the queue table.
 func printQueues(w io.Writer, qs []spool.QueueInfo) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tWAITING\tREADY\tSCHEDULED\tACTIVE\tDEAD\tDEPTH\tMAX DEPTH\tPAUSED\tIN/S\tOUT/S\tWAIT P99")
+	fmt.Fprintln(tw, "NAME\tWAITING\tREADY\tSCHEDULED\tACTIVE\tSUCCEEDED\tDEAD\tCANCELLED\tDEPTH\tMAX DEPTH\tPAUSED\tIN/S\tOUT/S\tWAIT P99")
 	for _, q := range qs {
 		maxDepth, paused := "-", "no"
 		if q.Config.MaxDepth != nil {
@@ -260,9 +276,9 @@ func printQueues(w io.Writer, qs []spool.QueueInfo) error {
 		if q.Config.Paused != nil && *q.Config.Paused {
 			paused = "yes"
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\n", q.Name,
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\n", q.Name,
 			q.Counts[spool.StateWaiting], q.Counts[spool.StateReady], q.Counts[spool.StateScheduled], q.Counts[spool.StateActive],
-			q.Counts[spool.StateDead], q.Depth, maxDepth, paused, rateText(q.EnqueueRate), rateText(q.CompleteRate),
+			q.Counts[spool.StateSucceeded], q.Counts[spool.StateDead], q.Counts[spool.StateCancelled], q.Depth, maxDepth, paused, rateText(q.EnqueueRate), rateText(q.CompleteRate),
 			secondsText(q.WaitP99.D().Seconds()))
 	}
 	return tw.Flush()

@@ -78,7 +78,8 @@ func states() string {
 
 // listJobs prints one page (or, with --all, every page) of a queue's jobs.
 func listJobs(cmd *cobra.Command, e env, queue string, state spool.State, dead bool) error {
-	if err := spool.ValidateQueueName(queue); err != nil {
+	// The webhook deliveries' internal queue may be read.
+	if err := spool.ValidateQueueName(queue); err != nil && queue != engine.WebhookQueue {
 		return usagef("%v", err)
 	}
 	if state != "" && !state.Valid() {

@@ -11,7 +11,6 @@ import (
 
 	"github.com/spoolq/spool"
 	"github.com/spoolq/spool/client"
-	"github.com/spoolq/spool/internal/bench"
 )
 
 // maxStdinPayload bounds a payload read from stdin; the server's own limit
@@ -24,10 +23,11 @@ func newPushCmd(e env) *cobra.Command {
 		Short: "Enqueue a job and print its id",
 		Long: `Enqueue a job of TYPE into QUEUE and print its id (with --json, the job).
 
-PAYLOAD is JSON. Without it, or when it is '-', the payload is read from
-stdin (unless stdin is a terminal, in which case the job has no payload).`,
+PAYLOAD is JSON; '-' reads it from stdin. Without it the job has no
+payload, and stdin is left alone (a push inside a 'while read' loop does not
+eat the loop's input).`,
 		Example: `  spool push emails welcome '{"to":"ada@example.com"}'
-  echo '{"report":42}' | spool push reports build --priority 10
+  echo '{"report":42}' | spool push reports build - --priority 10
   spool push emails digest --delay 1h --idempotency-key digest-2024-06-01
   spool push reports publish --depends-on "$(spool push reports render)"`,
 		Args: argsBetween(2, 3, "QUEUE TYPE [PAYLOAD]"),
@@ -52,6 +52,40 @@ func addEnqueueFlags(cmd *cobra.Command) {
 	f.String("idempotency-key", "", "a key that makes a repeated push return the first job")
 	f.String("ordering-key", "", "jobs of the queue with the same key run one at a time, in push order")
 	f.StringArray("tag", nil, "a tag (repeat for more)")
+	f.String("callback-url", "", "POST the job here, signed, when it finishes (the server needs --webhook-secret)")
+	f.String("backoff", "", "delay before the first retry, doubling after each failure, e.g. 10s (default: the queue's)")
+	f.String("backoff-max", "", "longest delay before a retry, e.g. 1h (default: the queue's)")
+}
+
+// backoffFlags reads --backoff and --backoff-max (nil when neither is
+// given).
+func backoffFlags(cmd *cobra.Command) (*spool.Backoff, error) {
+	f := cmd.Flags()
+	if !f.Changed("backoff") && !f.Changed("backoff-max") {
+		return nil, nil
+	}
+	b := &spool.Backoff{}
+	for _, fl := range []struct {
+		name string
+		to   *spool.Duration
+	}{{"backoff", &b.Base}, {"backoff-max", &b.Max}} {
+		s, _ := f.GetString(fl.name)
+		if s == "" {
+			continue
+		}
+		d, err := spool.ParseDuration(s)
+		if err != nil {
+			return nil, usagef("--%s: %v", fl.name, err)
+		}
+		if d <= 0 {
+			return nil, usagef("--%s must be positive; a failed attempt can ask for an immediate retry itself (retry_in 0s)", fl.name)
+		}
+		*fl.to = spool.Duration(d)
+	}
+	if err := b.Validate("backoff"); err != nil {
+		return nil, usagef("%v", err)
+	}
+	return b, nil
 }
 
 func push(cmd *cobra.Command, e env, args []string) error {
@@ -120,22 +154,27 @@ func enqueueRequest(cmd *cobra.Command, e env, typ string, payloadArgs []string)
 	req.IdempotencyKey, _ = f.GetString("idempotency-key")
 	req.OrderingKey, _ = f.GetString("ordering-key")
 	req.Tags, _ = f.GetStringArray("tag")
+	req.CallbackURL, _ = f.GetString("callback-url")
+	if req.Backoff, err = backoffFlags(cmd); err != nil {
+		return req, err
+	}
 	return req, nil
 }
 
-// readPayload returns the payload from the argument, or stdin when the
-// argument is absent or "-". Empty input is no payload.
+// readPayload returns the payload from the argument, or from stdin when
+// the argument is "-"; no argument is no payload, and stdin is not read.
+// Empty input is no payload.
 func readPayload(e env, args []string) (json.RawMessage, error) {
 	var (
 		raw  []byte
 		from = "payload"
 	)
-	if len(args) == 1 && args[0] != "-" {
+	switch {
+	case len(args) == 0:
+		return nil, nil
+	case args[0] != "-":
 		raw = []byte(args[0])
-	} else {
-		if len(args) == 0 && bench.IsTerminal(e.stdin) {
-			return nil, nil
-		}
+	default:
 		from = "payload from stdin"
 		b, err := io.ReadAll(io.LimitReader(e.stdin, maxStdinPayload+1))
 		if err != nil {

@@ -82,6 +82,8 @@ func newQueueSetCmd(e env) *cobra.Command {
 	f.String("retention", "", "how long finished jobs are kept, e.g. 24h")
 	f.Int("max-attempts", 0, "default attempts before a job goes dead")
 	f.String("target-wait", "", "the mean wait for a worker to size the queue for, e.g. 30s (0: none); see `spool queue stats`")
+	f.String("backoff", "", "delay before a job's first retry, doubling after each failure, e.g. 10s")
+	f.String("backoff-max", "", "longest delay before a retry, e.g. 1h")
 	f.Bool("json", false, "print the queue as JSON")
 	return cmd
 }
@@ -110,7 +112,12 @@ func queueConfigFlags(cmd *cobra.Command) (spool.QueueConfig, error) {
 		}
 		cfg.TargetWait = ptr(spool.Duration(d))
 	}
-	if names := []string{"concurrency", "rate", "burst", "max-depth", "retention", "max-attempts", "target-wait"}; !slices.ContainsFunc(names, f.Changed) {
+	b, err := backoffFlags(cmd)
+	if err != nil {
+		return cfg, err
+	}
+	cfg.Backoff = b
+	if names := []string{"concurrency", "rate", "burst", "max-depth", "retention", "max-attempts", "target-wait", "backoff", "backoff-max"}; !slices.ContainsFunc(names, f.Changed) {
 		return cfg, usagef("nothing to set: give at least one of --%s", strings.Join(names, ", --"))
 	}
 	// Checked here too, so a bad value is a usage error sent nowhere.

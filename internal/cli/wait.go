@@ -22,7 +22,7 @@ succeeded, 1 when it ended dead or cancelled, or --timeout passed first, so
 scripts can chain on it:
 
   id=$(spool push reports build '{"month":"2026-02"}') && spool wait "$id" --json`,
-		Args: argsBetween(1, 1, "a job ID"),
+		Args: jobIDArg,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return wait(cmd, e, args[0])
 		},

@@ -1,15 +1,19 @@
 package cli
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"math"
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -43,6 +47,9 @@ each, with sh -c, up to --concurrency at a time:
   SPOOL_JOB_QUEUE       its queue
   SPOOL_JOB_ATTEMPT     the attempt, from 1
   SPOOL_JOB_MAX_ATTEMPTS
+  file descriptor 3     progress: each line "PERCENT [MESSAGE]" written to it
+                        (echo "40 resizing" >&3) is reported with the next
+                        heartbeat, and shows in 'spool job ID'
   exit status 0         completes the job; stdout is the result (JSON if it
                         parses as JSON, else a JSON string; at most 1 MiB)
   other exit status     fails the attempt with the last 4 KiB of stderr; the
@@ -150,12 +157,21 @@ func execHandler(command string, log *slog.Logger) client.HandlerFunc {
 		stdout := &capped{max: maxStdout}
 		stderr := &tail{max: stderrTail}
 		cmd.Stdout, cmd.Stderr = stdout, stderr
+		progress, err := progressPipe(cmd, job)
+		if err != nil {
+			return nil, err
+		}
 		start := time.Now()
-		err := cmd.Run()
+		err = cmd.Start()
+		progress.started()
+		if err == nil {
+			err = cmd.Wait()
+		}
 		if cmd.Process != nil {
 			// Whatever the command left running goes with it.
 			_ = killGroup(cmd)
 		}
+		progress.wait()
 		log.Debug("command ended", "job_id", job.ID, "duration", time.Since(start), "error", err)
 		if ctx.Err() != nil {
 			if errors.Is(context.Cause(ctx), client.ErrJobTimeout) {
@@ -174,6 +190,60 @@ func execHandler(command string, log *slog.Logger) client.HandlerFunc {
 		}
 		return stdoutResult(stdout.Bytes()), nil
 	}
+}
+
+// progress reads the progress lines a command writes to its file
+// descriptor 3 and reports them on the job.
+type progress struct {
+	r, w *os.File
+	done chan struct{}
+}
+
+// progressPipe gives cmd a pipe as its file descriptor 3 and starts
+// reading it.
+func progressPipe(cmd *exec.Cmd, job *client.Job) (*progress, error) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("making the progress pipe: %w", err)
+	}
+	cmd.ExtraFiles = []*os.File{w}
+	p := &progress{r: r, w: w, done: make(chan struct{})}
+	go func() {
+		defer close(p.done)
+		sc := bufio.NewScanner(r)
+		sc.Buffer(make([]byte, 4096), 64<<10)
+		for sc.Scan() {
+			if pct, msg, ok := parseProgress(sc.Text()); ok {
+				job.Progress(pct, msg)
+			}
+		}
+		_, _ = io.Copy(io.Discard, r) // a line too long: drain the rest
+	}()
+	return p, nil
+}
+
+// started closes the parent's copy of the write end, once the command has
+// its own (or failed to start), so the reader ends with the command.
+func (p *progress) started() { _ = p.w.Close() }
+
+// wait waits for the reader, once the command's process group is gone:
+// at most waitDelay, should a process outside the group hold the pipe.
+func (p *progress) wait() {
+	_ = p.r.SetReadDeadline(time.Now().Add(waitDelay))
+	<-p.done
+	_ = p.r.Close()
+}
+
+// parseProgress reads a progress line: a percent (0 to 100), then
+// optionally a message.
+func parseProgress(line string) (float64, string, bool) {
+	line = strings.TrimSpace(line)
+	num, msg, _ := strings.Cut(line, " ")
+	pct, err := strconv.ParseFloat(strings.TrimSuffix(num, "%"), 64)
+	if err != nil || math.IsNaN(pct) {
+		return 0, "", false
+	}
+	return pct, strings.TrimSpace(msg), true
 }
 
 // killGroup kills the process group of a command started with Setpgid.
