@@ -241,11 +241,17 @@ func (c *Client) do(ctx context.Context, cl call, out any) (*response, error) {
 		}
 		body = b
 	}
+	var pushedBack error // the last back-pressure answer
 	for try := 1; ; try++ {
 		resp, err := c.once(ctx, cl, body, out)
 		if err == nil {
 			resp.tries = try
 			return resp, nil
+		}
+		if ctx.Err() != nil && pushedBack != nil {
+			// Cut short by the end of the context: what the server said
+			// last is the answer.
+			return nil, fmt.Errorf("%w (the last try was cut short: %w)", pushedBack, err)
 		}
 		if c.retry.MaxRetries == 0 || ctx.Err() != nil || !retryable(cl.repeat, err) {
 			return nil, err
@@ -257,8 +263,16 @@ func (c *Client) do(ctx context.Context, cl call, out any) (*response, error) {
 			return nil, err
 		}
 		d := c.backoff(try, err)
-		if dl, ok := ctx.Deadline(); ok && !pressure && time.Until(dl) < d {
+		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < d {
+			if pressure {
+				// No try fits before the deadline: wait it out, then
+				// answer with the server's refusal.
+				_ = c.sleep(ctx, time.Until(dl))
+			}
 			return nil, err // the wait would outlast the caller's deadline
+		}
+		if pressure {
+			pushedBack = err
 		}
 		if c.sleep(ctx, d) != nil {
 			return nil, err
