@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -517,4 +518,36 @@ func TestKeysAcrossPostgresNodes(t *testing.T) {
 	within("node 2 refuses the revoked key", func() bool {
 		return n2.send("POST", "/v1/queues/q/jobs", p.Secret, spool.EnqueueRequest{Type: "t"}).code == http.StatusUnauthorized
 	})
+}
+
+// A container's first admin key: created into the bootstrap file when no
+// key exists, never again after.
+func TestBootstrapKeyFile(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	file := filepath.Join(dir, "admin.key")
+	data := filepath.Join(dir, "data")
+	s, err := New(context.Background(), Config{DataDir: data, BootstrapKeyFile: file})
+	require.NoError(t, err)
+	b, err := os.ReadFile(file)
+	require.NoError(t, err)
+	secret := strings.TrimSpace(string(b))
+	p, err := s.keys.Authenticate(context.Background(), secret)
+	require.NoError(t, err)
+	require.True(t, p.IsAdmin())
+	fi, err := os.Stat(file)
+	require.NoError(t, err)
+	require.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
+	require.NoError(t, s.Close())
+
+	// Keys exist now: a second start leaves the file alone.
+	s, err = New(context.Background(), Config{DataDir: data, BootstrapKeyFile: filepath.Join(dir, "other.key")})
+	require.NoError(t, err)
+	require.NoError(t, s.Close())
+	_, err = os.Stat(filepath.Join(dir, "other.key"))
+	require.ErrorIs(t, err, os.ErrNotExist)
+
+	// An existing file on a store without keys is refused.
+	_, err = New(context.Background(), Config{DataDir: filepath.Join(dir, "fresh"), BootstrapKeyFile: file})
+	require.ErrorContains(t, err, "must not exist yet")
 }

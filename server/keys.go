@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"sync"
 	"time"
@@ -213,4 +214,33 @@ func (s *Server) audit(c *call, rt route) {
 	if err := s.store.AppendAudit(ctx, e); err != nil {
 		s.log.Error("recording an admin action in the audit log", "action", e.Action, "resource", e.Resource, "key_id", e.KeyID, "error", err)
 	}
+}
+
+// bootstrapKey creates the first admin key into Config.BootstrapKeyFile
+// when the store has none.
+func (s *Server) bootstrapKey(ctx context.Context) error {
+	if s.cfg.BootstrapKeyFile == "" {
+		return nil
+	}
+	required, err := s.keys.Required(ctx)
+	if err != nil || required {
+		return err
+	}
+	f, err := os.OpenFile(s.cfg.BootstrapKeyFile, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("creating the bootstrap key file (it must not exist yet): %w", err)
+	}
+	k, err := s.keys.Create(ctx, auth.CreateParams{Name: "bootstrap admin", Roles: []string{string(auth.RoleAdmin)}})
+	if err == nil {
+		_, err = f.WriteString(k.Secret + "\n")
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		_ = os.Remove(s.cfg.BootstrapKeyFile)
+		return fmt.Errorf("creating the bootstrap admin key: %w", err)
+	}
+	s.log.Info("created the first admin key; its secret is in the bootstrap key file", "key_id", k.ID, "file", s.cfg.BootstrapKeyFile)
+	return nil
 }

@@ -176,6 +176,11 @@ type Config struct {
 	// later. TLSClientCA (a PEM file) then requires client certificates
 	// signed by it (mutual TLS).
 	TLSCert, TLSKey, TLSClientCA string
+	// BootstrapKeyFile, when set and the store holds no API key yet, makes
+	// New create an admin key and write its secret to this file (created,
+	// mode 0600; an existing file is refused): the first key of a
+	// container, without a shell. Once any key exists it does nothing.
+	BootstrapKeyFile string
 	// MaxConnections caps the connections held at once; beyond it a new
 	// connection is answered 503 server_busy and closed (default
 	// DefaultMaxConnections).
@@ -561,6 +566,9 @@ func build(cfg Config, st store.Store) (*Server, error) {
 	s.keys = auth.NewKeyring(auth.KeyringConfig{Store: st, Sealer: sealer, Now: cfg.Clock.Now, Logger: cfg.Logger.With("component", "auth")})
 	s.failures = auth.NewFailureLimiter(cfg.AuthFailures, authFailureWindow, cfg.Clock.Now)
 	s.waits = newWaitCounter(cfg.MaxWaitsPerKey)
+	if err := s.bootstrapKey(context.Background()); err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
 	if s.tls, err = loadTLS(cfg); err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}

@@ -179,6 +179,8 @@ var serveSettings = []serveSetting{
 		bind: strSetting(func(c *server.Config) *string { return &c.TLSKey })},
 	{flag: "tls-client-ca", field: "TLSClientCA", usage: "PEM certificate authority whose client certificates are required (mutual TLS)",
 		bind: strSetting(func(c *server.Config) *string { return &c.TLSClientCA })},
+	{flag: "bootstrap-key-file", field: "BootstrapKeyFile", usage: "when no API key exists yet, create an admin key and write its secret to this new file (for containers)",
+		bind: strSetting(func(c *server.Config) *string { return &c.BootstrapKeyFile })},
 	{flag: "max-connections", field: "MaxConnections", usage: "most connections held at once; beyond, new ones get 503 server_busy and are closed",
 		bind: intSetting(func(c *server.Config) *int { return &c.MaxConnections })},
 	{flag: "max-waits-per-key", field: "MaxWaitsPerKey", usage: "most long-polls and event streams one key (without keys: one client address) holds at once; beyond, 429 too_many_waits",
