@@ -46,18 +46,21 @@ func (e *Engine) readBuckets(ctx context.Context, queue string, width time.Durat
 			}
 		}
 	}
+	if len(own) == 0 {
+		return stored, nil
+	}
+	at := make(map[statsKey]int, len(stored))
+	for i := range stored {
+		at[statsKey{stored[i].Queue, stored[i].Start.UnixNano()}] = i
+	}
 	for i := range own {
-		merged := false
-		for j := range stored {
-			if stored[j].Queue == own[i].Queue && stored[j].Start.Equal(own[i].Start) {
-				stored[j].Add(&own[i])
-				merged = true
-				break
-			}
+		k := statsKey{own[i].Queue, own[i].Start.UnixNano()}
+		if j, ok := at[k]; ok {
+			stored[j].Add(&own[i])
+			continue
 		}
-		if !merged {
-			stored = append(stored, own[i])
-		}
+		at[k] = len(stored)
+		stored = append(stored, own[i])
 	}
 	return stored, nil
 }
