@@ -236,3 +236,21 @@ func TestSlowClientsDoNotStarveOthers(t *testing.T) {
 	t.Logf("%d slow connections held; 20 normal requests served in %s; heap %d KiB -> %d KiB, goroutines %d",
 		slow, time.Since(start).Round(time.Millisecond), before.HeapAlloc>>10, after.HeapAlloc>>10, runtime.NumGoroutine())
 }
+
+// A client that stops half-way through its headers is disconnected after
+// the header timeout.
+func TestReadHeaderTimeout(t *testing.T) {
+	t.Parallel()
+	s := newInternalServer(t, Config{ReadHeaderTimeout: 200 * time.Millisecond})
+	addr := serveOn(t, s)
+	c, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	defer c.Close()
+	_, err = io.WriteString(c, "GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Slow: ")
+	require.NoError(t, err)
+	require.NoError(t, c.SetReadDeadline(time.Now().Add(10*time.Second)))
+	start := time.Now()
+	_, err = io.ReadAll(c) // returns once the server closes the connection
+	require.NoError(t, err)
+	require.Less(t, time.Since(start), 5*time.Second, "closed by the header timeout, not the test's deadline")
+}

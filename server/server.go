@@ -176,6 +176,10 @@ type Config struct {
 	// later. TLSClientCA (a PEM file) then requires client certificates
 	// signed by it (mutual TLS).
 	TLSCert, TLSKey, TLSClientCA string
+	// ReadHeaderTimeout bounds the time a client may take to send a
+	// request's headers (default 10s); IdleTimeout how long a keep-alive
+	// connection may sit idle between requests (default 2m).
+	ReadHeaderTimeout, IdleTimeout time.Duration
 	// BootstrapKeyFile, when set and the store holds no API key yet, makes
 	// New create an admin key and write its secret to this file (created,
 	// mode 0600; an existing file is refused): the first key of a
@@ -290,6 +294,12 @@ func (c Config) WithDefaults() Config {
 	if c.AuditRetention == 0 {
 		c.AuditRetention = DefaultAuditRetention
 	}
+	if c.ReadHeaderTimeout == 0 {
+		c.ReadHeaderTimeout = readHeaderTimeout
+	}
+	if c.IdleTimeout == 0 {
+		c.IdleTimeout = idleTimeout
+	}
 	if c.MaxConnections == 0 {
 		c.MaxConnections = DefaultMaxConnections
 	}
@@ -402,6 +412,12 @@ func (c Config) Validate() error {
 	}
 	if len(c.WebhookAllow) > 0 && c.WebhookSecret == "" {
 		bad("WebhookAllow", "is set but WebhookSecret is empty: webhooks are off without a secret")
+	}
+	if c.ReadHeaderTimeout < 0 {
+		bad("ReadHeaderTimeout", "must not be negative, got %s", c.ReadHeaderTimeout)
+	}
+	if c.IdleTimeout < 0 {
+		bad("IdleTimeout", "must not be negative, got %s", c.IdleTimeout)
 	}
 	if c.MaxConnections < 0 {
 		bad("MaxConnections", "must not be negative, got %d", c.MaxConnections)
@@ -708,12 +724,12 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	longest := s.longest
 	srv := &http.Server{
 		Handler:           s.handler,
-		ReadHeaderTimeout: readHeaderTimeout,
+		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
 		// Read and write deadlines cover a whole request, long-poll
 		// included; see the comment on the timeout constants.
 		ReadTimeout:    longest,
 		WriteTimeout:   longest,
-		IdleTimeout:    idleTimeout,
+		IdleTimeout:    s.cfg.IdleTimeout,
 		MaxHeaderBytes: maxHeaderBytes,
 		ErrorLog:       slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
@@ -805,10 +821,10 @@ func (s *Server) ServeSQS(ctx context.Context, ln net.Listener) error {
 	longest := s.longest
 	srv := &http.Server{
 		Handler:           s.sqs,
-		ReadHeaderTimeout: readHeaderTimeout,
+		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
 		ReadTimeout:       longest,
 		WriteTimeout:      longest,
-		IdleTimeout:       idleTimeout,
+		IdleTimeout:       s.cfg.IdleTimeout,
 		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}

@@ -162,26 +162,31 @@ func (p *Principal) SeesPayloads() bool {
 // characters (none included), every other character for itself.
 // "reports.*" matches "reports.daily" (not "reports"); "*" matches all.
 func Match(pattern, name string) bool {
-	for {
-		star := strings.IndexByte(pattern, '*')
-		if star < 0 {
-			return pattern == name
-		}
-		if !strings.HasPrefix(name, pattern[:star]) {
+	// The classic wildcard walk: on a mismatch, go back to the last '*'
+	// and let it take one more character. At most len(pattern)*len(name)
+	// steps, whatever the pattern.
+	p, n := 0, 0
+	star, mark := -1, 0
+	for n < len(name) {
+		switch {
+		case p < len(pattern) && pattern[p] == '*':
+			star, mark = p, n
+			p++
+		case p < len(pattern) && pattern[p] == name[n]:
+			p++
+			n++
+		case star >= 0:
+			p = star + 1
+			mark++
+			n = mark
+		default:
 			return false
 		}
-		name, pattern = name[star:], pattern[star+1:]
-		if pattern == "" {
-			return true
-		}
-		// Try every position for the rest: patterns are short.
-		for i := 0; i <= len(name); i++ {
-			if Match(pattern, name[i:]) {
-				return true
-			}
-		}
-		return false
 	}
+	for p < len(pattern) && pattern[p] == '*' {
+		p++
+	}
+	return p == len(pattern)
 }
 
 // ValidatePattern checks a scope pattern: the characters of queue names

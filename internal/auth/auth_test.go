@@ -121,3 +121,12 @@ func other(secret string) string {
 	}
 	return secret[:len(secret)-1] + last
 }
+
+// Many stars do not make matching slow (no backtracking blow-up).
+func TestMatchManyStars(t *testing.T) {
+	t.Parallel()
+	pat := strings.Repeat("a*", 60) + "b"
+	name := strings.Repeat("a", 128)
+	require.False(t, Match(pat, name))
+	require.True(t, Match(pat, name+"b"))
+}
