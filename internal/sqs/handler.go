@@ -297,7 +297,7 @@ func (h *Handler) fail(w http.ResponseWriter, c *call, e *apiError) {
 }
 
 // readOnly are the actions a GET may carry.
-var readOnly = map[string]bool{"ListQueues": true, "GetQueueUrl": true, "GetQueueAttributes": true, "ListQueueTags": true}
+var readOnly = map[string]bool{"ListQueues": true, "GetQueueUrl": true, "GetQueueAttributes": true, "ListQueueTags": true, "ListDeadLetterSourceQueues": true}
 
 // output is an action's answer: JSON through encoding/json, XML through
 // writeXML (the content of the <ActionResult> element).

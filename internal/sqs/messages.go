@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/spoolq/spool"
+	"github.com/spoolq/spool/internal/engine"
 )
 
 // --- SendMessage, SendMessageBatch
@@ -422,7 +423,7 @@ func receiveMessage(ctx context.Context, h *Handler, c *call, in *receiveMessage
 			Body:          body,
 		}
 		if len(sys) > 0 {
-			m.Attributes = h.systemAttributes(c, q, j, sys)
+			m.Attributes = h.systemAttributes(ctx, c, q, j, sys)
 		}
 		if sel := selectAttributes(attrs, in.MessageAttributeNames); len(sel) > 0 {
 			m.MessageAttributes = sel
@@ -445,7 +446,7 @@ func systemNames(names []string) map[string]bool {
 	return out
 }
 
-func (h *Handler) systemAttributes(c *call, q *queue, j *spool.Job, want map[string]bool) map[string]string {
+func (h *Handler) systemAttributes(ctx context.Context, c *call, q *queue, j *spool.Job, want map[string]bool) map[string]string {
 	all := want["All"]
 	out := map[string]string{}
 	set := func(n, v string) {
@@ -462,6 +463,13 @@ func (h *Handler) systemAttributes(c *call, q *queue, j *spool.Job, want map[str
 	set("ApproximateReceiveCount", strconv.Itoa(j.Attempt))
 	if j.StartedAt != nil {
 		set("ApproximateFirstReceiveTimestamp", strconv.FormatInt(j.StartedAt.UnixMilli(), 10))
+	}
+	if src := engine.DeadLetterSource(j); src != "" && (all || want["DeadLetterQueueSourceArn"]) {
+		if from, err := h.e.Get(ctx, src, 0); err == nil {
+			if n, ok := fromSpool(from.Queue); ok {
+				set("DeadLetterQueueSourceArn", h.arn(n))
+			}
+		}
 	}
 	if q.fifo {
 		set("MessageGroupId", j.OrderingKey)
@@ -742,4 +750,5 @@ var actions = map[string]action{
 	"DeleteMessageBatch":           act(handleBatchQuery("DeleteMessageBatchRequestEntry"), deleteMessageBatch),
 	"ChangeMessageVisibility":      act(changeVisibilityQuery, changeMessageVisibility),
 	"ChangeMessageVisibilityBatch": act(handleBatchQuery("ChangeMessageVisibilityBatchRequestEntry"), changeMessageVisibilityBatch),
+	"ListDeadLetterSourceQueues":   act(listDLQSourcesQuery, listDeadLetterSourceQueues),
 }

@@ -557,6 +557,80 @@ func listQueues(ctx context.Context, h *Handler, c *call, in *listQueuesInput) (
 	return out, nil
 }
 
+// --- ListDeadLetterSourceQueues
+
+type listDLQSourcesInput struct {
+	QueueUrl   string
+	MaxResults *int
+	NextToken  string
+}
+
+type listDLQSourcesOutput struct {
+	QueueUrls []string `json:"queueUrls"`
+	NextToken string   `json:"NextToken,omitempty"`
+}
+
+func (o listDLQSourcesOutput) writeXML(x *xw) {
+	for _, u := range o.QueueUrls {
+		x.elem("QueueUrl", u)
+	}
+	if o.NextToken != "" {
+		x.elem("NextToken", o.NextToken)
+	}
+}
+
+func listDLQSourcesQuery(f form, in *listDLQSourcesInput) error {
+	in.QueueUrl = f.str("QueueUrl")
+	in.NextToken = f.str("NextToken")
+	var err error
+	in.MaxResults, err = f.int("MaxResults")
+	return err
+}
+
+// listDeadLetterSourceQueues lists the queues whose dead-letter queue is
+// this one.
+func listDeadLetterSourceQueues(ctx context.Context, h *Handler, c *call, in *listDLQSourcesInput) (listDLQSourcesOutput, error) {
+	out := listDLQSourcesOutput{QueueUrls: []string{}}
+	q, err := h.queueOf(ctx, c, in.QueueUrl)
+	if err != nil {
+		return out, err
+	}
+	limit := 1000
+	if in.MaxResults != nil {
+		if *in.MaxResults < 1 || *in.MaxResults > 1000 {
+			return out, invalidParameter("Value %d for parameter MaxResults is invalid. Reason: must be between 1 and 1000.", *in.MaxResults)
+		}
+		limit = *in.MaxResults
+	}
+	qs, err := h.e.Queues(ctx)
+	if err != nil {
+		return out, err
+	}
+	var names []string
+	for _, s := range qs {
+		if s.Config.DeadLetterQueue == nil || *s.Config.DeadLetterQueue != q.spool {
+			continue
+		}
+		if _, gone := s.Config.Attributes[deletedKey]; gone {
+			continue
+		}
+		n, ok := fromSpool(s.Name)
+		if !ok || (in.NextToken != "" && n <= in.NextToken) {
+			continue
+		}
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	if len(names) > limit {
+		names = names[:limit]
+		out.NextToken = names[limit-1]
+	}
+	for _, n := range names {
+		out.QueueUrls = append(out.QueueUrls, c.url(n))
+	}
+	return out, nil
+}
+
 // --- DeleteQueue, PurgeQueue
 
 type queueURLInput struct {

@@ -233,6 +233,7 @@ var permissions = map[string]auth.Permission{
 	"ListQueues":                   auth.View,
 	"GetQueueAttributes":           auth.View,
 	"ListQueueTags":                auth.View,
+	"ListDeadLetterSourceQueues":   auth.View,
 	"CreateQueue":                  auth.Admin,
 	"SetQueueAttributes":           auth.Admin,
 	"TagQueue":                     auth.Admin,

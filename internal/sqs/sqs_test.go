@@ -408,9 +408,13 @@ func testRedrive(t *testing.T, e *env) {
 	dead := e.receive(dlq, 1, 5, 30)
 	require.Len(t, dead, 1)
 	require.Equal(t, "poison", *dead[0].Body)
+	require.Equal(t, "arn:aws:sqs:us-east-1:000000000000:orders-live", dead[0].Attributes["DeadLetterQueueSourceArn"])
 	job, err := e.api.Get(ctx, *sent.MessageId, 0)
 	require.NoError(t, err)
 	require.Equal(t, spool.StateDead, job.State)
+	sources, err := e.c.ListDeadLetterSourceQueues(ctx, &awssqs.ListDeadLetterSourceQueuesInput{QueueUrl: aws.String(dlq)})
+	require.NoError(t, err)
+	require.Equal(t, []string{src}, sources.QueueUrls)
 
 	// Removing the policy: back to no dead-letter queue.
 	_, err = e.c.SetQueueAttributes(ctx, &awssqs.SetQueueAttributesInput{QueueUrl: aws.String(src), Attributes: map[string]string{"RedrivePolicy": ""}})
