@@ -719,6 +719,27 @@ func testCrossAPI(t *testing.T, e *env) {
 	require.NoError(t, err)
 	require.Equal(t, spool.StateSucceeded, done.State)
 
+	// A dead-letter queue set through Spool's API (PATCH /v1/queues/{q}):
+	// a job failed there for good is received through SQS from it.
+	_, err = e.api.UpdateQueue(ctx, "http-jobs", spool.QueueConfig{DeadLetterQueue: ptr("http-dead"), MaxAttempts: ptr(1)})
+	require.NoError(t, err)
+	info, err := e.api.Queue(ctx, "http-jobs")
+	require.NoError(t, err)
+	require.Equal(t, "http-dead", *info.Config.DeadLetterQueue)
+	failing, _, err := e.api.Enqueue(ctx, "http-jobs", spool.EnqueueRequest{Type: "t", Payload: json.RawMessage(`{"n":1}`)})
+	require.NoError(t, err)
+	leased, err = e.api.Lease(ctx, spool.LeaseRequest{Queues: []string{"http-jobs"}})
+	require.NoError(t, err)
+	require.Len(t, leased, 1)
+	_, err = e.api.Fail(ctx, failing.ID, spool.FailRequest{Token: leased[0].Lease.Token, Error: "boom"})
+	require.NoError(t, err)
+	dlq, err := e.c.GetQueueUrl(ctx, &awssqs.GetQueueUrlInput{QueueName: aws.String("http-dead")})
+	require.NoError(t, err)
+	dead := e.receive(*dlq.QueueUrl, 1, 5, 30)
+	require.Len(t, dead, 1)
+	require.JSONEq(t, `{"n":1}`, *dead[0].Body)
+	require.Equal(t, "arn:aws:sqs:us-east-1:000000000000:http-jobs", dead[0].Attributes["DeadLetterQueueSourceArn"])
+
 	// A queue made by Spool's API is an SQS queue too.
 	_, _, err = e.api.Enqueue(ctx, "made-by-http", spool.EnqueueRequest{Type: "t"})
 	require.NoError(t, err)
