@@ -10,7 +10,7 @@ BIN       ?= bin/spool
 RACE := $(shell [ "$$($(GO) env CGO_ENABLED)" = 1 ] && command -v "$$($(GO) env CC)" >/dev/null 2>&1 && echo -race)
 
 .DEFAULT_GOAL := help
-.PHONY: help build test test-short test-race lint vet fmt-check fmt bench fuzz clean
+.PHONY: help build test test-short test-race chaos lint vet fmt-check fmt bench fuzz clean
 
 help: ## List the targets.
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -34,6 +34,16 @@ test-race: test ## Same as test.
 
 test-short: ## Run the quick tests only (no crash test), without the race detector.
 	$(GO) test -short -count=1 $(PKGS)
+
+# The chaos suite runs for CHAOS_DURATION and/or CHAOS_KILLS (the first
+# reached ends it), shared between the stores of CHAOS_STORES.
+CHAOS_DURATION ?=
+CHAOS_KILLS    ?=
+CHAOS_STORES   ?= embedded,postgres
+
+chaos: ## Run the chaos suite (test/chaos, not part of test) on both stores: CHAOS_DURATION=10m and/or CHAOS_KILLS=200 (default 2m); root mounts a tmpfs for the full-disk fault. See docs/reliability.md.
+	CHAOS_DURATION=$(if $(CHAOS_DURATION)$(CHAOS_KILLS),$(CHAOS_DURATION),2m) CHAOS_KILLS=$(CHAOS_KILLS) CHAOS_STORES=$(CHAOS_STORES) \
+		scripts/with-postgres $(GO) test -count=1 -v -timeout 0 -run '^TestChaos$$' ./test/chaos
 
 lint: vet fmt-check ## go vet and the gofmt check.
 

@@ -100,6 +100,23 @@ func (s *Server) Await(t testing.TB, timeout time.Duration) *Server {
 	return nil
 }
 
+// Listening waits up to timeout for the server's "listening" log line and
+// sets Addr, without registering a cleanup: for tests that start many
+// processes and kill each themselves.
+func (s *Server) Listening(timeout time.Duration) error {
+	if s.cmd.Process == nil {
+		return fmt.Errorf("starting %s: %v", s.bin, s.err)
+	}
+	select {
+	case s.Addr = <-s.logs.addr:
+		return nil
+	case <-s.done:
+		return fmt.Errorf("%s exited before listening: %v\n%s", s.Name, s.err, s.logs.String())
+	case <-time.After(timeout):
+		return fmt.Errorf("%s did not log its address within %s:\n%s", s.Name, timeout, s.logs.String())
+	}
+}
+
 // PID is the server's process id.
 func (s *Server) PID() int { return s.cmd.Process.Pid }
 

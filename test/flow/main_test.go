@@ -35,6 +35,9 @@ func eachStore(t *testing.T, fn func(t *testing.T, c cluster)) {
 		t.Parallel()
 		base := os.Getenv("SPOOL_TEST_POSTGRES_URL")
 		if base == "" {
+			if os.Getenv("CI") == "true" {
+				t.Fatal("SPOOL_TEST_POSTGRES_URL is not set and CI=true: the PostgreSQL flows must run (wrap the command in scripts/with-postgres)")
+			}
 			t.Skip("SPOOL_TEST_POSTGRES_URL is not set; scripts/with-postgres starts a throwaway PostgreSQL")
 		}
 		storeURL := freshSchema(t, base)
