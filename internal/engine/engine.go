@@ -177,6 +177,9 @@ type Engine struct {
 	m     *Metrics
 	hub   *hub
 	tele  telemetry
+	// drains caches the throughput Retry-After divides by (queues.go).
+	drainMu sync.Mutex
+	drains  map[string]cachedRate
 
 	cfgMu  sync.Mutex
 	cfgTab map[string]cachedConfig

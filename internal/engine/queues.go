@@ -83,13 +83,42 @@ func setRates(info *spool.QueueInfo, w spool.WindowStats) {
 
 // drainRate is a queue's throughput over the last minute, cluster-wide
 // (0 when it cannot be read): what Retry-After divides by.
+//
+// A refused enqueue is answered fast and adds no load to a store that is
+// already behind: the figure is read at most once per drainRateTTL per
+// queue on this node, and refusals in between reuse it.
 func (e *Engine) drainRate(ctx context.Context, queue string) float64 {
+	now := e.clock.Now()
+	e.drainMu.Lock()
+	c, ok := e.drains[queue]
+	e.drainMu.Unlock()
+	if ok && now.Sub(c.at) < drainRateTTL && !now.Before(c.at) {
+		return c.rate
+	}
 	figs, err := e.minuteFigures(ctx, queue)
 	if err != nil {
 		e.log.Warn("reading a queue's throughput for Retry-After failed", "queue", queue, "error", err)
 		return 0
 	}
-	return figs[queue].Throughput
+	rate := figs[queue].Throughput
+	e.drainMu.Lock()
+	if e.drains == nil || len(e.drains) > maxDrainCache {
+		e.drains = make(map[string]cachedRate)
+	}
+	e.drains[queue] = cachedRate{at: now, rate: rate}
+	e.drainMu.Unlock()
+	return rate
+}
+
+// drainRateTTL is how long a queue's throughput is reused for Retry-After.
+const drainRateTTL = time.Second
+
+// maxDrainCache bounds the cache of drain rates (it is emptied past it).
+const maxDrainCache = 10_000
+
+type cachedRate struct {
+	at   time.Time
+	rate float64
 }
 
 // PatchQueue changes the settings present in patch (creating the queue if

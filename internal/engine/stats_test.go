@@ -169,3 +169,32 @@ func TestTelemetrySurvivesRestartOfCounts(t *testing.T) {
 	require.NoError(t, err)
 	require.EqualValues(t, 2, st.Windows[0].Arrivals)
 }
+
+// Retry-After reads the queue's throughput at most once a second per node:
+// refusals in between reuse it, so a storm of refused enqueues adds no
+// reads to a store that is behind.
+func TestRetryAfterReusesThroughputForASecond(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, 1)
+	_, err := h.e.PatchQueue(h.ctx, "f", spool.QueueConfig{MaxDepth: ptr(int64(2))})
+	require.NoError(t, err)
+	h.enqueue(t, "f", spool.EnqueueRequest{Type: "t"}, spool.EnqueueRequest{Type: "t"})
+	three := []spool.EnqueueRequest{{Type: "t"}, {Type: "t"}, {Type: "t"}}
+	var qf *spool.QueueFullError
+	_, err = h.e.Enqueue(h.ctx, "f", three)
+	require.ErrorAs(t, err, &qf)
+	require.Equal(t, 60, qf.RetryAfter, "nothing finished yet: the window")
+
+	j := h.lease(t, 1, time.Minute, "f")[0]
+	_, err = h.e.Complete(h.ctx, j.ID, spool.CompleteRequest{Token: j.Lease.Token})
+	require.NoError(t, err)
+	h.enqueue(t, "f", spool.EnqueueRequest{Type: "t"})
+	_, err = h.e.Enqueue(h.ctx, "f", three)
+	require.ErrorAs(t, err, &qf)
+	require.Equal(t, 60, qf.RetryAfter, "within the second: the throughput read before")
+
+	h.clock.Advance(time.Second)
+	_, err = h.e.Enqueue(h.ctx, "f", three)
+	require.ErrorAs(t, err, &qf)
+	require.Equal(t, 180, qf.RetryAfter, "3 over the limit at 1 finished per minute")
+}
