@@ -3,27 +3,17 @@
 // SIGKILL under load and promotes the standby: every job answered 202 must
 // be there and finish, clients see 503 (never 500) during the switch, and
 // the nodes recover by themselves. It needs the PostgreSQL server binaries
-// (SPOOL_TEST_POSTGRES_BINDIR, as scripts/with-postgres exports, or
-// /usr/lib/postgresql/*/bin) and, as root, the postgres user; it skips
-// without them, except under CI=true, where it fails.
+// (testproc.StartPostgresPair); it skips without them, except under
+// CI=true, where it fails.
 package failover
 
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"sort"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -36,153 +26,6 @@ import (
 var spoolBin string
 
 func TestMain(m *testing.M) { testproc.Main(m, "failover", &spoolBin) }
-
-// need skips (or, under CI=true, fails) the test.
-func need(t *testing.T, format string, args ...any) {
-	t.Helper()
-	msg := fmt.Sprintf(format, args...)
-	if os.Getenv("CI") == "true" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-}
-
-// pg runs PostgreSQL programs as the postgres user when root.
-type pg struct {
-	t      *testing.T
-	bindir string
-	runas  []string
-}
-
-func newPG(t *testing.T) *pg {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("-short: the failover test starts two PostgreSQL servers")
-	}
-	bindir := os.Getenv("SPOOL_TEST_POSTGRES_BINDIR")
-	if bindir == "" {
-		dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
-		sort.Sort(sort.Reverse(sort.StringSlice(dirs)))
-		for _, d := range dirs {
-			if _, err := os.Stat(filepath.Join(d, "pg_basebackup")); err == nil {
-				bindir = d
-				break
-			}
-		}
-	}
-	if bindir == "" {
-		need(t, "no PostgreSQL server binaries (set SPOOL_TEST_POSTGRES_BINDIR, or run under scripts/with-postgres)")
-	}
-	p := &pg{t: t, bindir: bindir}
-	if os.Getuid() == 0 {
-		if _, err := exec.LookPath("runuser"); err != nil {
-			need(t, "running as root without runuser: PostgreSQL refuses to run as root")
-		}
-		p.runas = []string{"runuser", "-u", "postgres", "--"}
-	}
-	return p
-}
-
-func (p *pg) cmd(name string, args ...string) *exec.Cmd {
-	all := append(append(append([]string{}, p.runas...), filepath.Join(p.bindir, name)), args...)
-	return exec.Command(all[0], all[1:]...)
-}
-
-func (p *pg) run(name string, args ...string) {
-	p.t.Helper()
-	out, err := p.cmd(name, args...).CombinedOutput()
-	require.NoError(p.t, err, "%s %s:\n%s", name, strings.Join(args, " "), out)
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
-// server is one PostgreSQL server (a data directory).
-type server struct {
-	dir  string
-	port int
-}
-
-func (p *pg) start(s server) {
-	p.t.Helper()
-	p.run("pg_ctl", "-D", s.dir, "-l", s.dir+".log", "-w", "-t", "60", "-s", "start")
-	p.t.Cleanup(func() {
-		_ = p.cmd("pg_ctl", "-D", s.dir, "-m", "immediate", "-w", "stop").Run()
-	})
-}
-
-// postmasterPID reads the PID of a running server.
-func postmasterPID(t *testing.T, s server) int {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join(s.dir, "postmaster.pid"))
-	require.NoError(t, err)
-	pid, err := strconv.Atoi(strings.SplitN(string(b), "\n", 2)[0])
-	require.NoError(t, err)
-	return pid
-}
-
-func (p *pg) psql(s server, sql string) string {
-	p.t.Helper()
-	out, err := exec.Command(filepath.Join(p.bindir, "psql"), "-h", "127.0.0.1", "-p", strconv.Itoa(s.port), "-U", "postgres",
-		"-d", "postgres", "-Atc", sql).CombinedOutput()
-	require.NoError(p.t, err, "psql %q: %s", sql, out)
-	return strings.TrimSpace(string(out))
-}
-
-// cluster sets up a primary with a synchronous streaming standby.
-func (p *pg) cluster() (primary, standby server) {
-	t := p.t
-	dir, err := os.MkdirTemp("", "spool-failover-")
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = os.RemoveAll(dir) })
-	require.NoError(t, os.Chmod(dir, 0o755))
-	if len(p.runas) > 0 {
-		require.NoError(t, exec.Command("chown", "postgres:", dir).Run())
-	}
-	primary = server{dir: filepath.Join(dir, "primary"), port: freePort(t)}
-	standby = server{dir: filepath.Join(dir, "standby"), port: freePort(t)}
-	p.run("initdb", "-D", primary.dir, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C", "--no-sync")
-	conf := fmt.Sprintf(`
-listen_addresses = '127.0.0.1'
-port = %d
-unix_socket_directories = '%s'
-fsync = on
-synchronous_commit = on
-wal_level = replica
-max_wal_senders = 5
-hot_standby = on
-`, primary.port, dir)
-	appendFile(t, filepath.Join(primary.dir, "postgresql.conf"), conf)
-	appendFile(t, filepath.Join(primary.dir, "pg_hba.conf"), "host replication all 127.0.0.1/32 trust\n")
-	p.start(primary)
-	p.psql(primary, "CREATE DATABASE spool")
-	p.run("pg_basebackup", "-h", "127.0.0.1", "-p", strconv.Itoa(primary.port), "-U", "postgres", "-D", standby.dir, "-R", "-X", "stream", "-c", "fast")
-	appendFile(t, filepath.Join(standby.dir, "postgresql.conf"), fmt.Sprintf("port = %d\n", standby.port))
-	p.start(standby)
-	// Synchronous from now on: every commit waits for the standby's flush.
-	p.psql(primary, "ALTER SYSTEM SET synchronous_standby_names = '*'")
-	p.psql(primary, "SELECT pg_reload_conf()")
-	deadline := time.Now().Add(60 * time.Second)
-	for p.psql(primary, "SELECT count(*) FROM pg_stat_replication WHERE sync_state = 'sync'") != "1" {
-		require.True(t, time.Now().Before(deadline), "the standby did not become synchronous")
-		time.Sleep(50 * time.Millisecond)
-	}
-	return primary, standby
-}
-
-func appendFile(t *testing.T, name, text string) {
-	t.Helper()
-	f, err := os.OpenFile(name, os.O_APPEND|os.O_WRONLY, 0)
-	require.NoError(t, err)
-	_, err = f.WriteString(text)
-	require.NoError(t, err)
-	require.NoError(t, f.Close())
-}
 
 // history records what the clients saw.
 type history struct {
@@ -216,13 +59,14 @@ func post(hc *http.Client, url string, body any) (int, []byte, error) {
 }
 
 func TestFailoverLosesNothing(t *testing.T) {
-	p := newPG(t)
+	if testing.Short() {
+		t.Skip("-short: the failover test starts two PostgreSQL servers")
+	}
 	began := time.Now()
 	phase := func(what string) { t.Logf("%6.1fs %s", time.Since(began).Seconds(), what) }
-	primary, standby := p.cluster()
+	pair := testproc.StartPostgresPair(t)
+	url := pair.URL
 	phase("primary and synchronous standby up")
-	url := fmt.Sprintf("postgres://postgres@127.0.0.1:%d,127.0.0.1:%d/spool?target_session_attrs=read-write&sslmode=disable&connect_timeout=2",
-		primary.port, standby.port)
 	nodes := []*testproc.Server{
 		testproc.Start(t, spoolBin, "node a", 60*time.Second, "--store", url),
 		testproc.Start(t, spoolBin, "node b", 60*time.Second, "--store", url),
@@ -313,12 +157,11 @@ func TestFailoverLosesNothing(t *testing.T) {
 		return len(h.accepted) >= 200
 	})
 	phase("load running")
-	pid := postmasterPID(t, primary)
 	h.mu.Lock()
 	h.killedAt = time.Now()
 	h.mu.Unlock()
-	require.NoError(t, syscall.Kill(pid, syscall.SIGKILL))
-	p.run("pg_ctl", "-D", standby.dir, "-w", "-t", "60", "promote")
+	require.NoError(t, pair.KillPrimary())
+	require.NoError(t, pair.Promote())
 	phase("primary killed, standby promoted")
 	waitFor(t, 60*time.Second, "an enqueue accepted after the failover", func() bool {
 		h.mu.Lock()
