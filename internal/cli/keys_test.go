@@ -3,15 +3,19 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net"
 	"net/http/httptest"
+	"os"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/spoolq/spool"
 	"github.com/spoolq/spool/client"
 	"github.com/spoolq/spool/internal/testpki"
+	"github.com/spoolq/spool/internal/testproc"
 	"github.com/spoolq/spool/server"
 )
 
@@ -115,4 +119,43 @@ func TestCLIOverTLS(t *testing.T) {
 	require.Error(t, r.err, "a server whose CA is not trusted is refused")
 	r = runEnv(t, nil, "", "--server", url, "--ca-file", "/nonexistent.pem", "queues")
 	require.Equal(t, 2, exitCode(r.err))
+}
+
+// spool keys create --store: the first key of a PostgreSQL cluster, made
+// while a node runs; the node accepts it within a second or two.
+func TestKeysCreateOfflinePostgres(t *testing.T) {
+	t.Parallel()
+	base := os.Getenv("SPOOL_TEST_POSTGRES_URL")
+	if base == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("SPOOL_TEST_POSTGRES_URL is not set and CI=true: run the tests under scripts/with-postgres")
+		}
+		t.Skip("SPOOL_TEST_POSTGRES_URL is not set; scripts/with-postgres starts a throwaway PostgreSQL")
+	}
+	url, _ := testproc.FreshSchema(t, base, "cli_keys_")
+	srv, err := server.New(context.Background(), server.Config{Store: url})
+	require.NoError(t, err)
+	ts := httptest.NewServer(srv.Handler())
+	t.Cleanup(func() {
+		ts.Close()
+		require.NoError(t, srv.Close())
+	})
+
+	r := runEnv(t, nil, "", "keys", "create", "--name", "admin", "--role", "admin", "--store", url, "--json")
+	require.NoError(t, r.err, r.stderr)
+	var admin spool.CreatedKey
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &admin))
+	require.NotContains(t, r.stderr, admin.Secret)
+
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if r = runEnv(t, map[string]string{EnvServer: ts.URL}, "", "queues"); errors.Is(r.err, spool.ErrUnauthorized) {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "the node never required a key: %v", r.err)
+		time.Sleep(20 * time.Millisecond)
+	}
+	r = runEnv(t, map[string]string{EnvServer: ts.URL, EnvAPIKey: admin.Secret}, "", "keys", "ls")
+	require.NoError(t, r.err, r.stderr)
+	require.Contains(t, r.stdout, admin.ID)
 }
