@@ -74,6 +74,17 @@ func (s *Server) pauseSchedule(ctx context.Context, c *call, _ *noBody) (int, *s
 	return http.StatusOK, sc, nil
 }
 
+// runSchedule: POST /v1/schedules/{name}/run enqueues the schedule's job
+// now → 202 and the job, its status URL in Location.
+func (s *Server) runSchedule(ctx context.Context, c *call, _ *noBody) (int, *spool.Job, error) {
+	j, err := s.engine.RunSchedule(ctx, c.r.PathValue("name"))
+	if err != nil {
+		return 0, nil, err
+	}
+	c.w.Header().Set("Location", "/v1/jobs/"+j.ID)
+	return http.StatusAccepted, j, nil
+}
+
 // resumeSchedule: POST /v1/schedules/{name}/resume; the next firing is the
 // first after now (no backlog).
 func (s *Server) resumeSchedule(ctx context.Context, c *call, _ *noBody) (int, *spool.Schedule, error) {

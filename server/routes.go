@@ -91,6 +91,7 @@ func (s *Server) routeTable() []route {
 		{perm: auth.Admin, method: http.MethodDelete, pattern: "/v1/schedules/{name}", serve: endpoint(s.deleteSchedule)},
 		{perm: auth.Admin, method: http.MethodPost, pattern: "/v1/schedules/{name}/pause", serve: endpoint(s.pauseSchedule)},
 		{perm: auth.Admin, method: http.MethodPost, pattern: "/v1/schedules/{name}/resume", serve: endpoint(s.resumeSchedule)},
+		{perm: auth.Admin, method: http.MethodPost, pattern: "/v1/schedules/{name}/run", serve: endpoint(s.runSchedule)},
 		// Keys and the audit log.
 		{perm: auth.Admin, method: http.MethodGet, pattern: "/v1/keys", serve: endpoint(s.keysList)},
 		{perm: auth.Admin, method: http.MethodPost, pattern: "/v1/keys", serve: endpoint(s.keysCreate)},

@@ -127,3 +127,30 @@ func TestSchedulesBadInputChangesNothing(t *testing.T) {
 	require.Len(t, list.Schedules, 1)
 	require.True(t, strings.HasPrefix(list.Schedules[0].Cron, "@hourly"))
 }
+
+// POST /v1/schedules/{name}/run enqueues the schedule's job now and leaves
+// its next firing and counters alone; an unknown schedule is 404.
+func TestScheduleRunNow(t *testing.T) {
+	t.Parallel()
+	t0 := time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC)
+	ts := newTestServer(t, func(c *server.Config) { c.Clock = engine.NewManualClock(t0) })
+	var sc spool.Schedule
+	ts.do("PUT", "/v1/schedules/hourly", `{"cron":"@hourly","job":{"queue":"reports","type":"report.build","payload":{"k":1}}}`).
+		ok(t, http.StatusCreated, &sc)
+	var j spool.Job
+	r := ts.do("POST", "/v1/schedules/hourly/run", nil)
+	r.ok(t, http.StatusAccepted, &j)
+	require.Equal(t, "/v1/jobs/"+j.ID, r.h.Get("Location"))
+	require.Equal(t, "reports", j.Queue)
+	require.Equal(t, "report.build", j.Type)
+	require.JSONEq(t, `{"k":1}`, string(j.Payload))
+	var again spool.Job
+	ts.do("POST", "/v1/schedules/hourly/run", nil).ok(t, http.StatusAccepted, &again)
+	require.NotEqual(t, j.ID, again.ID, "each run makes a job")
+	var after spool.Schedule
+	ts.do("GET", "/v1/schedules/hourly", nil).ok(t, http.StatusOK, &after)
+	require.Equal(t, sc.NextFireAt, after.NextFireAt)
+	require.Zero(t, after.FiredCount)
+	require.EqualValues(t, 2, ts.queue("reports").Counts[spool.StateReady])
+	ts.do("POST", "/v1/schedules/nope/run", nil).fails(t, http.StatusNotFound, spool.CodeNotFound)
+}

@@ -182,6 +182,22 @@ func (e *Engine) GetSchedule(ctx context.Context, name string) (*spool.Schedule,
 	return scheduleView(r), nil
 }
 
+// RunSchedule enqueues a schedule's job now, as a firing would, without
+// changing its next firing or its counters (the dashboard's "run now").
+// Each call makes a job, unless the schedule's job names an idempotency
+// key, which then returns the job it named.
+func (e *Engine) RunSchedule(ctx context.Context, name string) (*spool.Job, error) {
+	sc, err := e.GetSchedule(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	res, err := e.Enqueue(ctx, sc.Job.Queue, []spool.EnqueueRequest{sc.Job.EnqueueRequest})
+	if err != nil {
+		return nil, err
+	}
+	return res[0].Job, nil
+}
+
 // Schedules lists every schedule by name.
 func (e *Engine) Schedules(ctx context.Context) ([]*spool.Schedule, error) {
 	recs, err := e.st.ListSchedules(ctx)
