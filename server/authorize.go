@@ -139,6 +139,15 @@ func (s *Server) authenticate(r *http.Request) (*auth.Principal, error) {
 		if secret, ok := sessionSecret(r); ok {
 			return s.authenticateSession(r, addr, secret)
 		}
+		if id, ok := certKeyID(r); ok {
+			p, err := s.keys.ByID(r.Context(), id)
+			if errors.Is(err, spool.ErrUnauthorized) {
+				s.failures.Fail(addr)
+				return nil, &apiError{status: http.StatusUnauthorized, code: spool.CodeUnauthorized,
+					msg: "the client certificate names key " + id + ", which is unknown, revoked or expired"}
+			}
+			return p, err
+		}
 		return nil, &apiError{status: http.StatusUnauthorized, code: spool.CodeUnauthorized,
 			msg: "this server requires an API key: send \"Authorization: Bearer <secret>\" (spool --api-key, SPOOL_API_KEY)"}
 	}
@@ -177,6 +186,17 @@ func (s *Server) authenticateSession(r *http.Request, addr, secret string) (*aut
 		return nil, err
 	}
 	return p, nil
+}
+
+// certKeyID returns the key a verified client certificate names (mutual
+// TLS): its subject's common name is "spool-key:<id>". The server's
+// --tls-client-ca signed it, so the name is the operator's word.
+func certKeyID(r *http.Request) (string, bool) {
+	if r.TLS == nil || len(r.TLS.VerifiedChains) == 0 || len(r.TLS.PeerCertificates) == 0 {
+		return "", false
+	}
+	id, ok := strings.CutPrefix(r.TLS.PeerCertificates[0].Subject.CommonName, "spool-key:")
+	return id, ok && auth.ValidID(id)
 }
 
 // clientAddr is the address failures are counted by: the client's IP.

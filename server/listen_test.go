@@ -254,3 +254,32 @@ func TestReadHeaderTimeout(t *testing.T) {
 	require.NoError(t, err)
 	require.Less(t, time.Since(start), 5*time.Second, "closed by the header timeout, not the test's deadline")
 }
+
+// With mutual TLS, a client certificate whose common name is
+// "spool-key:<id>" authenticates as that key, without a secret; a revoked
+// key's certificate is refused, and other certificates still need a key.
+func TestClientCertificateNamesKey(t *testing.T) {
+	t.Parallel()
+	p := testpki.New(t)
+	s := newInternalServer(t, Config{TLSCert: p.CertFile, TLSKey: p.KeyFile, TLSClientCA: p.CAFile})
+	addr := serveOn(t, s)
+	k, err := s.keys.Create(context.Background(), auth.CreateParams{Name: "w", Roles: []string{"viewer"}})
+	require.NoError(t, err)
+	certFile, keyFile := p.Client(t, "spool-key:"+k.ID)
+	named, err := tls.LoadX509KeyPair(certFile, keyFile)
+	require.NoError(t, err)
+	plain, err := tls.LoadX509KeyPair(p.ClientCertFile, p.ClientKeyFile)
+	require.NoError(t, err)
+
+	get := func(cert tls.Certificate, path string) int {
+		res, err := tlsClient(t, p.CAFile, cert).Get("https://" + addr + path)
+		require.NoError(t, err)
+		res.Body.Close()
+		return res.StatusCode
+	}
+	require.Equal(t, http.StatusOK, get(named, "/v1/queues"))
+	require.Equal(t, http.StatusUnauthorized, get(plain, "/v1/queues"), "a certificate that names no key needs a key")
+	_, err = s.keys.Revoke(context.Background(), k.ID)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusUnauthorized, get(named, "/v1/queues"))
+}

@@ -174,6 +174,25 @@ func (k *Keyring) SigV4(ctx context.Context, id string) (string, *Principal, err
 	return secret, principalOf(rec), nil
 }
 
+// ByID returns the principal of key id without its secret, for a caller
+// that proved the identity otherwise (a client certificate the server's
+// own authority signed). An unknown, revoked or expired key is an error
+// wrapping spool.ErrUnauthorized.
+func (k *Keyring) ByID(ctx context.Context, id string) (*Principal, error) {
+	if !ValidID(id) {
+		return nil, errUnknown
+	}
+	rec, err := k.lookup(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if !k.usable(rec) {
+		return nil, errUnknown
+	}
+	k.noteUse(id)
+	return principalOf(rec), nil
+}
+
 func principalOf(rec *store.KeyRecord) *Principal {
 	p := &Principal{KeyID: rec.ID, Name: rec.Name, Scopes: rec.Queues, CanViewPayloads: rec.CanViewPayloads}
 	for _, r := range rec.Roles {

@@ -13,6 +13,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
@@ -27,14 +28,28 @@ type PKI struct {
 	// client's; OtherCA an authority that signed none of them.
 	CAFile, CertFile, KeyFile              string
 	ClientCertFile, ClientKeyFile, OtherCA string
+
+	dir   string
+	ca    *x509.Certificate
+	caKey *ecdsa.PrivateKey
+	n     int
+}
+
+// Client issues another client certificate, with common name cn.
+func (p *PKI) Client(t testing.TB, cn string) (certFile, keyFile string) {
+	t.Helper()
+	p.n++
+	return issue(t, p.dir, "client-"+strconv.Itoa(p.n), p.ca, p.caKey, &x509.Certificate{
+		Subject: pkix.Name{CommonName: cn}, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	})
 }
 
 // New makes a PKI in a temp dir of t.
 func New(t testing.TB) *PKI {
 	t.Helper()
 	dir := t.TempDir()
-	p := &PKI{}
 	ca, caKey := newCA(t, "spool test CA")
+	p := &PKI{dir: dir, ca: ca, caKey: caKey}
 	p.CAFile = writePEM(t, dir, "ca.pem", "CERTIFICATE", ca.Raw)
 	p.CertFile, p.KeyFile = issue(t, dir, "server", ca, caKey, &x509.Certificate{
 		Subject: pkix.Name{CommonName: "127.0.0.1"}, IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
