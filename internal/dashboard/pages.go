@@ -224,12 +224,22 @@ func (d *Dashboard) job(ctx context.Context, r *http.Request) (*view, error) {
 		tl = append(tl, timelineEntry{At: *j.FinishedAt, What: string(j.State), Bad: j.State != spool.StateSucceeded})
 	}
 	sort.SliceStable(tl, func(a, b int) bool { return tl[a].At.Before(tl[b].At) })
+	base := "http://" + r.Host
+	if r.TLS != nil {
+		base = "https://" + r.Host
+	}
+	auth := ""
+	if !p.Open {
+		auth = ` -H "Authorization: Bearer $SPOOL_API_KEY"`
+	}
 	return &view{page: "job", title: "Job " + j.ID, data: struct {
 		Job      *spool.Job
 		Parents  []*spool.Job
 		Timeline []timelineEntry
 		Hidden   bool
-	}{j, parents, tl, hidden}}, nil
+		Base     string
+		Auth     string
+	}{j, parents, tl, hidden, base, auth}}, nil
 }
 
 // deadScan bounds how many dead jobs per queue the dead-letter page reads.
