@@ -721,24 +721,11 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		_ = ln.Close()
 		return err
 	}
-	longest := s.longest
-	srv := &http.Server{
-		Handler:           s.handler,
-		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
-		// Read and write deadlines cover a whole request, long-poll
-		// included; see the comment on the timeout constants.
-		ReadTimeout:    longest,
-		WriteTimeout:   longest,
-		IdleTimeout:    s.cfg.IdleTimeout,
-		MaxHeaderBytes: maxHeaderBytes,
-		ErrorLog:       slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
-	}
-	var served net.Listener = refusalListener{newLimitListener(ln, s.cfg.MaxConnections, s.log)}
-	if s.tls != nil {
-		served = tls.NewListener(served, s.tls)
-	}
+	srv := s.httpServer(s.handler)
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(served) }()
+	go func() {
+		errc <- srv.Serve(s.listener(refusalListener{newLimitListener(ln, s.cfg.MaxConnections, s.log)}))
+	}()
 	s.log.Info("spool server started", "addr", ln.Addr().String(), "store", open.Describe(s.cfg.storeOptions()), "tls", s.tls != nil, "mtls", s.tls != nil && s.tls.ClientCAs != nil)
 
 	var storeFailed <-chan struct{} // nil: never
@@ -776,6 +763,30 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		return errors.Join(failure, err)
 	}
 	return err
+}
+
+// httpServer is the HTTP server of a listener serving h: the timeouts and
+// limits of Config. Read and write deadlines cover a whole request,
+// long-poll included (see the comment on the timeout constants); request
+// bodies get a shorter one of their own (Config.BodyReadTimeout).
+func (s *Server) httpServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
+		ReadTimeout:       s.longest,
+		WriteTimeout:      s.longest,
+		IdleTimeout:       s.cfg.IdleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+}
+
+// listener wraps ln in the server's TLS, when it has any.
+func (s *Server) listener(ln net.Listener) net.Listener {
+	if s.tls != nil {
+		return tls.NewListener(ln, s.tls)
+	}
+	return ln
 }
 
 // ListenAndServe listens on cfg.Addr and calls Serve, and, when
@@ -818,24 +829,11 @@ func (s *Server) ServeSQS(ctx context.Context, ln net.Listener) error {
 		_ = ln.Close()
 		return err
 	}
-	longest := s.longest
-	srv := &http.Server{
-		Handler:           s.sqs,
-		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
-		ReadTimeout:       longest,
-		WriteTimeout:      longest,
-		IdleTimeout:       s.cfg.IdleTimeout,
-		MaxHeaderBytes:    maxHeaderBytes,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
-	}
+	srv := s.httpServer(s.sqs)
+	errc := make(chan error, 1)
 	// The same TLS (and client certificates) and connection limit as the
 	// HTTP API.
-	var served net.Listener = newLimitListener(ln, s.cfg.MaxConnections, s.log)
-	if s.tls != nil {
-		served = tls.NewListener(served, s.tls)
-	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(served) }()
+	go func() { errc <- srv.Serve(s.listener(newLimitListener(ln, s.cfg.MaxConnections, s.log))) }()
 	s.log.Info("sqs api started", "addr", ln.Addr().String(), "tls", s.tls != nil)
 	select {
 	case err := <-errc:

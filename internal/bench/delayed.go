@@ -90,23 +90,7 @@ func runDelayed(ctx context.Context, e *runEnv) (runFigures, error) {
 	if err != nil {
 		return nil, err
 	}
-	deadline := time.Now().Add(drainTimeout + DelayedBy)
-	for handled.Load() < n {
-		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("%d of %d delayed jobs not handled %s after the last enqueue", n-handled.Load(), n, drainTimeout)
-		}
-		select {
-		case <-w.ended():
-			return nil, w.endedEarly()
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(5 * time.Millisecond):
-		}
-	}
-	if v := badPayload.Load(); v != nil {
-		return nil, fmt.Errorf("a handler got a payload that was not enqueued: %s", v)
-	}
-	if err := w.stop(); err != nil {
+	if err := awaitHandled(ctx, w, &handled, n, drainTimeout+DelayedBy, &badPayload); err != nil {
 		return nil, err
 	}
 	late := make([]float64, 0, n)

@@ -227,23 +227,7 @@ func runLatency(ctx context.Context, e *runEnv) (runFigures, error) {
 		return nil, err
 	}
 	// Every job was accepted; wait for the last handlers.
-	deadline := time.Now().Add(drainTimeout)
-	for handled.Load() < n {
-		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("%d of %d jobs not handled %s after the last enqueue", n-handled.Load(), n, drainTimeout)
-		}
-		select {
-		case <-w.ended():
-			return nil, w.endedEarly()
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(5 * time.Millisecond):
-		}
-	}
-	if v := badPayload.Load(); v != nil {
-		return nil, fmt.Errorf("a handler got a payload that was not enqueued: %s", v)
-	}
-	if err := w.stop(); err != nil {
+	if err := awaitHandled(ctx, w, &handled, n, drainTimeout, &badPayload); err != nil {
 		return nil, err
 	}
 	e2e := make([]float64, 0, n)
@@ -407,4 +391,27 @@ func flatten(parts [][]float64) []float64 {
 		out = append(out, p...)
 	}
 	return out
+}
+
+// awaitHandled waits until handlers have handled n jobs (polling handled),
+// at most timeout, then checks that no handler saw a payload that was not
+// enqueued (badPayload) and stops the workers.
+func awaitHandled(ctx context.Context, w *worker, handled *atomic.Int64, n int64, timeout time.Duration, badPayload *atomic.Value) error {
+	deadline := time.Now().Add(timeout)
+	for handled.Load() < n {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%d of %d jobs not handled %s after the last enqueue", n-handled.Load(), n, timeout)
+		}
+		select {
+		case <-w.ended():
+			return w.endedEarly()
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	if v := badPayload.Load(); v != nil {
+		return fmt.Errorf("a handler got a payload that was not enqueued: %s", v)
+	}
+	return w.stop()
 }
