@@ -94,7 +94,8 @@ type Progress struct {
 }
 
 // Backoff is a retry policy: the n-th retry waits about Base*2^(n-1), at most
-// Max, with jitter. Zero fields take the queue's or the server's defaults.
+// Max, with jitter. Absent (zero) fields take the queue's or the server's
+// defaults; a zero delay given in JSON ("0s") is refused.
 type Backoff struct {
 	Base Duration `json:"base,omitempty"`
 	Max  Duration `json:"max,omitempty"`

@@ -250,3 +250,32 @@ func topicQueues(ti spool.TopicInfo) []string {
 	}
 	return out
 }
+
+// A zero backoff delay is refused (400), never silently replaced by the
+// default; leaving a member out keeps the default.
+func TestZeroBackoffRefused(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	before := ts.patch("q", map[string]any{"backoff": map[string]any{"base": "2s"}})
+	for _, c := range []struct{ method, path, body string }{
+		{"POST", "/v1/queues/q/jobs", `{"type":"t","backoff":{"base":"0s"}}`},
+		{"POST", "/v1/queues/q/jobs", `{"type":"t","backoff":{"base":"1s","max":"0s"}}`},
+		{"POST", "/v1/queues/q/jobs:batch", `{"jobs":[{"type":"t","backoff":{"base":"0s"}}]}`},
+		{"PATCH", "/v1/queues/q", `{"backoff":{"base":"0s"}}`},
+		{"PATCH", "/v1/queues/q", `{"backoff":{"BASE":"3s"}}`},
+		{"PATCH", "/v1/queues/q", `{"backoff":{"base":"3s","base":"4s"}}`},
+		{"PATCH", "/v1/queues/q", `{"backoff":{"base":"3s","min":"1s"}}`},
+	} {
+		e := ts.do(c.method, c.path, c.body).fails(t, http.StatusBadRequest, spool.CodeInvalid)
+		require.Contains(t, e.Message, "backoff", "%s %s", c.method, c.path)
+	}
+	after := ts.queue("q")
+	require.Equal(t, before.Config.Backoff, after.Config.Backoff, "a refused PATCH changes nothing")
+	require.Zero(t, after.Depth, "a refused enqueue stores nothing")
+
+	// Only max: base keeps its value.
+	q := ts.patch("q", map[string]any{"backoff": map[string]any{"max": "1m"}})
+	require.Equal(t, spool.Backoff{Base: spool.Duration(2 * time.Second), Max: spool.Duration(time.Minute)}, *q.Config.Backoff)
+	j := ts.enqueue("q", spool.EnqueueRequest{Type: "t", Backoff: &spool.Backoff{Base: spool.Duration(time.Second)}})
+	require.Equal(t, spool.Duration(time.Second), j.Backoff.Base)
+}

@@ -330,9 +330,11 @@ func (d *decoder) backoff() (*spool.Backoff, bool) {
 		case "base":
 			bit = 0
 			b.Base, ok = d.duration()
+			ok = ok && b.Base != 0 // spool.Backoff refuses a zero delay
 		case "max":
 			bit = 1
 			b.Max, ok = d.duration()
+			ok = ok && b.Max != 0
 		}
 		return
 	})
