@@ -723,6 +723,13 @@ func TestWorkerAdaptivePrefetch(t *testing.T) {
 	}
 	enqueue("fast", 1000)
 	require.Eventually(t, func() bool { return handled.Load() == 1000 }, 30*time.Second, time.Millisecond)
+	// A handler returns before its ack reaches the server (acks are
+	// coalesced): wait for the server to see none of the fast jobs active,
+	// so that the active count below is the slow jobs' alone.
+	require.Eventually(t, func() bool {
+		q, err := c.Queue(ctx, "ad")
+		return err == nil && q.Counts[spool.StateActive] == 0
+	}, 30*time.Second, time.Millisecond)
 	grown := client.PrefetchWindow(w)
 	require.Greater(t, grown, conc, "no-op jobs make it lease further ahead")
 	require.LessOrEqual(t, grown, 8*conc)
