@@ -5,7 +5,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -40,37 +39,7 @@ type pgServer struct {
 // PostgreSQL binaries the test is skipped, or fails under CI=true.
 func StartPostgresPair(t testing.TB) *PostgresPair {
 	t.Helper()
-	bindir := PostgresBindir()
-	if bindir == "" {
-		msg := "no PostgreSQL server binaries (initdb, pg_ctl): set SPOOL_TEST_POSTGRES_BINDIR or PG_BINDIR, or run under scripts/with-postgres"
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	parent := os.TempDir()
-	var runas []string
-	uid, gid := -1, -1
-	if os.Geteuid() == 0 {
-		u, err := user.Lookup("postgres")
-		if err != nil {
-			t.Fatalf("running as root and there is no postgres user to run PostgreSQL: %v", err)
-		}
-		uid, _ = strconv.Atoi(u.Uid)
-		gid, _ = strconv.Atoi(u.Gid)
-		runas = []string{"runuser", "-u", "postgres", "--"}
-		parent = "/tmp"
-	}
-	dir, err := os.MkdirTemp(parent, "spool-test-pgpair-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if uid >= 0 {
-		if err := os.Chown(dir, uid, gid); err != nil {
-			t.Fatal(err)
-		}
-	}
+	bindir, dir, runas := pgWorkdir(t, "spool-test-pgpair-")
 	p := &PostgresPair{bindir: bindir, dir: dir, runas: runas,
 		primary: pgServer{dir: filepath.Join(dir, "primary"), port: freePort(t)},
 		standby: pgServer{dir: filepath.Join(dir, "standby"), port: freePort(t)},

@@ -2,7 +2,6 @@ package testproc
 
 import (
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"os/user"
@@ -59,7 +58,30 @@ func PostgresBindir() string {
 // CI=true.
 func StartPostgres(t testing.TB) *Postgres {
 	t.Helper()
-	bindir := PostgresBindir()
+	bindir, dir, runas := pgWorkdir(t, "spool-test-pg-")
+	p := &Postgres{bindir: bindir, dir: dir, runas: runas}
+	if out, err := p.run("initdb", "-D", p.data(), "-U", "spool", "--auth=trust", "-E", "UTF8", "--locale=C", "--no-sync"); err != nil {
+		t.Fatalf("initdb: %v\n%s", err, out)
+	}
+	p.port = freePort(t)
+	p.URL = fmt.Sprintf("postgres://spool@127.0.0.1:%d/postgres?sslmode=disable", p.port)
+	t.Cleanup(func() {
+		_, _ = p.run("pg_ctl", "-D", p.data(), "-m", "immediate", "-w", "stop")
+	})
+	if out, err := p.run("pg_ctl", "-D", p.data(), "-l", p.logPath(), "-w", "-t", "60", "-s", "-o", p.options(), "start"); err != nil {
+		t.Fatalf("pg_ctl start: %v\n%s\n%s", err, out, p.Log())
+	}
+	return p
+}
+
+// pgWorkdir finds the PostgreSQL binaries (skipping the test without
+// them, or failing it under CI=true) and makes a directory for servers of
+// the test's own, removed when it ends. As root, the servers run as the
+// postgres user (PostgreSQL refuses root): runas is the prefix that does
+// it, and the directory is the postgres user's.
+func pgWorkdir(t testing.TB, prefix string) (bindir, dir string, runas []string) {
+	t.Helper()
+	bindir = PostgresBindir()
 	if bindir == "" {
 		msg := "no PostgreSQL server binaries (initdb, pg_ctl): set SPOOL_TEST_POSTGRES_BINDIR or PG_BINDIR, or run under scripts/with-postgres"
 		if os.Getenv("CI") == "true" {
@@ -68,10 +90,8 @@ func StartPostgres(t testing.TB) *Postgres {
 		t.Skip(msg)
 	}
 	parent := os.TempDir()
-	var runas []string
 	uid, gid := -1, -1
 	if os.Geteuid() == 0 {
-		// The server refuses to run as root.
 		u, err := user.Lookup("postgres")
 		if err != nil {
 			t.Fatalf("running as root and there is no postgres user to run PostgreSQL: %v", err)
@@ -81,7 +101,7 @@ func StartPostgres(t testing.TB) *Postgres {
 		runas = []string{"runuser", "-u", "postgres", "--"}
 		parent = "/tmp"
 	}
-	dir, err := os.MkdirTemp(parent, "spool-test-pg-")
+	dir, err := os.MkdirTemp(parent, prefix)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,24 +111,7 @@ func StartPostgres(t testing.TB) *Postgres {
 			t.Fatal(err)
 		}
 	}
-	p := &Postgres{bindir: bindir, dir: dir, runas: runas}
-	if out, err := p.run("initdb", "-D", p.data(), "-U", "spool", "--auth=trust", "-E", "UTF8", "--locale=C", "--no-sync"); err != nil {
-		t.Fatalf("initdb: %v\n%s", err, out)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.port = ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	p.URL = fmt.Sprintf("postgres://spool@127.0.0.1:%d/postgres?sslmode=disable", p.port)
-	t.Cleanup(func() {
-		_, _ = p.run("pg_ctl", "-D", p.data(), "-m", "immediate", "-w", "stop")
-	})
-	if out, err := p.run("pg_ctl", "-D", p.data(), "-l", p.logPath(), "-w", "-t", "60", "-s", "-o", p.options(), "start"); err != nil {
-		t.Fatalf("pg_ctl start: %v\n%s\n%s", err, out, p.Log())
-	}
-	return p
+	return bindir, dir, runas
 }
 
 func (p *Postgres) data() string    { return filepath.Join(p.dir, "data") }
@@ -138,6 +141,23 @@ func (p *Postgres) Log() string {
 func (p *Postgres) Restart(mode string) error {
 	if out, err := p.run("pg_ctl", "-D", p.data(), "-l", p.logPath(), "-m", mode, "-w", "-t", "60", "-s", "-o", p.options(), "restart"); err != nil {
 		return fmt.Errorf("pg_ctl restart -m %s: %v\n%s", mode, err, out)
+	}
+	return nil
+}
+
+// Stop is pg_ctl stop with the shutdown mode given ("fast": sessions are
+// ended, as in a maintenance restart; "immediate": as a crash).
+func (p *Postgres) Stop(mode string) error {
+	if out, err := p.run("pg_ctl", "-D", p.data(), "-m", mode, "-w", "-t", "60", "stop"); err != nil {
+		return fmt.Errorf("pg_ctl stop -m %s: %v\n%s", mode, err, out)
+	}
+	return nil
+}
+
+// Start starts a stopped server again, with the same options.
+func (p *Postgres) Start() error {
+	if out, err := p.run("pg_ctl", "-D", p.data(), "-l", p.logPath(), "-w", "-t", "60", "-s", "-o", p.options(), "start"); err != nil {
+		return fmt.Errorf("pg_ctl start: %v\n%s\n%s", err, out, p.Log())
 	}
 	return nil
 }
