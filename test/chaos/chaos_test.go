@@ -225,6 +225,8 @@ type history struct {
 	completed map[string]int
 	// delivered counts deliveries (leases) per job.
 	delivered map[string]int
+	// abandoned: jobs a worker left active on purpose.
+	abandoned map[string]bool
 	// redelivered lists deliveries of a job after its completion was
 	// acknowledged.
 	redelivered []string
@@ -236,7 +238,7 @@ type history struct {
 
 func newHistory() *history {
 	return &history{acked: map[string]bool{}, batches: map[string]int{}, completed: map[string]int{},
-		delivered: map[string]int{}, answers: map[string]int{}}
+		delivered: map[string]int{}, abandoned: map[string]bool{}, answers: map[string]int{}}
 }
 
 // failed records a call that failed: by its answer, or as "no answer"
@@ -383,6 +385,9 @@ func (r *run) chaos() {
 				for _, j := range jobs {
 					h.deliver(j)
 					if abandon.Load() && rng.Float64() < abandonOdds {
+						h.mu.Lock()
+						h.abandoned[j.ID] = true
+						h.mu.Unlock()
 						continue
 					}
 					if w == 1 {
@@ -659,11 +664,17 @@ func (r *run) check() {
 			}
 		}
 	}
-	dups, deliveries := 0, 0
-	for _, n := range h.delivered {
+	// A job delivered more than once that no worker abandoned was
+	// delivered again because of a fault: a kill that undid its lease or
+	// came before its completion was answered.
+	dups, faultDups, deliveries := 0, 0, 0
+	for id, n := range h.delivered {
 		deliveries += n
 		if n > 1 {
 			dups++
+			if !h.abandoned[id] {
+				faultDups++
+			}
 		}
 	}
 	if len(h.redelivered) > 0 {
@@ -703,6 +714,7 @@ func (r *run) check() {
 	row("PARTIAL batches", partial, "must be 0")
 	row("5xx other than 503/507", h.internal, "must be 0")
 	row("duplicate deliveries (jobs)", dups, "counted")
+	row("  of them never abandoned by a worker", faultDups, fmt.Sprintf("counted (%d jobs abandoned on purpose)", len(h.abandoned)))
 	row("dead jobs", dead, "")
 	keys := make([]string, 0, len(h.answers))
 	for k := range h.answers {
