@@ -142,3 +142,36 @@ func TestUsagePayloadBytesAfterReopen(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, u, again)
 }
+
+// A flush that cannot write for a full disk fails the store (its owner
+// restarts it) instead of letting writes stall once the memtables fill.
+func TestFullDiskOnFlushFailsTheStore(t *testing.T) {
+	t.Parallel()
+	var full atomic.Bool
+	fs := errorfs.Wrap(vfs.Default, errorfs.InjectorFunc(func(op errorfs.Op) error {
+		if full.Load() && op.Kind == errorfs.OpFileWrite && strings.HasSuffix(op.Path, ".sst") {
+			return syscall.ENOSPC
+		}
+		return nil
+	}))
+	s, err := Open(t.TempDir(), Options{fs: fs})
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		full.Store(false) // lets Pebble's retried flush end, so Close returns
+		_ = s.Close()
+	})
+	_, err = s.Insert(t.Context(), store.InsertParams{Jobs: []*store.Record{rec("a", "q", spool.StateReady)}})
+	require.NoError(t, err)
+	full.Store(true)
+	_, err = s.db.AsyncFlush()
+	require.NoError(t, err)
+	select {
+	case <-s.Failed():
+	case <-time.After(30 * time.Second):
+		t.Fatal("a flush that failed for a full disk did not fail the store")
+	}
+	require.ErrorIs(t, s.Err(), spool.ErrDiskFull)
+	require.ErrorContains(t, s.Err(), "flush or compaction")
+	_, err = s.Insert(t.Context(), store.InsertParams{Jobs: []*store.Record{rec("b", "q", spool.StateReady)}})
+	require.ErrorIs(t, err, spool.ErrDiskFull)
+}
