@@ -39,9 +39,9 @@ test-short: ## Run the quick tests only (no crash test), without the race detect
 # reached ends it), shared between the stores of CHAOS_STORES.
 CHAOS_DURATION ?=
 CHAOS_KILLS    ?=
-CHAOS_STORES   ?= embedded,postgres
+CHAOS_STORES   ?= embedded,postgres,failover
 
-chaos: ## Run the chaos suite (test/chaos, not part of test) on both stores: CHAOS_DURATION=10m and/or CHAOS_KILLS=200 (default 2m); root mounts a tmpfs for the full-disk fault. See docs/reliability.md.
+chaos: ## Run the chaos suite (test/chaos, not part of test) on the embedded store, PostgreSQL and a PostgreSQL failover pair: CHAOS_DURATION=10m and/or CHAOS_KILLS=200 (default 2m); root mounts a tmpfs for the full-disk fault. See docs/reliability.md.
 	CHAOS_DURATION=$(if $(CHAOS_DURATION)$(CHAOS_KILLS),$(CHAOS_DURATION),2m) CHAOS_KILLS=$(CHAOS_KILLS) CHAOS_STORES=$(CHAOS_STORES) \
 		scripts/with-postgres $(GO) test -count=1 -v -timeout 0 -run '^TestChaos$$' ./test/chaos
 

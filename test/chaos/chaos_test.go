@@ -101,7 +101,7 @@ func TestChaos(t *testing.T) {
 	}
 	stores := strings.Split(os.Getenv("CHAOS_STORES"), ",")
 	if os.Getenv("CHAOS_STORES") == "" {
-		stores = []string{"embedded", "postgres"}
+		stores = []string{"embedded", "postgres", "failover"}
 	}
 	seed := uint64(time.Now().UnixNano())
 	if s := os.Getenv("CHAOS_SEED"); s != "" {
@@ -114,9 +114,9 @@ func TestChaos(t *testing.T) {
 	t.Logf("chaos: %s in all, %s on each of %s; seed %d (replay with CHAOS_SEED=%d)", total, share, strings.Join(stores, ", "), seed, seed)
 	for i, store := range stores {
 		switch store {
-		case "embedded", "postgres":
+		case "embedded", "postgres", "failover":
 		default:
-			t.Fatalf("CHAOS_STORES: unknown store %q (embedded, postgres)", store)
+			t.Fatalf("CHAOS_STORES: unknown store %q (embedded, postgres, failover)", store)
 		}
 		t.Run(store, func(t *testing.T) {
 			r := newRun(t, store, share, rand.New(rand.NewPCG(seed, uint64(i))))
@@ -135,12 +135,16 @@ type run struct {
 	args   []string // of spool serve
 	addr   string   // fixed across restarts, so clients simply carry on
 	srv    *testproc.Server
-	pg     *testproc.Postgres // on the PostgreSQL store
-	volume string             // the tmpfs of the embedded store, if mounted
+	pg     *testproc.Postgres     // on the PostgreSQL store
+	pair   *testproc.PostgresPair // primary and synchronous standby
+	volume string                 // the tmpfs of the embedded store, if mounted
 	h      *history
 
-	faults   map[string]int // done, by name
-	diskFull struct{ refused, resumed bool }
+	faults map[string]int // done, by name
+	// failoverTook is the time from the kill of the primary to the first
+	// enqueue accepted after it.
+	failoverTook time.Duration
+	diskFull     struct{ refused, resumed bool }
 }
 
 func newRun(t *testing.T, store string, b budget, rng *rand.Rand) *run {
@@ -162,6 +166,9 @@ func newRun(t *testing.T, store string, b budget, rng *rand.Rand) *run {
 	case "postgres":
 		r.pg = testproc.StartPostgres(t)
 		r.args = append(r.args, "--store", r.pg.URL)
+	case "failover":
+		r.pair = testproc.StartPostgresPair(t)
+		r.args = append(r.args, "--store", r.pair.URL)
 	}
 	t.Cleanup(func() {
 		if r.srv != nil {
@@ -435,6 +442,8 @@ func (r *run) chaos() {
 		}
 		n := r.faults["kill"]
 		switch {
+		case r.pair != nil && r.faults["failover"] == 0 && r.halfway(started):
+			r.failover(c)
 		case r.pg != nil && n%8 == 7 && r.faults["pg restart"] <= n/8:
 			r.pgRestart()
 		case r.volume != "" && n%12 == 11 && r.faults["disk full"] <= n/12:
@@ -471,6 +480,14 @@ func (r *run) chaos() {
 	wg.Wait()
 }
 
+// halfway says whether half the budget is spent.
+func (r *run) halfway(started time.Time) bool {
+	if r.budget.dur > 0 && time.Since(started) >= r.budget.dur/2 {
+		return true
+	}
+	return r.budget.kills > 0 && r.faults["kill"] >= r.budget.kills/2
+}
+
 func (r *run) budgetLeft(started time.Time) bool {
 	if r.budget.dur > 0 && time.Since(started) >= r.budget.dur {
 		return false
@@ -493,6 +510,40 @@ func (r *run) pgRestart() {
 		r.t.Fatalf("%v\n%s", err, r.pg.Log())
 	}
 	r.faults["pg restart"]++
+}
+
+// failover kills the PostgreSQL primary (kill -9 of the postmaster and
+// its processes) under load and promotes the synchronous standby: the
+// running spool serve must find the new primary through its multi-host
+// URL by itself. It measures the time from the kill to the first enqueue
+// accepted.
+func (r *run) failover(c *client.Client) {
+	t := r.t
+	r.faults["failover"]++
+	killed := time.Now()
+	if err := r.pair.KillPrimary(); err != nil {
+		t.Fatalf("failover: killing the primary: %v", err)
+	}
+	if err := r.pair.Promote(); err != nil {
+		t.Fatalf("failover: %v", err)
+	}
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		job, _, err := c.Enqueue(ctx, queue, spool.EnqueueRequest{Type: "probe"})
+		cancel()
+		if err == nil {
+			r.failoverTook = time.Since(killed)
+			r.h.mu.Lock()
+			r.h.acked[job.ID] = true
+			r.h.mu.Unlock()
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("failover: no enqueue accepted within 2m of the kill of the primary (last answer: %v)", err)
+		}
+		pause(context.Background(), 50*time.Millisecond)
+	}
 }
 
 // overload shrinks the queue's max_depth to smallDepth for a while: the
@@ -697,6 +748,9 @@ func (r *run) check() {
 	row("kill -9 of spool serve", r.faults["kill"], "")
 	if r.pg != nil {
 		row("PostgreSQL restarts (immediate)", r.faults["pg restart"], "")
+	}
+	if r.pair != nil {
+		row("PostgreSQL failovers (kill -9 primary, promote standby)", r.faults["failover"], fmt.Sprintf("first enqueue accepted %s after the kill", r.failoverTook.Round(time.Millisecond)))
 	}
 	if r.volume != "" {
 		row("full disks", r.faults["disk full"], fmt.Sprintf("refused %v, resumed %v", r.diskFull.refused, r.diskFull.resumed))
