@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -177,6 +178,8 @@ type jobParams struct {
 	callbackURL                             []string
 	// fresh: every record added is fresh, with rev 1 and no token.
 	fresh bool
+	// recs are the records added, for copyData.
+	recs []*store.Record
 }
 
 func newJobParams(n int) *jobParams {
@@ -211,6 +214,7 @@ func (p *jobParams) add(r *store.Record, rev uint64, token string, payload bool)
 		return spool.Invalidf("job %q: progress cannot be stored: %v", r.ID, err)
 	}
 	p.fresh = p.fresh && rev == 1 && token == "" && fresh(r)
+	p.recs = append(p.recs, r)
 	p.id = append(p.id, r.ID)
 	p.queue = append(p.queue, r.Queue)
 	p.typ = append(p.typ, r.Type)
@@ -300,6 +304,135 @@ func (p *jobParams) freshArgs() []any {
 		p.payload, p.callbackURL,
 	}
 }
+
+// copySQL copies fresh jobs into spool_jobs from copyData's binary
+// stream: freshColumns, then attempt and rev; the other columns take their
+// defaults.
+const copySQL = `COPY spool_jobs (` + freshColumns + `, attempt, rev) FROM STDIN (FORMAT binary)`
+
+// copyFields is the number of columns of copySQL.
+const copyFields = 20
+
+// copyData encodes a batch of fresh jobs, in the order added, as the
+// binary COPY stream of copySQL, with the values freshInsertSQL would
+// store (no idempotency key, dependencies, tags, payload, ready time or
+// backoff: NULL; attempt 0, rev 1). Written by hand, not through pgx's
+// CopyFrom: no per-value type lookup, and no statement description to ask
+// for first.
+func (p *jobParams) copyData() []byte {
+	size := 21
+	for i, r := range p.recs {
+		size += 2 + copyFields*4 + 4 + 8 + 8 + 3*8 + 8 + len(r.ID) + len(r.Queue) + len(r.Type) + len(p.state[i]) +
+			len(r.IdempotencyKey) + len(r.OrderingKey) + len(r.Payload) + len(r.CallbackURL) +
+			20 + 8*len(r.DependsOn) + 20 + 8*len(r.Tags)
+		for _, d := range r.DependsOn {
+			size += len(d)
+		}
+		for _, t := range r.Tags {
+			size += len(t)
+		}
+	}
+	b := make([]byte, 0, size)
+	b = append(b, "PGCOPY\n\xff\r\n\x00"...)
+	b = binary.BigEndian.AppendUint32(b, 0) // flags
+	b = binary.BigEndian.AppendUint32(b, 0) // header extension
+	for i, r := range p.recs {
+		b = binary.BigEndian.AppendUint16(b, copyFields)
+		b = copyText(b, p.id[i])
+		b = copyText(b, p.queue[i])
+		b = copyText(b, p.typ[i])
+		b = copyText(b, p.state[i])
+		b = copyInt4(b, p.priority[i])
+		b = copyInt4(b, p.maxAttempts[i])
+		b = copyInt8(b, p.timeout[i])
+		b = copyInt8Ptr(b, p.backoffBase[i])
+		b = copyInt8Ptr(b, p.backoffMax[i])
+		b = copyTime(b, p.runAt[i])
+		b = copyTime(b, p.createdAt[i])
+		if t := p.readyAt[i]; t != nil {
+			b = copyTime(b, *t)
+		} else {
+			b = copyNull(b)
+		}
+		if r.IdempotencyKey != "" {
+			b = copyText(b, r.IdempotencyKey)
+		} else {
+			b = copyNull(b)
+		}
+		b = copyText(b, p.orderingKey[i])
+		b = copyTextArray(b, r.DependsOn)
+		b = copyTextArray(b, r.Tags)
+		if pl := p.payload[i]; pl != nil {
+			b = binary.BigEndian.AppendUint32(b, uint32(len(pl)))
+			b = append(b, pl...)
+		} else {
+			b = copyNull(b)
+		}
+		b = copyText(b, p.callbackURL[i])
+		b = copyInt4(b, 0)
+		b = copyInt8(b, 1)
+	}
+	return binary.BigEndian.AppendUint16(b, 0xffff) // trailer: -1
+}
+
+func copyNull(b []byte) []byte { return binary.BigEndian.AppendUint32(b, 0xffffffff) }
+
+func copyText(b []byte, s string) []byte {
+	b = binary.BigEndian.AppendUint32(b, uint32(len(s)))
+	return append(b, s...)
+}
+
+func copyInt4(b []byte, v int32) []byte {
+	b = binary.BigEndian.AppendUint32(b, 4)
+	return binary.BigEndian.AppendUint32(b, uint32(v))
+}
+
+func copyInt8(b []byte, v int64) []byte {
+	b = binary.BigEndian.AppendUint32(b, 8)
+	return binary.BigEndian.AppendUint64(b, uint64(v))
+}
+
+func copyInt8Ptr(b []byte, v *int64) []byte {
+	if v == nil {
+		return copyNull(b)
+	}
+	return copyInt8(b, *v)
+}
+
+// pgEpochMicros is 2000-01-01 UTC, PostgreSQL's timestamp epoch, in
+// microseconds since the Unix epoch.
+const pgEpochMicros = 946684800 * 1000000
+
+// copyTime writes a timestamptz: microseconds since 2000-01-01 UTC, the
+// nanoseconds truncated (as pgx writes them).
+func copyTime(b []byte, t time.Time) []byte {
+	us := t.Unix()*1000000 + int64(t.Nanosecond())/1000
+	return copyInt8(b, us-pgEpochMicros)
+}
+
+// copyTextArray writes a one-dimensional text[] (NULL when empty).
+func copyTextArray(b []byte, ss []string) []byte {
+	if len(ss) == 0 {
+		return copyNull(b)
+	}
+	n := 20
+	for _, s := range ss {
+		n += 4 + len(s)
+	}
+	b = binary.BigEndian.AppendUint32(b, uint32(n))
+	b = binary.BigEndian.AppendUint32(b, 1)       // dimensions
+	b = binary.BigEndian.AppendUint32(b, 0)       // no NULL element
+	b = binary.BigEndian.AppendUint32(b, textOID) // element type
+	b = binary.BigEndian.AppendUint32(b, uint32(len(ss)))
+	b = binary.BigEndian.AppendUint32(b, 1) // lower bound
+	for _, s := range ss {
+		b = copyText(b, s)
+	}
+	return b
+}
+
+// textOID is the type oid of text.
+const textOID = 25
 
 // fresh reports whether r can be stored from freshArgs (with rev 1 and no
 // token, as Insert stores every job).
