@@ -65,8 +65,8 @@
 //
 // # Operations
 //
-//   - Insert is one round trip, one implicit transaction, in the common
-//     case, with or without idempotency keys: a pipeline of the ordering
+//   - Insert of a few jobs is one round trip, one implicit transaction,
+//     with or without idempotency keys: a pipeline of the ordering
 //     keys' locks (if any), spool_check_depth on the gains counted from
 //     the batch, and a plain INSERT from unnest() arrays (one plan whatever
 //     the batch size), which fails if an idempotency key is taken. A batch
@@ -79,12 +79,15 @@
 //     of the job holding each key. ON CONFLICT on every insert cost
 //     PostgreSQL a pre-check of the idempotency index and a speculative
 //     lock per row, and its RETURNING and admission join materialized the
-//     rows; with keys it also needed BEGIN and COMMIT round trips. COPY
-//     was not tried: it cannot join the pipeline, so it would need an
-//     explicit transaction and two or three more round trips to save the
-//     decoding and unnest of the arrays (about 7% of the backend's CPU in
-//     a profile of batches of 100). Duplicates within a batch are
-//     resolved before sending (first wins).
+//     rows; with keys it also needed BEGIN and COMMIT round trips. A batch
+//     of 8 or more fresh jobs is sent with COPY instead of the INSERT, in
+//     binary format encoded by hand (copyData): BEGIN, the locks and
+//     spool_check_depth in one pipeline, then the COPY, then COMMIT. Two
+//     more round trips, paid back by PostgreSQL's multi-row insert (one
+//     heap WAL record per page instead of per row) and no decoding and
+//     unnest of the arrays. A unique violation of the COPY takes the
+//     careful path below as the INSERT's does. Duplicates within a batch
+//     are resolved before sending (first wins).
 //   - Admission is exact under concurrent producers on any number of nodes,
 //     with per-queue transaction-scoped advisory locks (see
 //     spool_check_depth in the migration): a queue far from its limit
