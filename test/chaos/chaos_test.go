@@ -444,11 +444,13 @@ func (r *run) chaos() {
 		switch {
 		case r.pair != nil && r.faults["failover"] == 0 && r.halfway(started):
 			r.failover(c)
-		case r.pg != nil && n%8 == 7 && r.faults["pg restart"] <= n/8:
+		// Each fault comes once early (so that a short run has them
+		// all), then once every so many kills.
+		case r.pg != nil && n >= 1 && r.faults["pg restart"] < 1+n/8:
 			r.pgRestart()
-		case r.volume != "" && n%12 == 11 && r.faults["disk full"] <= n/12:
+		case r.volume != "" && n >= 2 && r.faults["disk full"] < 1+n/12:
 			r.diskFullFault(c)
-		case n%10 == 5 && r.faults["overload"] <= n/10:
+		case n >= 1 && r.faults["overload"] < 1+n/10:
 			r.overload(c)
 		default:
 			r.kill()
