@@ -67,11 +67,17 @@ type JobList struct {
 
 // JobFilter selects jobs of a queue: those in State (any state if empty),
 // of Type, carrying Tag and of OrderingKey, for each field that is set.
+// PayloadField, when set, keeps only the jobs whose payload is a JSON
+// object with this top-level field equal, as JSON, to PayloadValue (JSON
+// text such as 42 or "acme"; numbers compare by value, objects by their
+// members).
 type JobFilter struct {
-	State       State  `json:"state,omitempty"`
-	Type        string `json:"type,omitempty"`
-	Tag         string `json:"tag,omitempty"`
-	OrderingKey string `json:"ordering_key,omitempty"`
+	State        State  `json:"state,omitempty"`
+	Type         string `json:"type,omitempty"`
+	Tag          string `json:"tag,omitempty"`
+	OrderingKey  string `json:"ordering_key,omitempty"`
+	PayloadField string `json:"payload_field,omitempty"`
+	PayloadValue string `json:"payload_value,omitempty"`
 }
 
 // BulkRequest is the body of POST /v1/queues/{queue}/jobs:retry,
@@ -84,6 +90,10 @@ type BulkRequest struct {
 	Type        string `json:"type,omitempty"`
 	Tag         string `json:"tag,omitempty"`
 	OrderingKey string `json:"ordering_key,omitempty"`
+	// PayloadField and PayloadValue keep only the jobs whose payload has
+	// this top-level field equal to this JSON value, as in JobFilter.
+	PayloadField string `json:"payload_field,omitempty"`
+	PayloadValue string `json:"payload_value,omitempty"`
 	// DryRun counts the jobs the action would apply to now and changes
 	// nothing, so that a person can confirm first.
 	DryRun bool `json:"dry_run,omitempty"`
@@ -91,7 +101,8 @@ type BulkRequest struct {
 
 // Filter returns the request's filter.
 func (r *BulkRequest) Filter() JobFilter {
-	return JobFilter{State: r.State, Type: r.Type, Tag: r.Tag, OrderingKey: r.OrderingKey}
+	return JobFilter{State: r.State, Type: r.Type, Tag: r.Tag, OrderingKey: r.OrderingKey,
+		PayloadField: r.PayloadField, PayloadValue: r.PayloadValue}
 }
 
 // Validate checks the request's filter.

@@ -129,8 +129,34 @@ func (f *JobFilter) Validate() error {
 	if err := validText("tag", f.Tag, MaxTagLen, false); err != nil {
 		return err
 	}
-	return validText("ordering_key", f.OrderingKey, MaxKeyLen, false)
+	if err := validText("ordering_key", f.OrderingKey, MaxKeyLen, false); err != nil {
+		return err
+	}
+	if f.PayloadField == "" {
+		if f.PayloadValue != "" {
+			return Invalidf("payload_value needs payload_field, the name of the payload's top-level field to compare")
+		}
+		return nil
+	}
+	if err := validText("payload_field", f.PayloadField, MaxPayloadFieldLen, true); err != nil {
+		return err
+	}
+	switch {
+	case f.PayloadValue == "":
+		return Invalidf("payload_field needs payload_value, the JSON value to compare it with (such as 42 or \"acme\")")
+	case len(f.PayloadValue) > MaxPayloadValueLen:
+		return Invalidf("payload_value is longer than %d bytes", MaxPayloadValueLen)
+	case !json.Valid([]byte(f.PayloadValue)):
+		return Invalidf("payload_value is not JSON; give a JSON value such as 42, true or \"acme\" (a string in double quotes)")
+	}
+	return nil
 }
+
+// Bounds of a payload filter (JobFilter.PayloadField and PayloadValue).
+const (
+	MaxPayloadFieldLen = 128
+	MaxPayloadValueLen = 1024
+)
 
 // Validate checks an enqueue request against the limits. The message names
 // the field at fault.

@@ -303,6 +303,10 @@ type ListJobsOptions struct {
 	// set a page may hold fewer than Limit jobs (even none) and still have
 	// a NextCursor.
 	Type, Tag, OrderingKey string
+	// PayloadField and PayloadValue, when set, keep only the jobs whose
+	// payload has this top-level field equal to this JSON value (such as
+	// 42 or "acme" with its quotes), as spool.JobFilter.
+	PayloadField, PayloadValue string
 	// Limit is the page size (0: the server's default).
 	Limit int
 	// Cursor is the NextCursor of the previous page; empty for the first.
@@ -319,7 +323,8 @@ func (c *Client) ListJobs(ctx context.Context, queue string, opts ListJobsOption
 	if opts.State != "" {
 		q.Set("state", string(opts.State))
 	}
-	for k, v := range map[string]string{"type": opts.Type, "tag": opts.Tag, "ordering_key": opts.OrderingKey} {
+	for k, v := range map[string]string{"type": opts.Type, "tag": opts.Tag, "ordering_key": opts.OrderingKey,
+		"payload_field": opts.PayloadField, "payload_value": opts.PayloadValue} {
 		if v != "" {
 			q.Set(k, v)
 		}

@@ -179,6 +179,13 @@ func testBadInputs(t *testing.T, store func(*server.Config)) {
 		{name: "limit zero", method: "GET", path: "/v1/queues/q/jobs?limit=0", status: 400, code: bad, msg: "limit"},
 		{name: "limit too big", method: "GET", path: "/v1/queues/q/jobs?limit=5000", status: 400, code: bad, msg: "limit"},
 		{name: "cursor too long", method: "GET", path: "/v1/queues/q/jobs?cursor=" + big(100), status: 400, code: bad, msg: "cursor"},
+		{name: "payload field without value", method: "GET", path: "/v1/queues/q/jobs?payload_field=customer", status: 400, code: bad, msg: "payload_field needs payload_value"},
+		{name: "payload value without field", method: "GET", path: "/v1/queues/q/jobs?payload_value=42", status: 400, code: bad, msg: "payload_value needs payload_field"},
+		{name: "payload field too long", method: "GET", path: "/v1/queues/q/jobs?payload_value=1&payload_field=" + big(200), status: 400, code: bad, msg: "payload_field is longer than 128 bytes"},
+		{name: "payload field with a control character", method: "GET", path: "/v1/queues/q/jobs?payload_value=1&payload_field=a%0Ab", status: 400, code: bad, msg: "payload_field contains a control character"},
+		{name: "payload value too long", method: "GET", path: "/v1/queues/q/jobs?payload_field=a&payload_value=" + big(2000), status: 400, code: bad, msg: "payload_value is longer than 1024 bytes"},
+		{name: "payload value not JSON", method: "GET", path: "/v1/queues/q/jobs?payload_field=a&payload_value=acme", status: 400, code: bad, msg: "payload_value is not JSON"},
+		{name: "bulk payload value not JSON", method: "POST", path: "/v1/queues/q/jobs:retry", body: `{"payload_field":"a","payload_value":"{"}`, status: 400, code: bad, msg: "payload_value is not JSON"},
 		{name: "cursor garbage", method: "GET", path: "/v1/queues/q/jobs?cursor=garbage", status: 400, code: bad, msg: `cursor "garbage" is not one this server returned`},
 		{name: "cursor with a NUL", method: "GET", path: "/v1/queues/q/jobs?cursor=%00", status: 400, code: bad, msg: "cursor"},
 		// Strictness: names matched exactly, each once, strings valid UTF-8.

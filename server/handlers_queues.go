@@ -68,16 +68,18 @@ func (s *Server) patchQueue(ctx context.Context, c *call, req *spool.QueueConfig
 	return http.StatusOK, q, nil
 }
 
-// listJobs: GET /v1/queues/{queue}/jobs?state=&type=&tag=&ordering_key=&limit=&cursor=
+// listJobs: GET /v1/queues/{queue}/jobs?state=&type=&tag=&ordering_key=&payload_field=&payload_value=&limit=&cursor=
 // → one page.
 func (s *Server) listJobs(ctx context.Context, c *call, _ *noBody) (int, *spool.JobList, error) {
 	p := engine.ListParams{
 		Queue: c.queue,
 		JobFilter: spool.JobFilter{
-			State:       spool.State(c.query.Get("state")),
-			Type:        c.query.Get("type"),
-			Tag:         c.query.Get("tag"),
-			OrderingKey: c.query.Get("ordering_key"),
+			State:        spool.State(c.query.Get("state")),
+			Type:         c.query.Get("type"),
+			Tag:          c.query.Get("tag"),
+			OrderingKey:  c.query.Get("ordering_key"),
+			PayloadField: c.query.Get("payload_field"),
+			PayloadValue: c.query.Get("payload_value"),
 		},
 		Cursor: c.query.Get("cursor"),
 	}

@@ -78,7 +78,7 @@ func (s *Server) routeTable() []route {
 		{perm: auth.View, method: http.MethodGet, pattern: "/v1/queues/{queue}", serve: endpoint(s.getQueue)},
 		{perm: auth.Admin, method: http.MethodPatch, pattern: "/v1/queues/{queue}", serve: endpoint(s.patchQueue)},
 		{perm: auth.Admin, method: http.MethodDelete, pattern: "/v1/queues/{queue}", longPoll: true, serve: endpoint(s.deleteQueue)},
-		{perm: auth.View, method: http.MethodGet, pattern: "/v1/queues/{queue}/jobs", query: []string{"state", "type", "tag", "ordering_key", "limit", "cursor"}, serve: endpoint(s.listJobs)},
+		{perm: auth.View, method: http.MethodGet, pattern: "/v1/queues/{queue}/jobs", query: []string{"state", "type", "tag", "ordering_key", "payload_field", "payload_value", "limit", "cursor"}, serve: endpoint(s.listJobs)},
 		// Bulk actions on the jobs of a queue that pass a filter.
 		{perm: auth.Admin, method: http.MethodPost, pattern: "/v1/queues/{queue}/jobs:retry", longPoll: true, serve: endpoint(s.bulk(engine.BulkRetry))},
 		{perm: auth.Admin, method: http.MethodPost, pattern: "/v1/queues/{queue}/jobs:cancel", longPoll: true, serve: endpoint(s.bulk(engine.BulkCancel))},

@@ -1,7 +1,9 @@
 package cli
 
 import (
+	"encoding/json"
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -80,6 +82,10 @@ func newQueueBulkCmd(e env, b bulkCmd) *cobra.Command {
 			req.Type, _ = f.GetString("type")
 			req.Tag, _ = f.GetString("tag")
 			req.OrderingKey, _ = f.GetString("ordering-key")
+			var err error
+			if req.PayloadField, req.PayloadValue, err = payloadFilter(cmd); err != nil {
+				return err
+			}
 			req.DryRun, _ = f.GetBool("dry-run")
 			if err := req.Validate(); err != nil {
 				return usagef("%v", err)
@@ -119,6 +125,25 @@ func addFilterFlags(cmd *cobra.Command) {
 	f.String("type", "", "only jobs of this type")
 	f.String("tag", "", "only jobs carrying this tag")
 	f.String("ordering-key", "", "only jobs of this ordering key")
+	f.String("payload", "", `only jobs whose payload has this top-level field equal to this value: FIELD=VALUE, VALUE as JSON (42, true, "acme") or else as a string`)
+}
+
+// payloadFilter parses --payload FIELD=VALUE into a payload field and
+// JSON value: VALUE is taken as JSON when it is JSON, else as a string.
+func payloadFilter(cmd *cobra.Command) (field, value string, err error) {
+	v, _ := cmd.Flags().GetString("payload")
+	if v == "" {
+		return "", "", nil
+	}
+	field, value, ok := strings.Cut(v, "=")
+	if !ok || field == "" {
+		return "", "", usagef("--payload wants FIELD=VALUE, such as customer=42 or customer=acme; got %q", v)
+	}
+	if !json.Valid([]byte(value)) {
+		b, _ := json.Marshal(value)
+		value = string(b)
+	}
+	return field, value, nil
 }
 
 func newQueueRmCmd(e env) *cobra.Command {

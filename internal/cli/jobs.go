@@ -25,9 +25,12 @@ func newJobsCmd(e env) *cobra.Command {
 		Long: `List the jobs of QUEUE, oldest first: a page of --limit jobs (default 50),
 then, on stderr, the command that shows the next page. --all lists every
 page. --state keeps the jobs in one state: ` + states() + `;
---type, --tag and --ordering-key keep those of a type, tag or ordering key.`,
+--type, --tag and --ordering-key keep those of a type, tag or ordering key;
+--payload FIELD=VALUE those whose payload has that top-level field equal to
+VALUE (JSON such as 42 or true, or else a string).`,
 		Example: `  spool jobs emails --state ready
   spool jobs emails --type welcome --tag vip
+  spool jobs invoices --payload customer=42
   spool jobs emails --state dead --all --json
   spool jobs emails --limit 10 --cursor 0190f5e4-7b8a-7c3d-9e2f-1a2b3c4d5e6f`,
 		Args: argsBetween(1, 1, "a QUEUE"),
@@ -100,6 +103,10 @@ func listJobs(cmd *cobra.Command, e env, queue string, state spool.State, dead b
 			opts.Type, _ = f.GetString("type")
 			opts.Tag, _ = f.GetString("tag")
 			opts.OrderingKey, _ = f.GetString("ordering-key")
+			var err error
+			if opts.PayloadField, opts.PayloadValue, err = payloadFilter(cmd); err != nil {
+				return err
+			}
 		}
 		out := spool.JobList{Jobs: []*spool.Job{}}
 		if all {
@@ -133,7 +140,7 @@ func listJobs(cmd *cobra.Command, e env, queue string, state spool.State, dead b
 			if !dead && state != "" {
 				next += " --state " + string(state)
 			}
-			for _, name := range []string{"type", "tag", "ordering-key"} {
+			for _, name := range []string{"type", "tag", "ordering-key", "payload"} {
 				if v, _ := f.GetString(name); !dead && v != "" {
 					next += " --" + name + " " + strconv.Quote(v)
 				}

@@ -32,7 +32,8 @@ const bulkBatch = 500
 // listParams is the store's ListJobsParams for a filter of queue.
 func listParams(queue string, f *spool.JobFilter, after string, limit int) store.ListJobsParams {
 	return store.ListJobsParams{Queue: queue, State: f.State, Type: f.Type, Tag: f.Tag,
-		OrderingKey: f.OrderingKey, After: after, Limit: limit}
+		OrderingKey: f.OrderingKey, PayloadField: f.PayloadField, PayloadValue: f.PayloadValue,
+		After: after, Limit: limit}
 }
 
 // check refuses a filter whose state the action never applies to.

@@ -174,17 +174,24 @@ type ListJobsParams struct {
 	// page may then hold fewer than Limit jobs (even none) and still have
 	// a next cursor.
 	Type, Tag, OrderingKey string
+	// PayloadField, when not empty, keeps only the jobs whose payload is a
+	// JSON object with this top-level field equal (PayloadEquals) to the
+	// JSON text PayloadValue; the same bound on the jobs examined applies.
+	PayloadField, PayloadValue string
 }
 
 // Filtered reports whether p keeps only some jobs of its queue and state.
 func (p *ListJobsParams) Filtered() bool {
-	return p.Type != "" || p.Tag != "" || p.OrderingKey != ""
+	return p.Type != "" || p.Tag != "" || p.OrderingKey != "" || p.PayloadField != ""
 }
 
 // Matches reports whether r passes p's Type, Tag and OrderingKey: the one
 // rule every backend applies.
 func (p *ListJobsParams) Matches(r *spool.Job) bool {
 	if p.Type != "" && r.Type != p.Type || p.OrderingKey != "" && r.OrderingKey != p.OrderingKey {
+		return false
+	}
+	if p.PayloadField != "" && !PayloadEquals(r.Payload, p.PayloadField, []byte(p.PayloadValue)) {
 		return false
 	}
 	if p.Tag == "" {

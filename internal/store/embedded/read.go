@@ -79,6 +79,9 @@ func (s *Store) ListJobs(ctx context.Context, p store.ListJobsParams) ([]*store.
 	if p.State != "" && !p.State.Valid() {
 		return nil, "", spool.Invalidf("unknown state %q", p.State)
 	}
+	if p.PayloadField != "" {
+		return s.listByPayload(&p)
+	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if err := s.usable(); err != nil {
@@ -120,40 +123,110 @@ const filterScan = 10_000
 // stops there. Call with s.mu held.
 func (s *Store) listFiltered(q *queueState, p *store.ListJobsParams) ([]*store.Record, string, error) {
 	recs := []*store.Record{}
-	after, examined := p.After, 0
+	next, err := s.scanFiltered(q, p, p.Limit, func(j *job) { recs = append(recs, j.rec.Clone()) })
+	return recs, next, err
+}
+
+// scanFiltered calls keep, in id order, for up to n of q's jobs that pass
+// p's filters other than the payload, examining at most filterScan jobs.
+// It returns the cursor to go on from: the last id kept when one more
+// passes, the last id examined when it stopped at the bound, or "" when
+// no job is left. Call with s.mu held.
+func (s *Store) scanFiltered(q *queueState, p *store.ListJobsParams, n int, keep func(*job)) (string, error) {
+	after, examined, kept, last := p.After, 0, 0, ""
 	for {
-		n := min(256, filterScan-examined)
-		ids, err := s.pageIDs(q, p.State, after, n)
+		batch := min(256, filterScan-examined)
+		ids, err := s.pageIDs(q, p.State, after, batch)
 		if err != nil {
-			return nil, "", err
+			return "", err
 		}
-		more := len(ids) > n
+		more := len(ids) > batch
 		if more {
-			ids = ids[:n]
+			ids = ids[:batch]
 		}
 		for _, id := range ids {
 			j, err := s.indexedJob(id, "state")
 			if err != nil {
-				return nil, "", err
+				return "", err
 			}
 			examined++
 			if !matches(&j.rec, p) {
 				continue
 			}
-			if len(recs) == p.Limit {
+			if kept == n {
 				// One more passes: there is a next page.
-				return recs, recs[len(recs)-1].ID, nil
+				return last, nil
 			}
-			recs = append(recs, j.rec.Clone())
+			keep(j)
+			kept, last = kept+1, id
 		}
 		if !more {
-			return recs, "", nil
+			return "", nil
 		}
 		after = ids[len(ids)-1]
 		if examined >= filterScan {
-			return recs, after, nil
+			return after, nil
 		}
 	}
+}
+
+// payloadScan bounds the payloads one ListJobs with a payload filter
+// reads: the jobs that pass its other filters are read from disk in
+// batches of this many, one batch per call.
+const payloadScan = 500
+
+// listByPayload is ListJobs with a payload filter: under the read lock it
+// picks up to payloadScan jobs that pass the other filters, then, with the
+// lock released, reads their payloads from a snapshot and keeps those
+// whose field matches. A page may so hold fewer than p.Limit jobs and
+// still have a cursor.
+func (s *Store) listByPayload(p *store.ListJobsParams) ([]*store.Record, string, error) {
+	s.mu.RLock()
+	if err := s.usable(); err != nil {
+		s.mu.RUnlock()
+		return nil, "", err
+	}
+	q := s.x.queues[p.Queue]
+	if q == nil {
+		s.mu.RUnlock()
+		return []*store.Record{}, "", nil
+	}
+	var (
+		cands []*store.Record
+		loads []bodyLoad
+	)
+	next, err := s.scanFiltered(q, p, max(p.Limit, payloadScan), func(j *job) {
+		rec := j.rec.Clone()
+		cands = append(cands, rec)
+		if j.hasPayload {
+			loads = append(loads, bodyLoad{j: j, rec: rec, payload: true})
+		}
+	})
+	if err != nil {
+		s.mu.RUnlock()
+		return nil, "", err
+	}
+	a := after{barrier: s.applied}
+	if len(loads) > 0 {
+		a.loads, a.snap = loads, s.snapshot()
+	}
+	s.mu.RUnlock()
+	if err := s.finish(&a); err != nil {
+		return nil, "", err
+	}
+	recs := []*store.Record{}
+	for _, rec := range cands {
+		ok := rec.Payload != nil && store.PayloadEquals(rec.Payload, p.PayloadField, []byte(p.PayloadValue))
+		rec.Payload = nil
+		if !ok {
+			continue
+		}
+		if len(recs) == p.Limit {
+			return recs, recs[len(recs)-1].ID, nil
+		}
+		recs = append(recs, rec)
+	}
+	return recs, next, nil
 }
 
 // matches applies p's filters (store.ListJobsParams.Matches) to a meta.

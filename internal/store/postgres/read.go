@@ -69,6 +69,11 @@ func listFilteredSQL(p *store.ListJobsParams, limit int64) (string, []any) {
 		args = append(args, p.OrderingKey)
 		fmt.Fprintf(&filters, " AND ordering_key = $%d", len(args))
 	}
+	if p.PayloadField != "" {
+		// Payloads are stored as the JSON text the engine validated.
+		args = append(args, p.PayloadField, p.PayloadValue)
+		fmt.Fprintf(&filters, " AND convert_from(payload, 'UTF8')::jsonb -> $%d::text = $%d::jsonb", len(args)-1, len(args))
+	}
 	var b strings.Builder
 	b.WriteString(`SELECT * FROM (`)
 	n := 0

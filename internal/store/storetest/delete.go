@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -111,6 +112,18 @@ func testListFiltered(t *testing.T, newStore NewStore) {
 		if i%5 == 0 {
 			mods = append(mods, orderingKey("user-1"))
 		}
+		switch i % 6 {
+		case 0:
+			mods = append(mods, payload(fmt.Sprintf(`{"customer":42,"n":%d,"who":{"b":[1,"x"],"a":null}}`, i)))
+		case 1:
+			mods = append(mods, payload(`{"customer":42.0,"customer":"42"}`)) // the last one counts
+		case 2:
+			mods = append(mods, payload(`[{"customer":42}]`))
+		case 3:
+			mods = append(mods, payload(`{"customer":4.2e1, "who":{"a":null,"b":[1,"x"]}}`))
+		case 4:
+			mods = append(mods, func(r *store.Record) { r.Payload = nil })
+		}
 		ins = append(ins, job("q", mods...))
 	}
 	ins = h.insert(ins...)
@@ -129,7 +142,14 @@ func testListFiltered(t *testing.T, newStore NewStore) {
 			require.NoError(t, err)
 			require.LessOrEqual(t, len(recs), p.Limit)
 			for _, r := range recs {
-				require.True(t, p.Matches(&r.Job), "job %s does not pass the filter", r.ID)
+				require.Empty(t, r.Payload, "a listed job has no payload")
+				other := p
+				other.PayloadField = ""
+				require.True(t, other.Matches(&r.Job), "job %s does not pass the filter", r.ID)
+				if p.PayloadField != "" {
+					require.True(t, store.PayloadEquals(h.get(r.ID).Payload, p.PayloadField, []byte(p.PayloadValue)),
+						"job %s's payload does not pass the filter", r.ID)
+				}
 				out = append(out, r.ID)
 			}
 			if next == "" {
@@ -161,6 +181,18 @@ func testListFiltered(t *testing.T, newStore NewStore) {
 		collect(store.ListJobsParams{Queue: "q", Type: "report", Tag: "vip", State: spool.StateDead, Limit: 1}))
 	require.Equal(t, expect(func(i int, _ *store.Record) bool { return i%2 == 0 && !dead(i) }),
 		collect(store.ListJobsParams{Queue: "q", Type: "report", State: spool.StateReady, Limit: 5}))
+	require.Equal(t, expect(func(i int, _ *store.Record) bool { return i%6 == 0 || i%6 == 3 }),
+		collect(store.ListJobsParams{Queue: "q", PayloadField: "customer", PayloadValue: "42", Limit: 2}))
+	require.Equal(t, expect(func(i int, _ *store.Record) bool { return i%6 == 1 }),
+		collect(store.ListJobsParams{Queue: "q", PayloadField: "customer", PayloadValue: `"42"`, Limit: 3}))
+	require.Equal(t, expect(func(i int, _ *store.Record) bool { return (i%6 == 0 || i%6 == 3) && dead(i) }),
+		collect(store.ListJobsParams{Queue: "q", State: spool.StateDead, PayloadField: "who", PayloadValue: `{"b":[1.0,"x"],"a":null}`, Limit: 1}))
+	require.Equal(t, expect(func(i int, _ *store.Record) bool { return i%6 == 0 && i%2 == 0 && i%3 == 0 }),
+		collect(store.ListJobsParams{Queue: "q", Type: "report", Tag: "vip", PayloadField: "customer", PayloadValue: "42", Limit: 4}))
+	require.Equal(t, []string{ins[12].ID},
+		collect(store.ListJobsParams{Queue: "q", PayloadField: "n", PayloadValue: "12.0", Limit: 4}))
+	require.Empty(t, collect(store.ListJobsParams{Queue: "q", PayloadField: "customer", PayloadValue: "43", Limit: 5}))
+	require.Empty(t, collect(store.ListJobsParams{Queue: "q", PayloadField: "to", PayloadValue: `"bob@example.com"`, Limit: 5}))
 	require.Empty(t, collect(store.ListJobsParams{Queue: "q", Tag: "none", Limit: 5}))
 	require.Empty(t, collect(store.ListJobsParams{Queue: "nope", Tag: "a", Limit: 5}))
 }
