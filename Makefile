@@ -10,7 +10,7 @@ BIN       ?= bin/spool
 RACE := $(shell [ "$$($(GO) env CGO_ENABLED)" = 1 ] && command -v "$$($(GO) env CC)" >/dev/null 2>&1 && echo -race)
 
 .DEFAULT_GOAL := help
-.PHONY: help build test test-short test-race chaos lint vet fmt-check fmt bench fuzz clean
+.PHONY: help build test test-short test-race chaos lint vet fmt-check golangci-lint fmt bench fuzz clean
 
 help: ## List the targets.
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -45,7 +45,10 @@ chaos: ## Run the chaos suite (test/chaos, not part of test) on the embedded sto
 	CHAOS_DURATION=$(if $(CHAOS_DURATION)$(CHAOS_KILLS),$(CHAOS_DURATION),2m) CHAOS_KILLS=$(CHAOS_KILLS) CHAOS_STORES=$(CHAOS_STORES) \
 		scripts/with-postgres $(GO) test -count=1 -v -timeout 0 -run '^TestChaos$$' ./test/chaos
 
-lint: vet fmt-check ## go vet and the gofmt check.
+lint: vet fmt-check golangci-lint ## go vet, the gofmt check and golangci-lint (.golangci.yaml).
+
+golangci-lint: ## golangci-lint at the pinned version (installed with go install when missing).
+	scripts/golangci-lint run $(PKGS)
 
 vet: ## go vet.
 	$(GO) vet $(PKGS)

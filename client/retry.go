@@ -107,7 +107,7 @@ func retryable(mode repeat, err error) bool {
 			// done their work.
 			return ce.Code == spool.CodeQueueFull || ce.Code == spool.CodeDiskFull || ce.Code == spool.CodeServerFull || ce.Code == spool.CodeStorageFull || ce.Code == spool.CodeServerBusy || mode == repeatSafe
 		case http.StatusBadGateway, http.StatusGatewayTimeout:
-			return mode == repeatSafe
+			return mode != repeatIfUnsent
 		}
 		return false
 	}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -163,7 +162,7 @@ func BenchmarkLeaseCompleteHTTP(b *testing.B) {
 		total += <-done
 	}
 	if total != b.N {
-		b.Fatal(fmt.Sprintf("completed %d of %d", total, b.N))
+		b.Fatalf("completed %d of %d", total, b.N)
 	}
 	reportRate(b, cpu0)
 }

@@ -167,7 +167,7 @@ func TestOpenAPIRefsResolve(t *testing.T) {
 				if k == "$ref" {
 					ref := x.(string)
 					require.True(t, strings.HasPrefix(ref, "#/"), ref)
-					var cur any = doc
+					cur := any(doc)
 					for _, part := range strings.Split(ref[2:], "/") {
 						m, ok := cur.(map[string]any)
 						require.True(t, ok, "unresolved %s", ref)

@@ -757,7 +757,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	if err != nil {
 		err = errors.Join(fmt.Errorf("server: graceful shutdown: %w", err), srv.Close())
 	}
-	<-errc // http.ErrServerClosed
+	if serr := <-errc; serr != nil && !errors.Is(serr, http.ErrServerClosed) {
+		err = errors.Join(err, serr)
+	}
 	s.log.Info("spool server stopped", "addr", ln.Addr().String(), "duration", time.Since(start), "error", err)
 	if failure != nil {
 		return errors.Join(failure, err)
@@ -848,7 +850,9 @@ func (s *Server) ServeSQS(ctx context.Context, ln net.Listener) error {
 	if err != nil {
 		err = errors.Join(fmt.Errorf("server: graceful shutdown of the SQS API: %w", err), srv.Close())
 	}
-	<-errc
+	if serr := <-errc; serr != nil && !errors.Is(serr, http.ErrServerClosed) {
+		err = errors.Join(err, serr)
+	}
 	s.log.Info("sqs api stopped", "addr", ln.Addr().String())
 	return err
 }

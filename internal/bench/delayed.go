@@ -60,7 +60,7 @@ func runDelayed(ctx context.Context, e *runEnv) (runFigures, error) {
 		return nil
 	}
 	w := startWork(ctx, e.t, e.queue, e.o.Workers, h)
-	defer w.stop()
+	defer func() { _ = w.stop() }()
 
 	producers := min(max(16, e.o.Rate/20), 256)
 	var next atomic.Int64

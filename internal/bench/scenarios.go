@@ -189,7 +189,7 @@ func runLatency(ctx context.Context, e *runEnv) (runFigures, error) {
 		return nil
 	}
 	w := startWork(ctx, e.t, e.queue, e.o.Workers, h)
-	defer w.stop()
+	defer func() { _ = w.stop() }()
 
 	// Enough producers that enqueues as slow as 50 ms keep the pace.
 	producers := min(max(16, e.o.Rate/20), 256)
@@ -285,7 +285,7 @@ func runBackpressure(ctx context.Context, e *runEnv) (runFigures, error) {
 		}
 		return nil
 	})
-	defer w.stop()
+	defer func() { _ = w.stop() }()
 
 	var accepted, rejected atomic.Int64
 	var peakPending atomic.Int64

@@ -88,7 +88,6 @@ func TestAdaptiveFollowsLiveHeap(t *testing.T) {
 	tn.start(headroom)
 	waitFor(func(p int) bool { return p == 100 }, "100 with 64 MiB live")
 	runtime.KeepAlive(live)
-	live = nil
 	waitFor(func(p int) bool { return p >= 300 }, "at least 300 with a few MiB live")
 }
 

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
 
 	"github.com/spoolq/spool"
 )
@@ -116,5 +115,3 @@ func fromEngine(err error) *apiError {
 	}
 	return newError(http.StatusInternalServerError, "InternalError", "InternalError", "We encountered an internal error. Please try again.")
 }
-
-func itoa(n int) string { return strconv.Itoa(n) }

@@ -85,7 +85,7 @@ func TryAppendJob(b []byte, j *spool.Job) ([]byte, bool) {
 	if j == nil {
 		return append(b, "null"...), true
 	}
-	ok := true
+	var ok bool
 	b = append(b, `{"id":`...)
 	b = appendString(b, j.ID)
 	b = append(b, `,"queue":`...)

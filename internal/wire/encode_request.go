@@ -14,7 +14,7 @@ import (
 
 // TryAppendEnqueueRequest appends r encoded as JSON to b.
 func TryAppendEnqueueRequest(b []byte, r *spool.EnqueueRequest) ([]byte, bool) {
-	ok := true
+	var ok bool
 	b = append(b, `{"type":`...)
 	b = appendString(b, r.Type)
 	if b, ok = appendRawField(b, `,"payload":`, r.Payload); !ok {

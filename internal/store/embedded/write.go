@@ -202,7 +202,7 @@ func (s *Store) Lease(ctx context.Context, p store.LeaseParams) ([]*store.Record
 	// these jobs included) is synced after it, in WAL order.
 	if c := a.commit; c != nil {
 		a.commit, a.barrier = nil, c.seq-1
-		defer func() { go s.await(c) }()
+		defer func() { go func() { _ = s.await(c) }() }()
 	}
 	if err := s.finish(&a); err != nil {
 		return nil, err
