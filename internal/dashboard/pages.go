@@ -2,6 +2,7 @@ package dashboard
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -119,8 +120,9 @@ func (d *Dashboard) queue(ctx context.Context, r *http.Request) (*view, error) {
 // jobsPageSize is the explorer's page size.
 const jobsPageSize = 50
 
-// jobs: GET /jobs?queue=&state=&type=&tag=&ordering_key=&cursor= — the
-// jobs explorer, a page at a time.
+// jobs: GET /jobs?queue=&state=&type=&tag=&ordering_key=&payload=&cursor= —
+// the jobs explorer, a page at a time. payload is FIELD=VALUE, VALUE taken
+// as JSON when it is JSON and else as a string, as spool jobs --payload.
 func (d *Dashboard) jobs(ctx context.Context, r *http.Request) (*view, error) {
 	q := r.URL.Query()
 	infos, err := d.e.Queues(ctx)
@@ -136,6 +138,18 @@ func (d *Dashboard) jobs(ctx context.Context, r *http.Request) (*view, error) {
 		return nil, outOfScope(queue)
 	}
 	f := spool.JobFilter{State: spool.State(q.Get("state")), Type: q.Get("type"), Tag: q.Get("tag"), OrderingKey: q.Get("ordering_key")}
+	payload := q.Get("payload")
+	if payload != "" {
+		field, value, ok := strings.Cut(payload, "=")
+		if !ok || field == "" {
+			return nil, spool.Invalidf("the payload filter is FIELD=VALUE, such as customer=42 or customer=acme")
+		}
+		if !json.Valid([]byte(value)) {
+			b, _ := json.Marshal(value)
+			value = string(b)
+		}
+		f.PayloadField, f.PayloadValue = field, value
+	}
 	var page *spool.JobList
 	if queue != "" {
 		page, err = d.e.ListJobs(ctx, engine.ListParams{Queue: queue, JobFilter: f, Cursor: q.Get("cursor"), Limit: jobsPageSize})
@@ -156,14 +170,15 @@ func (d *Dashboard) jobs(ctx context.Context, r *http.Request) (*view, error) {
 		next = "/jobs?" + nq.Encode()
 	}
 	return &view{page: "jobs", title: "Jobs", data: struct {
-		Queue  string
-		Queues []spool.QueueInfo
-		Filter spool.JobFilter
-		States []spool.State
-		Jobs   []*spool.Job
-		Next   string
-		Paged  bool
-	}{queue, infos, f, spool.States, page.Jobs, next, q.Get("cursor") != ""}}, nil
+		Queue   string
+		Queues  []spool.QueueInfo
+		Filter  spool.JobFilter
+		Payload string
+		States  []spool.State
+		Jobs    []*spool.Job
+		Next    string
+		Paged   bool
+	}{queue, infos, f, payload, spool.States, page.Jobs, next, q.Get("cursor") != ""}}, nil
 }
 
 // timelineEntry is one line of a job's timeline.

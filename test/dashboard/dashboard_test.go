@@ -354,6 +354,30 @@ func TestDashboardInChromium(t *testing.T) {
 		e.noConsoleErrors("bulk retry")
 	})
 
+	e.sub(t, "PayloadFilterBulkCancel", func(t *testing.T) {
+		var ids []string
+		for _, customer := range []any{42, "acme", 42.0} {
+			j, err := e.c.Push(ctx, "pf", "t", map[string]any{"customer": customer})
+			require.NoError(t, err)
+			ids = append(ids, j.ID)
+		}
+		e.open("/jobs?queue=pf")
+		e.run(chromedp.SetValue(chromedp.CSS("#payload-filter"), "customer=42"),
+			chromedp.Click(chromedp.CSS(`#filters button[type="submit"]`)))
+		e.waitFor(`new URLSearchParams(location.search).get("payload") === "customer=42" && document.querySelectorAll("#jobs-table tbody tr").length === 2`)
+		e.run(chromedp.Click(chromedp.CSS("#all-cancel")))
+		e.waitFor(`!document.getElementById("confirm").hidden`)
+		text, err := chromedp.Run(e.ctx, chromedp.Text(chromedp.CSS("#confirm-text")))
+		require.NoError(t, err)
+		require.Contains(t, text, "cancel 2 jobs of pf")
+		e.run(chromedp.Click(chromedp.CSS("#confirm-yes")))
+		e.eventually("the jobs matching the payload filter cancelled", func() bool {
+			return e.job(ids[0]).State == spool.StateCancelled && e.job(ids[2]).State == spool.StateCancelled
+		})
+		require.Equal(t, spool.StateReady, e.job(ids[1]).State, "a job outside the payload filter stays ready")
+		e.noConsoleErrors("payload filter")
+	})
+
 	e.sub(t, "CancelSelected", func(t *testing.T) {
 		j1, err := e.c.Push(ctx, "sel", "t", nil)
 		require.NoError(t, err)

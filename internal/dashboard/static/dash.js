@@ -141,7 +141,8 @@ async function eachJob(action, ids) {
 
 function bulkFilter(box) {
   const f = {};
-  for (const [k, attr] of [["state", "state"], ["type", "type"], ["tag", "tag"], ["ordering_key", "orderingKey"]]) {
+  for (const [k, attr] of [["state", "state"], ["type", "type"], ["tag", "tag"], ["ordering_key", "orderingKey"],
+    ["payload_field", "payloadField"], ["payload_value", "payloadValue"]]) {
     if (box.dataset[attr]) f[k] = box.dataset[attr];
   }
   return f;
