@@ -13,9 +13,24 @@ import (
 	"github.com/spoolq/spool/internal/engine"
 )
 
+// Queue is what a Dispatcher needs of the engine: leasing delivery jobs,
+// reading the job a delivery names, and acknowledging deliveries.
+// *engine.Engine implements it.
+type Queue interface {
+	Lease(ctx context.Context, req spool.LeaseRequest) ([]*spool.Job, error)
+	Release(ctx context.Context, id string, req spool.ReleaseRequest) (*spool.Job, error)
+	Get(ctx context.Context, id string, wait time.Duration) (*spool.Job, error)
+	Complete(ctx context.Context, id string, req spool.CompleteRequest) (*spool.Job, error)
+	Fail(ctx context.Context, id string, req spool.FailRequest) (*spool.Job, error)
+	// Stopped is closed when the engine stops.
+	Stopped() <-chan struct{}
+}
+
+var _ Queue = (*engine.Engine)(nil)
+
 // DispatcherConfig configures a Dispatcher.
 type DispatcherConfig struct {
-	Engine *engine.Engine
+	Engine Queue
 	// Secret signs every delivery (required).
 	Secret string
 	// Sender configures the HTTP client: allowlist, timeout.
@@ -35,7 +50,7 @@ type DispatcherConfig struct {
 // refuses, or a job that no longer exists, fails the delivery for good.
 type Dispatcher struct {
 	cfg   DispatcherConfig
-	e     *engine.Engine
+	e     Queue
 	s     *Sender
 	log   *slog.Logger
 	lease time.Duration
