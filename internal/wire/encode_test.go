@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/spoolq/spool"
+	"github.com/spoolq/spool/internal/jobtest"
 )
 
 func TestAppendJob(t *testing.T) {
@@ -129,4 +130,12 @@ func TestAppendRoundTrip(t *testing.T) {
 	require.NoError(t, json.Unmarshal(data, &want))
 	require.True(t, TryDecodeJobsResponse(data, &got), "the fast path refused the encoder's output")
 	require.Equal(t, want, got)
+}
+
+// The fixture of the "full" cases has every field of spool.Job set: a new
+// field the fast encoder or decoder does not know then fails their
+// comparison with encoding/json.
+func TestFullJobSetsEveryField(t *testing.T) {
+	t.Parallel()
+	jobtest.RequireEveryField(t, fullJob())
 }

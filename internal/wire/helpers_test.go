@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/spoolq/spool"
+	"github.com/spoolq/spool/internal/jobtest"
 )
 
 // stdEncode is what the server wrote before package wire: a json.Encoder
@@ -51,38 +52,10 @@ var (
 	tTooBig = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)
 )
 
-// fullJob sets every field of spool.Job.
-func fullJob() *spool.Job {
-	return &spool.Job{
-		ID:              "0190b3c4-7d2e-7a1b-9c3d-4e5f6a7b8c9d",
-		Queue:           "emails",
-		Type:            "send_welcome",
-		Payload:         json.RawMessage(`{"to":"a@example.com","n":[1,2.5,-3e10,true,false,null],"s":"<&>"}`),
-		Priority:        -7,
-		State:           spool.StateActive,
-		RunAt:           t0,
-		Attempt:         2,
-		MaxAttempts:     25,
-		Timeout:         spool.Duration(90 * time.Second),
-		Backoff:         &spool.Backoff{Base: spool.Duration(time.Second), Max: spool.Duration(time.Hour)},
-		IdempotencyKey:  "key-1",
-		OrderingKey:     "order/1",
-		DependsOn:       []string{"a", "b"},
-		Tags:            []string{"x", "y z"},
-		CallbackURL:     "https://example.com/hook?a=1&b=<2>",
-		Result:          json.RawMessage(`"done"`),
-		Errors:          []spool.AttemptError{{Attempt: 1, Error: "boom\n\tat line 3", At: tNano}},
-		Progress:        &spool.Progress{Percent: 42.5, Message: "half", UpdatedAt: tZone},
-		Worker:          "host-1:4242",
-		LeaseExpiresAt:  ptr(tNano),
-		CancelRequested: true,
-		CreatedAt:       t0,
-		ReadyAt:         ptr(t0),
-		StartedAt:       ptr(tZone),
-		FinishedAt:      ptr(tLate),
-		Lease:           &spool.Lease{Token: "tok", ExpiresAt: tNano},
-	}
-}
+// fullJob sets every field of spool.Job: the shared fixture, which
+// TestFullJobSetsEveryField keeps complete, so that the "full" cases of the
+// encoder and decoder tests carry a new field as soon as it exists.
+func fullJob() *spool.Job { return jobtest.Full() }
 
 // encodeCases are jobs the fast encoder must write as encoding/json does.
 func encodeCases() map[string]*spool.Job {
@@ -111,6 +84,10 @@ func encodeCases() map[string]*spool.Job {
 		}),
 		"zero times":  with(func(j *spool.Job) { j.RunAt, j.CreatedAt, j.ReadyAt = time.Time{}, time.Time{}, &time.Time{} }),
 		"year bounds": with(func(j *spool.Job) { j.RunAt, j.CreatedAt = tYear0, tLate }),
+		"odd times": with(func(j *spool.Job) {
+			j.Errors[0].At, j.Progress.UpdatedAt, j.LeaseExpiresAt = tNano, tZone, ptr(tNano)
+			j.StartedAt, j.FinishedAt, j.Lease.ExpiresAt = ptr(tZone), ptr(tLate), tNano
+		}),
 		"escapes": with(func(j *spool.Job) {
 			j.ID = "q\"b\\s/\b\f\n\r\t\x00\x01\x1f\x7f<>&"
 			j.Tags = []string{"\u2028", "\u2029", "a\u2028b\u2029c"}
