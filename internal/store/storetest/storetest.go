@@ -40,6 +40,7 @@ func Run(t *testing.T, newStore NewStore) {
 	t.Run("ListJobs", func(t *testing.T) { testListJobs(t, newStore) })
 	t.Run("ListJobsFiltered", func(t *testing.T) { testListFiltered(t, newStore) })
 	t.Run("Delete", func(t *testing.T) { testDelete(t, newStore) })
+	t.Run("EveryField", func(t *testing.T) { testEveryField(t, newStore) })
 	t.Run("Maintenance", func(t *testing.T) { testMaintenance(t, newStore) })
 	t.Run("Queues", func(t *testing.T) { testQueues(t, newStore) })
 	t.Run("Topics", func(t *testing.T) { testTopics(t, newStore) })
