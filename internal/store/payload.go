@@ -11,6 +11,7 @@ import (
 // as JSON to value: numbers compare by value (1 = 1.0), objects by their
 // members in any order, arrays element by element.
 func PayloadEquals(payload []byte, field string, value []byte) bool {
+	payload, value = NoNULEscapes(payload), NoNULEscapes(value)
 	var obj map[string]json.RawMessage
 	if json.Unmarshal(payload, &obj) != nil || obj == nil {
 		return false
@@ -75,3 +76,16 @@ func jsonEqual(a, b any) bool {
 		return a == b
 	}
 }
+
+// NoNULEscapes replaces each \u0000 escape of JSON text with \ufffd, on
+// both sides of a payload filter's comparison. PostgreSQL's jsonb cannot
+// hold U+0000, so its store compares payloads in this form; the embedded
+// store does the same, so that the two agree on every payload.
+func NoNULEscapes(b []byte) []byte {
+	if !bytes.Contains(b, nulEscape) {
+		return b
+	}
+	return bytes.ReplaceAll(b, nulEscape, []byte(`\ufffd`))
+}
+
+var nulEscape = []byte(`\u0000`)

@@ -71,8 +71,10 @@ func listFilteredSQL(p *store.ListJobsParams, limit int64) (string, []any) {
 	}
 	if p.PayloadField != "" {
 		// Payloads are stored as the JSON text the engine validated.
-		args = append(args, p.PayloadField, p.PayloadValue)
-		fmt.Fprintf(&filters, " AND convert_from(payload, 'UTF8')::jsonb -> $%d::text = $%d::jsonb", len(args)-1, len(args))
+		// jsonb cannot hold U+0000: both sides are compared with its
+		// escapes replaced (store.NoNULEscapes), as the embedded store does.
+		args = append(args, p.PayloadField, string(store.NoNULEscapes([]byte(p.PayloadValue))))
+		fmt.Fprintf(&filters, ` AND replace(convert_from(payload, 'UTF8'), '\u0000', '\ufffd')::jsonb -> $%d::text = $%d::jsonb`, len(args)-1, len(args))
 	}
 	var b strings.Builder
 	b.WriteString(`SELECT * FROM (`)

@@ -123,6 +123,9 @@ func testListFiltered(t *testing.T, newStore NewStore) {
 			mods = append(mods, payload(`{"customer":4.2e1, "who":{"a":null,"b":[1,"x"]}}`))
 		case 4:
 			mods = append(mods, func(r *store.Record) { r.Payload = nil })
+		case 5:
+			// PostgreSQL's jsonb holds no U+0000: a filter must still work.
+			mods = append(mods, payload(`{"customer":42,"note":"a\u0000b"}`))
 		}
 		ins = append(ins, job("q", mods...))
 	}
@@ -181,8 +184,10 @@ func testListFiltered(t *testing.T, newStore NewStore) {
 		collect(store.ListJobsParams{Queue: "q", Type: "report", Tag: "vip", State: spool.StateDead, Limit: 1}))
 	require.Equal(t, expect(func(i int, _ *store.Record) bool { return i%2 == 0 && !dead(i) }),
 		collect(store.ListJobsParams{Queue: "q", Type: "report", State: spool.StateReady, Limit: 5}))
-	require.Equal(t, expect(func(i int, _ *store.Record) bool { return i%6 == 0 || i%6 == 3 }),
+	require.Equal(t, expect(func(i int, _ *store.Record) bool { return i%6 == 0 || i%6 == 3 || i%6 == 5 }),
 		collect(store.ListJobsParams{Queue: "q", PayloadField: "customer", PayloadValue: "42", Limit: 2}))
+	require.Equal(t, expect(func(i int, _ *store.Record) bool { return i%6 == 5 }),
+		collect(store.ListJobsParams{Queue: "q", PayloadField: "note", PayloadValue: `"a\u0000b"`, Limit: 2}))
 	require.Equal(t, expect(func(i int, _ *store.Record) bool { return i%6 == 1 }),
 		collect(store.ListJobsParams{Queue: "q", PayloadField: "customer", PayloadValue: `"42"`, Limit: 3}))
 	require.Equal(t, expect(func(i int, _ *store.Record) bool { return (i%6 == 0 || i%6 == 3) && dead(i) }),
