@@ -122,7 +122,10 @@ func TestWaitEndsWithTheContext(t *testing.T) {
 	c := newServer(t)
 	job, err := c.Push(context.Background(), "q", "t", nil, client.Delay(time.Hour))
 	require.NoError(t, err)
-	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	// Long enough for the first look at the job to come back on a busy
+	// machine (Wait returns the job as last seen, nil before any look),
+	// far shorter than the job's delay.
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
 	last, err := c.Wait(ctx, job.ID)
 	require.ErrorIs(t, err, context.DeadlineExceeded)
