@@ -103,7 +103,7 @@ func jsonRefusal(p []byte) ([]byte, bool) {
 func refusalMessage(status int, why string) string {
 	switch status {
 	case http.StatusRequestHeaderFieldsTooLarge:
-		return "the request's headers are over the limit of " + strconv.Itoa(maxHeaderBytes>>10) + " KiB; the request was not processed"
+		return "the request's headers are over the server's limit (spool serve --max-header-bytes); the request was not processed"
 	case http.StatusNotImplemented:
 		return "the request's Transfer-Encoding is not supported (send the body with Content-Length, or chunked); the request was not processed"
 	case http.StatusHTTPVersionNotSupported:

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/spoolq/spool"
+	"github.com/spoolq/spool/server"
 )
 
 // Requests that Go's HTTP server refuses before any handler runs are
@@ -35,7 +36,7 @@ func TestProtocolRefusalsAreJSON(t *testing.T) {
 		{"bad header name", "GET /healthz HTTP/1.1\r\nHost: spool\r\nBad(Name): v\r\n\r\n", 400, spool.CodeInvalid, "header"},
 		{"bad header value", "GET /healthz HTTP/1.1\r\nHost: spool\r\nX-A: a\x01b\r\n\r\n", 400, spool.CodeInvalid, "header"},
 		{"two Content-Lengths", "POST /v1/queues/q/jobs HTTP/1.1\r\nHost: spool\r\nContent-Type: application/json\r\nContent-Length: 12\r\nContent-Length: 13\r\n\r\n{\"type\":\"t\"}", 400, spool.CodeInvalid, "Content-Length"},
-		{"headers too large", "GET /healthz HTTP/1.1\r\nHost: spool\r\nX-Big: " + strings.Repeat("a", 100<<10) + "\r\n\r\n", 431, spool.CodeTooLarge, "over the limit of 64 KiB"},
+		{"headers too large", "GET /healthz HTTP/1.1\r\nHost: spool\r\nX-Big: " + strings.Repeat("a", 100<<10) + "\r\n\r\n", 431, spool.CodeTooLarge, "--max-header-bytes"},
 		{"unknown Transfer-Encoding", "POST /v1/queues/q/jobs HTTP/1.1\r\nHost: spool\r\nTransfer-Encoding: gzip\r\n\r\n", 501, spool.CodeInvalid, "Transfer-Encoding"},
 	}
 	for _, tt := range tests {
@@ -64,4 +65,27 @@ func TestProtocolRefusalsAreJSON(t *testing.T) {
 	// The server goes on serving.
 	ts.do("GET", "/healthz", nil).ok(t, http.StatusOK, nil)
 	ts.do("GET", "/v1/queues/q", nil).fails(t, http.StatusNotFound, spool.CodeNotFound) // nothing enqueued
+}
+
+// The header size limit is a setting: headers of 20 KiB pass the default
+// (64 KiB) and are refused (431) by a server set to 8 KiB.
+func TestMaxHeaderBytesIsASetting(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		limit  int
+		status int
+	}{{0, http.StatusOK}, {8 << 10, http.StatusRequestHeaderFieldsTooLarge}} {
+		ts := newServingServer(t, func(c *server.Config) { c.MaxHeaderBytes = tt.limit })
+		addr := strings.TrimPrefix(ts.url, "http://")
+		conn, err := net.Dial("tcp", addr)
+		require.NoError(t, err)
+		require.NoError(t, conn.SetDeadline(time.Now().Add(30*time.Second)))
+		_, err = io.WriteString(conn, "GET /healthz HTTP/1.1\r\nHost: "+addr+"\r\nX-Big: "+strings.Repeat("a", 20<<10)+"\r\n\r\n")
+		require.NoError(t, err)
+		res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		require.NoError(t, err)
+		require.Equal(t, tt.status, res.StatusCode, "limit %d", tt.limit)
+		require.NoError(t, res.Body.Close())
+		require.NoError(t, conn.Close())
+	}
 }

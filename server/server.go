@@ -189,6 +189,10 @@ type Config struct {
 	// connection is answered 503 server_busy and closed (default
 	// DefaultMaxConnections).
 	MaxConnections int
+	// MaxHeaderBytes bounds the size of a request's headers (default
+	// DefaultMaxHeaderBytes, at least 4 KiB); larger ones are answered
+	// 431 too_large.
+	MaxHeaderBytes int
 	// MaxWaitsPerKey caps the long-polls (lease and job waits) and event
 	// streams one key, or without keys one client address, holds at once;
 	// beyond it they are answered 429 too_many_waits (default
@@ -204,6 +208,10 @@ const (
 	DefaultRequestTimeout  = 30 * time.Second
 	DefaultBodyReadTimeout = 30 * time.Second
 	DefaultMaxBodyMemory   = 256 << 20
+	// DefaultMaxHeaderBytes is Config.MaxHeaderBytes's default.
+	DefaultMaxHeaderBytes = 64 << 10
+	// minHeaderBytes is the least Config.MaxHeaderBytes may be.
+	minHeaderBytes         = 4 << 10
 	DefaultWebhookTimeout  = 10 * time.Second
 	DefaultMaxQueues       = 10_000
 	DefaultMinMaxJobs      = 100_000
@@ -230,7 +238,6 @@ const (
 const (
 	readHeaderTimeout = 10 * time.Second
 	idleTimeout       = 2 * time.Minute
-	maxHeaderBytes    = 64 << 10
 	deadlineMargin    = 30 * time.Second
 )
 
@@ -299,6 +306,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.IdleTimeout == 0 {
 		c.IdleTimeout = idleTimeout
+	}
+	if c.MaxHeaderBytes == 0 {
+		c.MaxHeaderBytes = DefaultMaxHeaderBytes
 	}
 	if c.MaxConnections == 0 {
 		c.MaxConnections = DefaultMaxConnections
@@ -418,6 +428,9 @@ func (c Config) Validate() error {
 	}
 	if c.IdleTimeout < 0 {
 		bad("IdleTimeout", "must not be negative, got %s", c.IdleTimeout)
+	}
+	if c.MaxHeaderBytes < minHeaderBytes || c.MaxHeaderBytes > 16<<20 {
+		bad("MaxHeaderBytes", "must be between %d and %d bytes, got %d", minHeaderBytes, 16<<20, c.MaxHeaderBytes)
 	}
 	if c.MaxConnections < 0 {
 		bad("MaxConnections", "must not be negative, got %d", c.MaxConnections)
@@ -778,7 +791,7 @@ func (s *Server) httpServer(h http.Handler) *http.Server {
 		ReadTimeout:       s.longest,
 		WriteTimeout:      s.longest,
 		IdleTimeout:       s.cfg.IdleTimeout,
-		MaxHeaderBytes:    maxHeaderBytes,
+		MaxHeaderBytes:    s.cfg.MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
 }

@@ -185,6 +185,8 @@ var serveSettings = []serveSetting{
 		bind: durSetting(func(c *server.Config) *time.Duration { return &c.ReadHeaderTimeout })},
 	{flag: "idle-timeout", field: "IdleTimeout", usage: "how long a keep-alive connection may sit idle between requests",
 		bind: durSetting(func(c *server.Config) *time.Duration { return &c.IdleTimeout })},
+	{flag: "max-header-bytes", field: "MaxHeaderBytes", usage: "most bytes of a request's headers (431 too_large beyond)",
+		bind: intSetting(func(c *server.Config) *int { return &c.MaxHeaderBytes })},
 	{flag: "max-connections", field: "MaxConnections", usage: "most connections held at once; beyond, new ones get 503 server_busy and are closed",
 		bind: intSetting(func(c *server.Config) *int { return &c.MaxConnections })},
 	{flag: "max-waits-per-key", field: "MaxWaitsPerKey", usage: "most long-polls and event streams one key (without keys: one client address) holds at once; beyond, 429 too_many_waits",
