@@ -41,25 +41,11 @@ func runDelayed(ctx context.Context, e *runEnv) (runFigures, error) {
 	}
 	n := max(int64(float64(e.o.Rate)*e.o.Duration.Seconds()), 1)
 	interval := time.Duration(float64(time.Second) / float64(e.o.Rate))
-	base := time.Now()
+	st := newStarts(n)
+	base := st.base
 	// Times in ns since base, +1 so that 0 means "not yet".
 	due := make([]atomic.Int64, n)
-	started := make([]atomic.Int64, n)
-	var handled atomic.Int64
-	var badPayload atomic.Value
-	h := func(ctx context.Context, payload []byte) error {
-		now := int64(time.Since(base)) + 1
-		seq, err := PayloadSeq(payload)
-		if err != nil || seq < 0 || seq >= n {
-			badPayload.CompareAndSwap(nil, fmt.Sprintf("%q", payload))
-			return nil
-		}
-		if started[seq].CompareAndSwap(0, now) {
-			handled.Add(1)
-		}
-		return nil
-	}
-	w := startWork(ctx, e.t, e.queue, e.o.Workers, h)
+	w := startWork(ctx, e.t, e.queue, e.o.Workers, st.handle)
 	defer func() { _ = w.stop() }()
 
 	producers := min(max(16, e.o.Rate/20), 256)
@@ -90,12 +76,12 @@ func runDelayed(ctx context.Context, e *runEnv) (runFigures, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := awaitHandled(ctx, w, &handled, n, drainTimeout+DelayedBy, &badPayload); err != nil {
+	if err := st.await(ctx, w, drainTimeout+DelayedBy); err != nil {
 		return nil, err
 	}
 	late := make([]float64, 0, n)
 	for i := range n {
-		late = append(late, ms(time.Duration(max(started[i].Load()-due[i].Load(), 0))))
+		late = append(late, ms(time.Duration(max(st.started[i].Load()-due[i].Load(), 0))))
 	}
 	return runFigures{
 		MetricLateP50: Percentile(late, 50),

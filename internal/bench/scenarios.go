@@ -170,25 +170,12 @@ func runLatency(ctx context.Context, e *runEnv) (runFigures, error) {
 		n = 1
 	}
 	interval := time.Duration(float64(time.Second) / float64(e.o.Rate))
-	// Times in ns since base, +1 so that 0 means "not yet".
+	// Times in ns since st.base, +1 so that 0 means "not yet".
 	acked := make([]atomic.Int64, n)
-	started := make([]atomic.Int64, n)
-	var handled, accepted atomic.Int64
-	var badPayload atomic.Value
-	base := time.Now()
-	h := func(ctx context.Context, payload []byte) error {
-		now := int64(time.Since(base)) + 1
-		seq, err := PayloadSeq(payload)
-		if err != nil || seq < 0 || seq >= n {
-			badPayload.CompareAndSwap(nil, fmt.Sprintf("%q", payload))
-			return nil
-		}
-		if started[seq].CompareAndSwap(0, now) {
-			handled.Add(1)
-		}
-		return nil
-	}
-	w := startWork(ctx, e.t, e.queue, e.o.Workers, h)
+	var accepted atomic.Int64
+	st := newStarts(n)
+	base := st.base
+	w := startWork(ctx, e.t, e.queue, e.o.Workers, st.handle)
 	defer func() { _ = w.stop() }()
 
 	// Enough producers that enqueues as slow as 50 ms keep the pace.
@@ -227,12 +214,12 @@ func runLatency(ctx context.Context, e *runEnv) (runFigures, error) {
 		return nil, err
 	}
 	// Every job was accepted; wait for the last handlers.
-	if err := awaitHandled(ctx, w, &handled, n, drainTimeout, &badPayload); err != nil {
+	if err := st.await(ctx, w, drainTimeout); err != nil {
 		return nil, err
 	}
 	e2e := make([]float64, 0, n)
 	for i := range n {
-		d := started[i].Load() - acked[i].Load()
+		d := st.started[i].Load() - acked[i].Load()
 		e2e = append(e2e, ms(time.Duration(max(d, 0))))
 	}
 	enq := flatten(lat)
@@ -393,14 +380,44 @@ func flatten(parts [][]float64) []float64 {
 	return out
 }
 
-// awaitHandled waits until handlers have handled n jobs (polling handled),
-// at most timeout, then checks that no handler saw a payload that was not
-// enqueued (badPayload) and stops the workers.
-func awaitHandled(ctx context.Context, w *worker, handled *atomic.Int64, n int64, timeout time.Duration, badPayload *atomic.Value) error {
+// starts records when a handler first started each of n jobs (by the
+// sequence number in its payload), for scenarios that time jobs from
+// enqueue to start.
+type starts struct {
+	n    int64
+	base time.Time
+	// started holds ns since base, +1 so that 0 means "not yet".
+	started    []atomic.Int64
+	handled    atomic.Int64
+	badPayload atomic.Value
+}
+
+func newStarts(n int64) *starts {
+	return &starts{n: n, base: time.Now(), started: make([]atomic.Int64, n)}
+}
+
+// handle is the scenario's Handler.
+func (st *starts) handle(_ context.Context, payload []byte) error {
+	now := int64(time.Since(st.base)) + 1
+	seq, err := PayloadSeq(payload)
+	if err != nil || seq < 0 || seq >= st.n {
+		st.badPayload.CompareAndSwap(nil, fmt.Sprintf("%q", payload))
+		return nil
+	}
+	if st.started[seq].CompareAndSwap(0, now) {
+		st.handled.Add(1)
+	}
+	return nil
+}
+
+// await waits until every job was handled, at most timeout, then checks
+// that no handler saw a payload that was not enqueued and stops the
+// workers.
+func (st *starts) await(ctx context.Context, w *worker, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
-	for handled.Load() < n {
+	for st.handled.Load() < st.n {
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%d of %d jobs not handled %s after the last enqueue", n-handled.Load(), n, timeout)
+			return fmt.Errorf("%d of %d jobs not handled %s after the last enqueue", st.n-st.handled.Load(), st.n, timeout)
 		}
 		select {
 		case <-w.ended():
@@ -410,7 +427,7 @@ func awaitHandled(ctx context.Context, w *worker, handled *atomic.Int64, n int64
 		case <-time.After(5 * time.Millisecond):
 		}
 	}
-	if v := badPayload.Load(); v != nil {
+	if v := st.badPayload.Load(); v != nil {
 		return fmt.Errorf("a handler got a payload that was not enqueued: %s", v)
 	}
 	return w.stop()

@@ -108,37 +108,13 @@ func (s *Store) changeKey(id, op string, fn func(cur *store.KeyRecord) (*store.K
 
 // GetKey returns one key.
 func (s *Store) GetKey(ctx context.Context, id string) (*store.KeyRecord, error) {
-	var rec *store.KeyRecord
-	err := s.readPebble(ctx, func() (err error) {
-		rec, err = s.readKey(id)
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	if rec == nil {
-		return nil, spool.NotFoundf("no key with id %q", id)
-	}
-	return rec, nil
+	return getOne(ctx, s, func() (*store.KeyRecord, error) { return s.readKey(id) },
+		func() error { return spool.NotFoundf("no key with id %q", id) })
 }
 
 // ListKeys returns every key by id.
 func (s *Store) ListKeys(ctx context.Context) ([]*store.KeyRecord, error) {
-	var out []*store.KeyRecord
-	err := s.readPebble(ctx, func() error {
-		return s.scan(prefixAPIKey, func(id string, v []byte) error {
-			rec, err := decodeKey(id, v)
-			if err != nil {
-				return err
-			}
-			out = append(out, rec)
-			return nil
-		})
-	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
+	return listAll(ctx, s, prefixAPIKey, decodeKey)
 }
 
 // RevokeKey marks a key revoked.

@@ -105,37 +105,13 @@ func (s *Store) putSchedule(rec *store.ScheduleRecord) (out *store.ScheduleRecor
 
 // GetSchedule returns one schedule.
 func (s *Store) GetSchedule(ctx context.Context, name string) (*store.ScheduleRecord, error) {
-	var rec *store.ScheduleRecord
-	err := s.readPebble(ctx, func() (err error) {
-		rec, err = s.readSchedule(name)
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	if rec == nil {
-		return nil, spool.NotFoundf("no schedule named %q", name)
-	}
-	return rec, nil
+	return getOne(ctx, s, func() (*store.ScheduleRecord, error) { return s.readSchedule(name) },
+		func() error { return spool.NotFoundf("no schedule named %q", name) })
 }
 
 // ListSchedules returns every schedule by name.
 func (s *Store) ListSchedules(ctx context.Context) ([]*store.ScheduleRecord, error) {
-	var out []*store.ScheduleRecord
-	err := s.readPebble(ctx, func() error {
-		return s.scan(prefixSchedule, func(name string, v []byte) error {
-			rec, err := decodeSchedule(name, v)
-			if err != nil {
-				return err
-			}
-			out = append(out, rec)
-			return nil
-		})
-	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
+	return listAll(ctx, s, prefixSchedule, decodeSchedule)
 }
 
 // DeleteSchedule removes a schedule.
