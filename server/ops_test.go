@@ -91,6 +91,22 @@ func TestConfigValidation(t *testing.T) {
 		{"short lease", server.Config{Defaults: server.QueueDefaults{Lease: time.Millisecond}}, "Defaults.Lease"},
 		{"backoff order", server.Config{Defaults: server.QueueDefaults{BackoffBase: time.Hour, BackoffMax: time.Second}}, "Defaults.BackoffBase"},
 		{"negative depth", server.Config{Defaults: server.QueueDefaults{MaxDepth: -1}}, "Defaults.MaxDepth"},
+		{"negative payload", server.Config{Limits: spool.Limits{MaxPayloadBytes: -1}}, "Limits.MaxPayloadBytes"},
+		{"negative batch", server.Config{Limits: spool.Limits{MaxBatch: -1}}, "Limits.MaxBatch"},
+		{"negative lease limit", server.Config{Limits: spool.Limits{MaxLease: -1}}, "Limits.MaxLease"},
+		{"negative request timeout", server.Config{RequestTimeout: -time.Second}, "RequestTimeout"},
+		{"negative body read timeout", server.Config{BodyReadTimeout: -time.Second}, "BodyReadTimeout"},
+		{"negative header timeout", server.Config{ReadHeaderTimeout: -time.Second}, "ReadHeaderTimeout"},
+		{"negative idle timeout", server.Config{IdleTimeout: -time.Second}, "IdleTimeout"},
+		{"negative audit retention", server.Config{AuditRetention: -time.Hour}, "AuditRetention"},
+		{"negative webhook timeout", server.Config{WebhookTimeout: -time.Second}, "WebhookTimeout"},
+		{"negative connections", server.Config{MaxConnections: -1}, "MaxConnections"},
+		{"negative waits", server.Config{MaxWaitsPerKey: -1}, "MaxWaitsPerKey"},
+		{"negative auth failures", server.Config{AuthFailures: -1}, "AuthFailures"},
+		{"negative queues", server.Config{MaxQueues: -1}, "MaxQueues"},
+		{"negative jobs", server.Config{MaxJobs: -1}, "MaxJobs"},
+		{"negative payload stored", server.Config{MaxPayloadStored: -1}, "MaxPayloadStored"},
+		{"small header limit", server.Config{MaxHeaderBytes: 100}, "MaxHeaderBytes"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

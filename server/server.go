@@ -366,20 +366,8 @@ func (c Config) Validate() error {
 		bad("Store", "%v", err)
 	}
 	l := c.Limits
-	if l.MaxPayloadBytes < 0 {
-		bad("Limits.MaxPayloadBytes", "must not be negative, got %d", l.MaxPayloadBytes)
-	}
-	if l.MaxBodyBytes < 0 {
-		bad("Limits.MaxBodyBytes", "must not be negative, got %d", l.MaxBodyBytes)
-	}
 	if l.MaxPayloadBytes > 0 && l.MaxBodyBytes > 0 && int64(l.MaxPayloadBytes) > l.MaxBodyBytes {
 		bad("Limits.MaxPayloadBytes", "(%d) exceeds Limits.MaxBodyBytes (%d): no request could carry such a payload", l.MaxPayloadBytes, l.MaxBodyBytes)
-	}
-	if l.MaxBatch < 0 {
-		bad("Limits.MaxBatch", "must not be negative, got %d", l.MaxBatch)
-	}
-	if l.MaxLease < 0 {
-		bad("Limits.MaxLease", "must not be negative, got %d", l.MaxLease)
 	}
 	d := c.Defaults
 	if d.MaxDepth < 0 || d.MaxDepth > spool.MaxQueueDepthCeil {
@@ -403,15 +391,6 @@ func (c Config) Validate() error {
 	if d.Lease < spool.MinLeaseDuration || d.Lease > spool.MaxLeaseDuration {
 		bad("Defaults.Lease", "must be between %s and %s, got %s", spool.MinLeaseDuration, spool.MaxLeaseDuration, d.Lease)
 	}
-	if c.ShutdownTimeout < 0 {
-		bad("ShutdownTimeout", "must not be negative, got %s", c.ShutdownTimeout)
-	}
-	if c.RequestTimeout < 0 {
-		bad("RequestTimeout", "must not be negative, got %s", c.RequestTimeout)
-	}
-	if c.BodyReadTimeout < 0 {
-		bad("BodyReadTimeout", "must not be negative, got %s", c.BodyReadTimeout)
-	}
 	if c.MaxBodyMemory < 0 {
 		bad("MaxBodyMemory", "must not be negative, got %d", c.MaxBodyMemory)
 	} else if l.MaxBodyBytes > 0 && c.MaxBodyMemory < l.MaxBodyBytes {
@@ -423,44 +402,14 @@ func (c Config) Validate() error {
 	if len(c.WebhookAllow) > 0 && c.WebhookSecret == "" {
 		bad("WebhookAllow", "is set but WebhookSecret is empty: webhooks are off without a secret")
 	}
-	if c.ReadHeaderTimeout < 0 {
-		bad("ReadHeaderTimeout", "must not be negative, got %s", c.ReadHeaderTimeout)
-	}
-	if c.IdleTimeout < 0 {
-		bad("IdleTimeout", "must not be negative, got %s", c.IdleTimeout)
-	}
 	if c.MaxHeaderBytes < minHeaderBytes || c.MaxHeaderBytes > 16<<20 {
 		bad("MaxHeaderBytes", "must be between %d and %d bytes, got %d", minHeaderBytes, 16<<20, c.MaxHeaderBytes)
-	}
-	if c.MaxConnections < 0 {
-		bad("MaxConnections", "must not be negative, got %d", c.MaxConnections)
-	}
-	if c.MaxWaitsPerKey < 0 {
-		bad("MaxWaitsPerKey", "must not be negative, got %d", c.MaxWaitsPerKey)
 	}
 	if _, err := loadTLS(c); err != nil {
 		bad("TLSCert", "%v", err)
 	}
-	if c.AuditRetention < 0 {
-		bad("AuditRetention", "must not be negative, got %s", c.AuditRetention)
-	}
-	if c.AuthFailures < 0 {
-		bad("AuthFailures", "must not be negative, got %d", c.AuthFailures)
-	}
 	if _, err := auth.LoadSealer(c.SecretKeyFile, c.SecretKey); err != nil {
 		bad("SecretKey", "%v", err)
-	}
-	if c.WebhookTimeout < 0 {
-		bad("WebhookTimeout", "must not be negative, got %s", c.WebhookTimeout)
-	}
-	if c.MaxQueues < 0 {
-		bad("MaxQueues", "must not be negative, got %d", c.MaxQueues)
-	}
-	if c.MaxJobs < 0 {
-		bad("MaxJobs", "must not be negative, got %d", c.MaxJobs)
-	}
-	if c.MaxPayloadStored < 0 {
-		bad("MaxPayloadStored", "must not be negative, got %d", c.MaxPayloadStored)
 	}
 	if _, err := diskspace.ParseMark(c.MinFreeSpace); err != nil {
 		bad("MinFreeSpace", "%v", err)
@@ -468,6 +417,34 @@ func (c Config) Validate() error {
 	if c.SQSAddr != "" {
 		if _, _, err := net.SplitHostPort(c.SQSAddr); err != nil {
 			bad("SQSAddr", "%q is not host:port: %v", c.SQSAddr, err)
+		}
+	}
+	// Settings that only must not be negative (0 takes the default).
+	for _, f := range []struct {
+		name string
+		d    time.Duration
+	}{
+		{"ShutdownTimeout", c.ShutdownTimeout}, {"RequestTimeout", c.RequestTimeout},
+		{"BodyReadTimeout", c.BodyReadTimeout}, {"ReadHeaderTimeout", c.ReadHeaderTimeout},
+		{"IdleTimeout", c.IdleTimeout}, {"AuditRetention", c.AuditRetention},
+		{"WebhookTimeout", c.WebhookTimeout},
+	} {
+		if f.d < 0 {
+			bad(f.name, "must not be negative, got %s", f.d)
+		}
+	}
+	for _, f := range []struct {
+		name string
+		n    int64
+	}{
+		{"Limits.MaxPayloadBytes", int64(l.MaxPayloadBytes)}, {"Limits.MaxBodyBytes", l.MaxBodyBytes},
+		{"Limits.MaxBatch", int64(l.MaxBatch)}, {"Limits.MaxLease", int64(l.MaxLease)},
+		{"MaxConnections", int64(c.MaxConnections)}, {"MaxWaitsPerKey", int64(c.MaxWaitsPerKey)},
+		{"AuthFailures", int64(c.AuthFailures)}, {"MaxQueues", c.MaxQueues},
+		{"MaxJobs", c.MaxJobs}, {"MaxPayloadStored", c.MaxPayloadStored},
+	} {
+		if f.n < 0 {
+			bad(f.name, "must not be negative, got %d", f.n)
 		}
 	}
 	return errors.Join(errs...)

@@ -216,29 +216,31 @@ func shortNum(v float64) string {
 	return strconv.FormatFloat(v, 'g', 3, 64)
 }
 
+// pointFields are the history series the charts may draw, by the JSON
+// name of their field.
+var pointFields = map[string]func(spool.StatsPoint) float64{
+	"arrival_rate": func(p spool.StatsPoint) float64 { return p.ArrivalRate },
+	"throughput":   func(p spool.StatsPoint) float64 { return p.Throughput },
+	"avg_depth":    func(p spool.StatsPoint) float64 { return p.AvgDepth },
+	"avg_busy":     func(p spool.StatsPoint) float64 { return p.AvgBusy },
+	"wait_p95":     func(p spool.StatsPoint) float64 { return p.WaitP95 },
+	"wait_mean":    func(p spool.StatsPoint) float64 { return p.WaitMean },
+	"run_mean":     func(p spool.StatsPoint) float64 { return p.RunMean },
+	"dead":         func(p spool.StatsPoint) float64 { return float64(p.Dead) },
+	"retries":      func(p spool.StatsPoint) float64 { return float64(p.Retries) },
+}
+
+// pointValues is one series of a history. An unknown field is a mistake in
+// a template: it panics, which fails the page (and its browser test)
+// rather than drawing a flat line.
 func pointValues(ps []spool.StatsPoint, field string) []float64 {
+	get, ok := pointFields[field]
+	if !ok {
+		panic(fmt.Sprintf("dashboard: no history series %q", field))
+	}
 	out := make([]float64, len(ps))
 	for i, p := range ps {
-		switch field {
-		case "arrival_rate":
-			out[i] = p.ArrivalRate
-		case "throughput":
-			out[i] = p.Throughput
-		case "avg_depth":
-			out[i] = p.AvgDepth
-		case "avg_busy":
-			out[i] = p.AvgBusy
-		case "wait_p95":
-			out[i] = p.WaitP95
-		case "wait_mean":
-			out[i] = p.WaitMean
-		case "run_mean":
-			out[i] = p.RunMean
-		case "dead":
-			out[i] = float64(p.Dead)
-		case "retries":
-			out[i] = float64(p.Retries)
-		}
+		out[i] = get(p)
 	}
 	return out
 }

@@ -1,7 +1,6 @@
 package embedded
 
 import (
-	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -22,12 +21,7 @@ func TestFullDiskOnWALSyncFailsTheStoreVisibly(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	var full atomic.Bool
-	fs := errorfs.Wrap(vfs.Default, errorfs.InjectorFunc(func(op errorfs.Op) error {
-		if full.Load() && isWALSync(op) {
-			return syscall.ENOSPC
-		}
-		return nil
-	}))
+	fs := faultyFS(&full, isWALSync, syscall.ENOSPC)
 	s, err := Open(dir, Options{fs: fs})
 	require.NoError(t, err)
 	ctx := t.Context()
@@ -77,7 +71,7 @@ func TestOpenOnFullDiskFailsFast(t *testing.T) {
 	full.Store(true)
 	var failedWrites atomic.Int64
 	fs := errorfs.Wrap(vfs.Default, errorfs.InjectorFunc(func(op errorfs.Op) error {
-		if full.Load() && op.Kind == errorfs.OpFileWrite && strings.HasSuffix(op.Path, ".sst") {
+		if full.Load() && isSSTWrite(op) {
 			failedWrites.Add(1)
 			return syscall.ENOSPC
 		}
@@ -148,12 +142,7 @@ func TestUsagePayloadBytesAfterReopen(t *testing.T) {
 func TestFullDiskOnFlushFailsTheStore(t *testing.T) {
 	t.Parallel()
 	var full atomic.Bool
-	fs := errorfs.Wrap(vfs.Default, errorfs.InjectorFunc(func(op errorfs.Op) error {
-		if full.Load() && op.Kind == errorfs.OpFileWrite && strings.HasSuffix(op.Path, ".sst") {
-			return syscall.ENOSPC
-		}
-		return nil
-	}))
+	fs := faultyFS(&full, isSSTWrite, syscall.ENOSPC)
 	s, err := Open(t.TempDir(), Options{fs: fs})
 	require.NoError(t, err)
 	t.Cleanup(func() {

@@ -77,6 +77,21 @@ func TestOpenRefusesCorruptJob(t *testing.T) {
 }
 
 // isWALSync reports whether op syncs Pebble's write-ahead log.
+// faultyFS fails the operations match picks with err while on is set.
+func faultyFS(on *atomic.Bool, match func(errorfs.Op) bool, err error) vfs.FS {
+	return errorfs.Wrap(vfs.Default, errorfs.InjectorFunc(func(op errorfs.Op) error {
+		if on.Load() && match(op) {
+			return err
+		}
+		return nil
+	}))
+}
+
+// isSSTWrite picks the writes of table files (flushes, compactions).
+func isSSTWrite(op errorfs.Op) bool {
+	return op.Kind == errorfs.OpFileWrite && strings.HasSuffix(op.Path, ".sst")
+}
+
 func isWALSync(op errorfs.Op) bool {
 	isSync := op.Kind == errorfs.OpFileSync || op.Kind == errorfs.OpFileSyncData || op.Kind == errorfs.OpFileSyncTo
 	return isSync && strings.HasSuffix(op.Path, ".log")
@@ -88,12 +103,7 @@ func TestSyncFailureStopsStore(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	var inject atomic.Bool
-	fs := errorfs.Wrap(vfs.Default, errorfs.InjectorFunc(func(op errorfs.Op) error {
-		if inject.Load() && isWALSync(op) {
-			return errorfs.ErrInjected
-		}
-		return nil
-	}))
+	fs := faultyFS(&inject, isWALSync, errorfs.ErrInjected)
 	s, err := Open(dir, Options{fs: fs})
 	require.NoError(t, err)
 	ctx := t.Context()
